@@ -1,0 +1,41 @@
+# freno: the two commands a newcomer needs are `make run` and `make test`.
+# Both install what they need: Debian packages, a virtualenv, our packages.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEBS := mariadb-server haproxy memcached
+TRIAL_JOBS ?= 2
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run test deps debs venv bench clean
+
+debs:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+deps: debs venv
+
+run: deps
+	$(PY) -m freno.sandbox.cluster
+
+test: deps
+	$(PY) -m twisted.trial -j $(TRIAL_JOBS) test
+
+bench: deps
+	$(PY) -m bench.all
+
+clean:
+	rm -rf $(VENV) _trial_temp* twisted/plugins/dropin.cache

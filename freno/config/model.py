@@ -1,0 +1,219 @@
+# -*- test-case-name: test.test_config -*-
+"""
+The configuration model: frozen attrs classes holding the I{resolved}
+configuration (store-to-cluster inheritance applied, environment expanded,
+raft addresses normalised).
+
+Names mirror freno's JSON keys in snake_case (C{ThrottleThreshold} is
+C{throttle_threshold}). Keys that are ours and not freno's are marked
+I{extension} below; they all have defaults, so a freno configuration loads
+unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Optional, Tuple
+
+import attr
+
+DEFAULT_LISTEN_PORT = 8087
+DEFAULT_RAFT_BIND = "127.0.0.1:10008"
+DEFAULT_MYSQL_PORT = 3306
+DEFAULT_MEMCACHE_PATH = "freno"
+
+#: The lag query gh-ost, pt-heartbeat users and freno's docs use.
+HEARTBEAT_QUERY = (
+    "select unix_timestamp(now(6)) - unix_timestamp(ts) as lag_check "
+    "from meta.heartbeat order by ts desc limit 1"
+)
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class StaticHostsSettings:
+    """
+    C{StaticHostsSettings}: a fixed list of C{host[:port]} entries.
+
+    @ivar hosts: the entries as written (validated to be C{host} or C{host:port}).
+    """
+
+    hosts: Tuple[str, ...] = ()
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class HAProxySettings:
+    """
+    C{HAProxySettings}: servers of one HAProxy pool, read from its stats CSV.
+
+    @ivar addresses: the resolved stats URLs (C{Host}/C{Port} win over
+        C{Addresses}, as freno), e.g. C{("http://10.0.0.2:1234",)}.
+    """
+
+    host: str = ""
+    port: int = 0
+    addresses: str = ""
+    pool_name: str = ""
+    resolved_addresses: Tuple[str, ...] = ()
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class ProxySQLSettings:
+    """
+    C{ProxySQLSettings}: servers of one hostgroup, read from ProxySQL's admin
+    interface. Store-level C{ProxySQLAddresses}/C{User}/C{Password} fill
+    whatever the cluster leaves empty (freno's bug B7 fixed).
+    """
+
+    addresses: Tuple[str, ...] = ()
+    user: str = ""
+    password: str = attr.ib(default="", repr=False)
+    hostgroup_id: int = 0
+    ignore_server_ttl_secs: int = 0
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class VitessSettings:
+    """
+    C{VitessSettings}: REPLICA tablets of one keyspace/shard, from vtctld's API.
+    C{cells} already falls back to the store's C{VitessCells}.
+    """
+
+    api: str = ""
+    cells: Tuple[str, ...] = ()
+    keyspace: str = ""
+    shard: str = ""
+    timeout_secs: int = 0
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class ClusterSettings:
+    """
+    One cluster (C{Stores.MySQL.Clusters.<name>}), with every store-level value
+    it inherits already applied.
+
+    Exactly one host source is set (validated by the loader); its kind is
+    L{inventory_kind}.
+
+    @ivar metric_query: "" means replication lag from C{SHOW SLAVE STATUS}.
+    @ivar throttle_threshold: a value strictly above it answers 429.
+    @ivar port: the MySQL port for hosts given without one.
+    @ivar http_check_port: <= 0 disables HTTP checks.
+    """
+
+    name: str
+    user: str = ""
+    password: str = attr.ib(default="", repr=False)
+    metric_query: str = ""
+    cache_millis: int = 0
+    throttle_threshold: float = 0.0
+    port: int = DEFAULT_MYSQL_PORT
+    ignore_hosts_count: int = 0
+    ignore_hosts_threshold: float = 0.0
+    http_check_port: int = 0
+    http_check_path: str = ""
+    ignore_hosts: Tuple[str, ...] = ()
+    ignore_dial_tcp_errors: bool = False
+    collation: str = ""
+    static_hosts: Optional[StaticHostsSettings] = None
+    haproxy: Optional[HAProxySettings] = None
+    proxysql: Optional[ProxySQLSettings] = None
+    vitess: Optional[VitessSettings] = None
+
+    @property
+    def metric_name(self) -> str:
+        """
+        The metric name clients check: C{mysql/<name>}.
+        """
+        return "mysql/" + self.name
+
+    @property
+    def inventory_kind(self) -> str:
+        """
+        Which host source this cluster uses: C{"haproxy"}, C{"proxysql"},
+        C{"vitess"} or C{"static"} (freno's order of precedence).
+        """
+        if self.haproxy is not None:
+            return "haproxy"
+        if self.proxysql is not None:
+            return "proxysql"
+        if self.vitess is not None:
+            return "vitess"
+        return "static"
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class ProbeSettings:
+    """
+    I{Extension}: how hosts are probed. JSON keys live in C{Stores.MySQL}:
+    C{ProbeIntervalMillis}, C{ProbeTimeoutMillis}, C{MetricFreshnessMillis},
+    C{ProbeThreadPoolSize}, C{ProbeDriver}, C{InventoryRefreshSeconds},
+    C{HttpCheckIntervalSeconds}.
+
+    @ivar interval: seconds between probes of one host (freno: 0.05).
+    @ivar timeout: connect, read and write timeout of one probe, seconds.
+    @ivar freshness: a host value older than this no longer counts, seconds.
+    @ivar thread_pool_size: the bound on MySQL client threads.
+    @ivar driver: C{"pymysql"} or C{"MySQLdb"}.
+    """
+
+    interval: float = 0.05
+    timeout: float = 1.0
+    freshness: float = 0.5
+    thread_pool_size: int = 20
+    driver: str = "pymysql"
+    inventory_refresh_interval: float = 10.0
+    http_check_interval: float = 5.0
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class MySQLStoreSettings:
+    """
+    C{Stores.MySQL}: the store-level settings and the resolved clusters.
+    """
+
+    clusters: Mapping[str, ClusterSettings] = attr.ib(factory=dict)
+    probe: ProbeSettings = attr.ib(factory=ProbeSettings)
+    ignore_dial_tcp_errors: bool = False
+    collation: str = ""
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class Config:
+    """
+    The whole configuration of one freno node.
+
+    @ivar raft_nodes: normalised C{host:port} of every member, this one
+        included; empty means single-node mode.
+    @ivar raft_password: I{extension} C{RaftPassword}: the shared secret a
+        multi-node raft group requires.
+    @ivar log_format: I{extension} C{LogFormat}: C{"text"} or C{"json"}.
+    """
+
+    listen_port: int = DEFAULT_LISTEN_PORT
+    data_center: str = ""
+    environment: str = ""
+    domain: str = ""
+    share_domain: str = ""
+    raft_bind: str = DEFAULT_RAFT_BIND
+    raft_data_dir: str = ""
+    default_raft_port: int = 0
+    raft_nodes: Tuple[str, ...] = ()
+    raft_password: str = attr.ib(default="", repr=False)
+    backend_mysql_host: str = ""
+    backend_mysql_port: int = DEFAULT_MYSQL_PORT
+    backend_mysql_schema: str = ""
+    backend_mysql_user: str = ""
+    backend_mysql_password: str = attr.ib(default="", repr=False)
+    backend_mysql_collation: str = ""
+    memcache_servers: Tuple[str, ...] = ()
+    memcache_path: str = DEFAULT_MEMCACHE_PATH
+    enable_profiling: bool = False
+    log_format: str = "text"
+    mysql: MySQLStoreSettings = attr.ib(factory=MySQLStoreSettings)
+
+    @property
+    def consensus_kind(self) -> str:
+        """
+        C{"mysql"} when C{BackendMySQLHost} is set (it wins, as in freno),
+        else C{"raft"}.
+        """
+        return "mysql" if self.backend_mysql_host else "raft"

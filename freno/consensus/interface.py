@@ -1,0 +1,143 @@
+# -*- test-case-name: test.test_consensus_local -*-
+"""
+L{IConsensusService}: the seam between the API/throttler and whatever keeps
+the replicated state and decides leadership (freno's C{ConsensusService}).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Optional
+
+import attr
+from zope.interface import Interface
+
+from freno.consensus.state import AppThrottle
+
+
+class ConsensusError(Exception):
+    """
+    A control command was not applied. C{str(error)} is the message clients see.
+    """
+
+
+class NotLeaderError(ConsensusError):
+    """
+    No leader is known, so the command cannot be committed now.
+    """
+
+    def __init__(self, message: str = "not leader") -> None:
+        super().__init__(message)
+
+
+class CommitTimeoutError(ConsensusError):
+    """
+    The command was not committed within the bound.
+    """
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class ConsensusStatus:
+    """
+    C{/consensus/status}: freno's C{ConsensusServiceStatus}, in its field order.
+    """
+
+    ServiceID: str
+    Healthy: bool
+    IsLeader: bool
+    Leader: str
+    State: str
+    Domain: str = ""
+    ShareDomain: str = ""
+    ShareDomainServices: Optional[Mapping[str, str]] = None
+    ShareDomainServicesList: Optional[list] = None
+    HealthyDomainServicesList: Optional[list] = None
+
+
+class IConsensusService(Interface):
+    """
+    Commands, the state they build, and leadership.
+
+    Commands return Deferreds that fire (with C{None}) once the command is
+    committed and applied locally, or fail with L{ConsensusError}; they never
+    hang (implementations bound them). Times are POSIX seconds.
+    """
+
+    def throttle_app(app_key: str, expire_at: Optional[float], ratio: Optional[float]):
+        """
+        Throttle C{app_key} (C{app} or C{app/store}) until C{expire_at}
+        (C{None}: never expires) with C{ratio} (C{None}: keep the existing
+        ratio, or 1.0 for a new entry). See L{freno.consensus.state}.
+
+        @rtype: L{Deferred} firing with C{None}
+        """
+
+    def unthrottle_app(app_key: str):
+        """
+        Remove C{app_key}'s throttle.
+
+        @rtype: L{Deferred} firing with C{None}
+        """
+
+    def skip_host(hostname: str, expire_at: float):
+        """
+        Leave C{hostname} out of aggregation until C{expire_at}.
+
+        @rtype: L{Deferred} firing with C{None}
+        """
+
+    def recover_host(hostname: str):
+        """
+        Stop skipping C{hostname}.
+
+        @rtype: L{Deferred} firing with C{None}
+        """
+
+    def throttled_apps() -> Mapping[str, AppThrottle]:
+        """
+        The current throttled apps by key. May hold entries whose expiry has
+        passed and that are not purged yet: readers compare with the clock.
+        """
+
+    def skipped_hosts() -> Mapping[str, float]:
+        """
+        The current skipped hosts: hostname to expiry time. May hold expired
+        entries, as L{throttled_apps}.
+        """
+
+    def is_leader() -> bool:
+        """
+        Whether this node may probe and serve checks now (honours
+        C{--force-leadership}).
+        """
+
+    def leader() -> str:
+        """
+        The leader's id (its raft address), or C{""} when unknown.
+        """
+
+    def state_description() -> str:
+        """
+        C{"Leader"}, C{"Follower"}, C{"Candidate"}, C{"Shutdown"} (raft), or
+        C{"Leader"}/C{"Healthy"}/C{"Unhealthy"} (MySQL backend).
+        """
+
+    def is_healthy() -> bool:
+        """
+        Whether the node takes part in a working group (leader or follower).
+        """
+
+    def status() -> ConsensusStatus:
+        """
+        The C{/consensus/status} object.
+        """
+
+    def add_leadership_observer(observer: Callable[[bool], None]) -> None:
+        """
+        Call C{observer(is_leader)} on the reactor thread whenever
+        L{is_leader} changes. The observer is not called for the current state.
+        """
+
+    def remove_leadership_observer(observer: Callable[[bool], None]) -> None:
+        """
+        Undo L{add_leadership_observer}.
+        """

@@ -1,0 +1,175 @@
+# -*- test-case-name: test.test_consensus_local -*-
+"""
+L{LocalConsensus}: a single-process, in-memory L{IConsensusService}.
+
+It is the verified fake that unit tests use, and the base behaviour every
+backend shares: commands apply at once, leadership is whatever L{set_leader}
+says, and an injected clock purges expired entries every few seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, List, Mapping, Optional
+
+from twisted.internet.defer import fail, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from freno.consensus.interface import (
+    ConsensusStatus,
+    IConsensusService,
+    NotLeaderError,
+)
+from freno.consensus.state import (
+    AppThrottle,
+    Command,
+    RecoverHost,
+    SkipHost,
+    ThrottleApp,
+    ThrottleState,
+    UnthrottleApp,
+)
+
+#: How often expired throttles and skips are purged (freno: 5 s).
+PURGE_INTERVAL = 5.0
+
+
+class LeadershipObservers:
+    """
+    A list of leadership observers, told of changes one by one; an observer
+    that raises does not stop the others.
+    """
+
+    _log = Logger()
+
+    def __init__(self) -> None:
+        self._observers: List[Callable[[bool], None]] = []
+
+    def add(self, observer: Callable[[bool], None]) -> None:
+        """
+        Register C{observer}.
+        """
+        self._observers.append(observer)
+
+    def remove(self, observer: Callable[[bool], None]) -> None:
+        """
+        Unregister C{observer}.
+        """
+        self._observers.remove(observer)
+
+    def notify(self, is_leader: bool) -> None:
+        """
+        Tell every observer.
+        """
+        for observer in list(self._observers):
+            try:
+                observer(is_leader)
+            except Exception:
+                self._log.failure("leadership observer failed")
+
+
+@implementer(IConsensusService)
+class LocalConsensus:
+    """
+    Commands apply immediately to a local L{ThrottleState}.
+
+    @param clock: used to purge expired entries.
+    @param leader: whether this node starts as leader.
+    @param service_id: the id shown as leader.
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        leader: bool = True,
+        service_id: str = "local",
+    ) -> None:
+        self._clock = clock
+        self._leader = leader
+        self._service_id = service_id
+        self.state = ThrottleState()
+        self._observers = LeadershipObservers()
+        self._purge = LoopingCall(self._purge_expired)
+        self._purge.clock = clock
+        self.reject_commands: Optional[Exception] = None
+
+    def start(self) -> None:
+        """
+        Start purging expired entries.
+        """
+        if not self._purge.running:
+            self._purge.start(PURGE_INTERVAL, now=False)
+
+    def stop(self) -> None:
+        """
+        Stop purging.
+        """
+        if self._purge.running:
+            self._purge.stop()
+
+    def _purge_expired(self) -> None:
+        self.state.purge_expired(self._clock.seconds())
+
+    def set_leader(self, leader: bool) -> None:
+        """
+        Change leadership, telling observers if it changed.
+        """
+        if leader != self._leader:
+            self._leader = leader
+            self._observers.notify(leader)
+
+    def _command(self, command: Command):
+        if self.reject_commands is not None:
+            return fail(self.reject_commands)
+        self.state.apply(command)
+        return succeed(None)
+
+    def throttle_app(self, app_key, expire_at, ratio):
+        return self._command(ThrottleApp(app_key, expire_at, ratio))
+
+    def unthrottle_app(self, app_key):
+        return self._command(UnthrottleApp(app_key))
+
+    def skip_host(self, hostname, expire_at):
+        return self._command(SkipHost(hostname, expire_at))
+
+    def recover_host(self, hostname):
+        return self._command(RecoverHost(hostname))
+
+    def throttled_apps(self) -> Mapping[str, AppThrottle]:
+        return self.state.apps
+
+    def skipped_hosts(self) -> Mapping[str, float]:
+        return self.state.skipped
+
+    def is_leader(self) -> bool:
+        return self._leader
+
+    def leader(self) -> str:
+        return self._service_id if self._leader else ""
+
+    def state_description(self) -> str:
+        return "Leader" if self._leader else "Follower"
+
+    def is_healthy(self) -> bool:
+        return True
+
+    def status(self) -> ConsensusStatus:
+        return ConsensusStatus(
+            ServiceID=self._service_id,
+            Healthy=True,
+            IsLeader=self._leader,
+            Leader=self.leader(),
+            State=self.state_description(),
+        )
+
+    def add_leadership_observer(self, observer):
+        self._observers.add(observer)
+
+    def remove_leadership_observer(self, observer):
+        self._observers.remove(observer)
+
+
+__all__ = ["LocalConsensus", "LeadershipObservers", "NotLeaderError"]

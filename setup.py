@@ -1,0 +1,29 @@
+"""
+Packaging for freno. C{pip install .} makes C{twistd freno} available.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="freno",
+    version="0.1.0",
+    description="A cooperative, highly available throttler for MySQL, on Twisted",
+    packages=find_packages(exclude=["test", "test.*", "bench"]) + ["twisted.plugins"],
+    package_data={"twisted.plugins": ["freno_plugin.py"]},
+    python_requires=">=3.11",
+    install_requires=[
+        "twisted[tls]>=24.7",
+        "klein>=24.8",
+        "treq>=24.9",
+        # pinned: the reactor bridge uses pysyncobj's private poller hooks.
+        "pysyncobj==0.3.17",
+        "cryptography>=42",
+        "attrs>=23.1",
+        "PyMySQL>=1.1",
+        "prometheus-client>=0.20",
+    ],
+    extras_require={
+        "mysqlclient": ["mysqlclient>=2.2"],
+        "test": ["hypothesis>=6.100"],
+    },
+)
