@@ -4,6 +4,9 @@ L{Stats}: the in-process metric registry, with freno's metric names (its
 C{/debug/vars} section), from which both C{/debug/vars} and C{/metrics} are
 rendered.
 
+Labeled series (for C{/metrics}) are keyed by C{(metric, ((label, value), ...))};
+their names follow Prometheus conventions (C{freno_checks_total}, ...).
+
 Counters and gauges are plain dict entries so that the check path can count
 with a dict update and nothing more. Label cardinality is bounded by the
 writers (see L{freno.throttle}).
@@ -55,6 +58,8 @@ class Stats:
     timers: Dict[str, Timer] = attr.ib(factory=dict)
     strings: Dict[str, str] = attr.ib(factory=dict)
     labeled: Dict[tuple, float] = attr.ib(factory=dict)
+    labeled_gauges: Dict[tuple, float] = attr.ib(factory=dict)
+    labeled_timers: Dict[tuple, Timer] = attr.ib(factory=dict)
 
     def incr(self, name: str, amount: int = 1) -> None:
         """
@@ -69,6 +74,22 @@ class Stats:
         """
         key = (metric, labels)
         self.labeled[key] = self.labeled.get(key, 0) + amount
+
+    def set_gauge_labeled(self, metric: str, labels: tuple, value: float) -> None:
+        """
+        Set a labeled gauge; C{labels} is a tuple of C{(name, value)}.
+        """
+        self.labeled_gauges[(metric, labels)] = value
+
+    def observe_labeled(self, metric: str, labels: tuple, seconds: float) -> None:
+        """
+        Record a duration on a labeled timer.
+        """
+        key = (metric, labels)
+        timer = self.labeled_timers.get(key)
+        if timer is None:
+            timer = self.labeled_timers[key] = Timer()
+        timer.observe(seconds)
 
     def set_gauge(self, name: str, value: float) -> None:
         """
