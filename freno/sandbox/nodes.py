@@ -1,0 +1,340 @@
+# -*- test-case-name: test.test_nodes -*-
+"""
+Launching real C{twistd freno} processes on loopback: one L{FrenoNode} per
+process, and L{FrenoGroup} for a raft group of them.
+
+Used by the integration tests, the benchmarks and C{make run}. Every call here
+is blocking (subprocesses and short HTTP requests with timeouts); every wait is
+a poll with a deadline; every process is stopped by its pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import attr
+
+#: The repository root (so children import this checkout's freno).
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class NodeError(Exception):
+    """
+    A node failed to start or to answer in time; the message says which and
+    carries the tail of its log.
+    """
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """
+    A TCP port that was free on C{host} a moment ago.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> Any:
+    """
+    Poll C{predicate} until it returns a true value, and return that value.
+
+    @raise TimeoutError: C{timeout} seconds passed first.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def http_get(url: str, method: str = "GET", timeout: float = 1.0) -> Tuple[int, bytes]:
+    """
+    One HTTP request; returns C{(status, body)}, or C{(0, b"")} when the
+    server cannot be reached or does not answer in time.
+    """
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+    except (OSError, ValueError):
+        return 0, b""
+
+
+@attr.s(auto_attribs=True)
+class FrenoNode:
+    """
+    One C{twistd -n freno} process.
+
+    @ivar config: the JSON configuration (a dict), written to C{workdir}.
+    @ivar extra_args: more C{twistd freno} options.
+    """
+
+    name: str
+    workdir: str
+    config: Dict[str, Any]
+    extra_args: Sequence[str] = ()
+    env: Optional[Dict[str, str]] = None
+    process: Optional[subprocess.Popen] = None
+
+    @property
+    def http_port(self) -> int:
+        """
+        The node's HTTP port (C{ListenPort}).
+        """
+        return int(self.config["ListenPort"])
+
+    @property
+    def url(self) -> str:
+        """
+        The node's base URL.
+        """
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def raft_address(self) -> str:
+        """
+        The node's C{RaftBind}.
+        """
+        return str(self.config.get("RaftBind", ""))
+
+    @property
+    def pid(self) -> Optional[int]:
+        """
+        The process id while started.
+        """
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def config_path(self) -> str:
+        return os.path.join(self.workdir, f"{self.name}.conf.json")
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.workdir, f"{self.name}.log")
+
+    def command(self) -> List[str]:
+        """
+        The command line that runs this node.
+        """
+        return [
+            sys.executable, "-m", "twisted.scripts.twistd", "--nodaemon",
+            "--pidfile=", f"--logfile={self.log_path}",
+            "freno", "--config", self.config_path, *self.extra_args,
+        ]
+
+    def start(self) -> None:
+        """
+        Write the configuration and spawn the process (does not wait).
+        """
+        os.makedirs(self.workdir, exist_ok=True)
+        with open(self.config_path, "w") as f:
+            json.dump(self.config, f, indent=2)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+        env.update(self.env or {})
+        self.process = subprocess.Popen(
+            self.command(),
+            cwd=self.workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.workdir, f"{self.name}.stderr"), "wb"),
+        )
+
+    def running(self) -> bool:
+        """
+        Whether the process is alive.
+        """
+        return self.process is not None and self.process.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        """
+        The last lines of the node's log and stderr, for error messages.
+        """
+        out = []
+        for path in (self.log_path, os.path.join(self.workdir, f"{self.name}.stderr")):
+            try:
+                with open(path, errors="replace") as f:
+                    out.extend(f.read().splitlines()[-lines:])
+            except OSError:
+                pass
+        return "\n".join(out)
+
+    def wait_ready(self, timeout: float = 15.0) -> None:
+        """
+        Wait until the node answers C{/lb-check}.
+
+        @raise NodeError: it exited or did not answer in time.
+        """
+        def ready():
+            if not self.running():
+                raise NodeError(f"{self.name} exited:\n{self.log_tail()}")
+            return self.get("/lb-check")[0] == 200
+
+        try:
+            wait_for(ready, timeout, what=f"{self.name} to serve /lb-check")
+        except TimeoutError as e:
+            raise NodeError(f"{e}\n{self.log_tail()}") from None
+
+    def get(self, path: str, method: str = "GET", timeout: float = 1.0) -> Tuple[int, bytes]:
+        """
+        One request to this node.
+        """
+        return http_get(self.url + path, method, timeout)
+
+    def is_leader(self) -> bool:
+        """
+        Whether the node answers C{/leader-check} with 200 now.
+        """
+        return self.get("/leader-check", timeout=0.5)[0] == 200
+
+    def _signal(self, signum: int) -> None:
+        if self.running():
+            os.kill(self.process.pid, signum)
+
+    def kill(self) -> None:
+        """
+        SIGKILL the process and reap it.
+        """
+        if self.process is not None:
+            self._signal(signal.SIGCONT)
+            self._signal(signal.SIGKILL)
+            self.process.wait()
+
+    def freeze(self) -> None:
+        """
+        SIGSTOP the process.
+        """
+        self._signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """
+        SIGCONT the process.
+        """
+        self._signal(signal.SIGCONT)
+
+    def stop(self, timeout: float = 5.0) -> Optional[int]:
+        """
+        SIGTERM the process, wait for it (SIGKILL after C{timeout}), and
+        return its exit code.
+        """
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self._signal(signal.SIGCONT)
+            self._signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.process.returncode
+
+
+def cluster_config(
+    name: str,
+    hosts: Sequence[str],
+    threshold: float = 1.0,
+    user: str = "",
+    password: str = "",
+    **extra: Any,
+) -> Dict[str, Any]:
+    """
+    A static-hosts cluster entry for C{Stores.MySQL.Clusters}.
+    """
+    config: Dict[str, Any] = {
+        "ThrottleThreshold": threshold,
+        "StaticHostsSettings": {"Hosts": list(hosts)},
+    }
+    if user:
+        config["User"] = user
+        config["Password"] = password
+    config.update(extra)
+    return {name: config}
+
+
+@attr.s(auto_attribs=True)
+class FrenoGroup:
+    """
+    N freno nodes in one raft group (N = 1 is single-node mode), with free
+    ports and a generated raft secret.
+
+    @ivar store: the C{Stores.MySQL} object every node gets.
+    """
+
+    workdir: str
+    size: int = 3
+    store: Dict[str, Any] = attr.ib(factory=dict)
+    extra_config: Dict[str, Any] = attr.ib(factory=dict)
+    raft_password: str = attr.ib(factory=lambda: secrets.token_hex(16))
+    nodes: List[FrenoNode] = attr.ib(factory=list)
+
+    def __attrs_post_init__(self) -> None:
+        raft = [f"127.0.0.1:{free_port()}" for _ in range(self.size)]
+        for index in range(self.size):
+            config: Dict[str, Any] = {
+                "ListenPort": free_port(),
+                "RaftBind": raft[index],
+                "RaftDataDir": os.path.join(self.workdir, f"node{index}", "raft"),
+                "RaftNodes": raft if self.size > 1 else [],
+                "Stores": {"MySQL": self.store},
+            }
+            if self.size > 1:
+                config["RaftPassword"] = self.raft_password
+            config.update(self.extra_config)
+            self.nodes.append(
+                FrenoNode(f"node{index}", os.path.join(self.workdir, f"node{index}"), config)
+            )
+
+    def start(self, timeout: float = 20.0) -> None:
+        """
+        Start every node and wait until each serves HTTP.
+        """
+        for node in self.nodes:
+            node.start()
+        for node in self.nodes:
+            node.wait_ready(timeout)
+
+    def leaders(self) -> List[FrenoNode]:
+        """
+        The running, unfrozen-looking nodes answering C{/leader-check} 200.
+        """
+        return [n for n in self.nodes if n.running() and n.is_leader()]
+
+    def wait_leader(self, timeout: float = 15.0, among: Optional[Sequence[FrenoNode]] = None) -> FrenoNode:
+        """
+        Wait until exactly one node (of C{among}) claims leadership; return it.
+        """
+        candidates = list(among) if among is not None else self.nodes
+
+        def one():
+            found = [n for n in candidates if n.running() and n.is_leader()]
+            return found[0] if len(found) == 1 else None
+
+        return wait_for(one, timeout, what="a single leader")
+
+    def stop(self) -> None:
+        """
+        Stop every node (by pid).
+        """
+        for node in self.nodes:
+            node.stop()
