@@ -1,0 +1,210 @@
+# -*- test-case-name: test.test_tap -*-
+"""
+The wiring of C{twistd freno}: L{Options} mirrors the original freno's command
+line, and L{makeService} builds the service tree. This is the only module that
+touches the global reactor (inside L{makeService}); everything it builds takes
+the reactor, clock or thread pool it needs as an argument.
+
+The service tree (a L{MultiService}), started in this order and stopped in
+reverse::
+
+    consensus          raft (pysyncobj) node: leadership and replicated commands
+    probe              inventory refresh, MySQL probes, HTTP checks; only while leader
+    memcache           publishes aggregated values (when MemcacheServers is set)
+    http               the API: a fast check resource in front of a Klein app
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from typing import Optional
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import IService, MultiService
+from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.logger import Logger
+from twisted.python import usage
+
+from freno import __version__
+from freno.config.loader import ConfigError, apply_overrides, load_config, load_default_config
+from freno.config.model import Config
+
+
+class Options(usage.Options):
+    """
+    C{twistd freno} options: the original freno's flags, so deployment scripts
+    keep working. C{--http} is accepted and ignored (the service always serves).
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "Runs one freno node: a throttler that probes MySQL replicas and "
+        "answers HEAD /check/<app>/mysql/<cluster> with 200 (go), 429 (lag "
+        "above threshold), 417 (app throttled), 404 or 500."
+    )
+
+    optParameters = [
+        ["config", "c", None,
+         "Path to the JSON configuration file (default: /etc/freno.conf.json, "
+         "then conf/freno.conf.json, later overriding earlier)."],
+        ["http-port", None, None,
+         "HTTP port to listen on; overrides ListenPort.", int],
+        ["http-interface", None, "",
+         "Interface (IP address) to listen on; default all interfaces, as freno."],
+        ["raft-bind", None, None,
+         "host:port this node's raft listens on and advertises; overrides RaftBind."],
+        ["raft-datadir", None, None,
+         "Directory for the raft journal and snapshots; overrides RaftDataDir."],
+        ["raft-nodes", None, None,
+         "Comma-separated host:port of every raft member, this one included; "
+         "overrides RaftNodes. An empty string means single-node mode."],
+    ]
+
+    optFlags = [
+        ["force-leadership", None,
+         "Act as leader (probe, serve checks, /leader-check 200) whatever raft "
+         "says. Control commands still need a real raft leader."],
+        ["verbose", None, "Log at info level."],
+        ["debug", None, "Log at debug level."],
+        ["quiet", None, "Log errors only (wins over --verbose and --debug)."],
+        ["stack", None, "Accepted for compatibility; tracebacks are always logged."],
+        ["enable-profiling", None, "Accepted for compatibility (sets EnableProfiling)."],
+        ["http", None, "Accepted for compatibility; the service always serves HTTP."],
+    ]
+
+    def opt_version(self) -> None:
+        """
+        Print the version and exit.
+        """
+        print(f"freno version {__version__}, git commit unknown")
+        sys.exit(0)
+
+    def postOptions(self) -> None:
+        """
+        Load and validate the configuration once, before anything starts. A
+        bad configuration prints one line naming the file, the key and the
+        problem, and exits with status 1 (never a traceback).
+        """
+        raft_nodes = self["raft-nodes"]
+        try:
+            config = (
+                load_config(self["config"])
+                if self["config"]
+                else load_default_config()
+            )
+            self["freno-config"] = apply_overrides(
+                config,
+                http_port=self["http-port"],
+                raft_bind=self["raft-bind"],
+                raft_datadir=self["raft-datadir"],
+                raft_nodes=raft_nodes,
+                enable_profiling=bool(self["enable-profiling"]) or None,
+            )
+        except ConfigError as e:
+            sys.stderr.write(f"freno: configuration error: {e}\n")
+            sys.stderr.flush()
+            raise SystemExit(1)
+
+    @property
+    def log_level(self) -> str:
+        """
+        The log level the flags ask for: C{error}, C{info}, C{debug} or the
+        default C{warn}.
+        """
+        if self["quiet"]:
+            return "error"
+        if self["debug"]:
+            return "debug"
+        if self["verbose"]:
+            return "info"
+        return "warn"
+
+
+def build_service(
+    reactor,
+    config: Config,
+    force_leadership: bool = False,
+    interface: str = "",
+    hostname: Optional[str] = None,
+) -> MultiService:
+    """
+    Build the whole service tree of one node.
+
+    @param reactor: the reactor every component uses (for time, sockets and
+        threads).
+    @param config: the validated configuration.
+    """
+    from freno.consensus.raft import RaftConsensusService
+    from freno.http.site import build_site
+    from freno.inventory.factory import make_source
+    from freno.inventory.refresh import Inventory
+    from freno.probe.metrics import AggregatedMetrics
+    from freno.probe.mysql_source import MySQLMetricSource
+    from freno.probe.service import ProbeService
+    from freno.publish.memcache import MemcachePublisher
+    from freno.publish.prometheus import MetricsResource
+    from freno.stats import Stats
+
+    stats = Stats()
+    clusters = config.mysql.clusters
+    probe_settings = config.mysql.probe
+
+    top = MultiService()
+
+    consensus = RaftConsensusService(reactor, config, force_leadership=force_leadership, stats=stats)
+    consensus.setName("consensus")
+    consensus.setServiceParent(top)
+
+    metrics = AggregatedMetrics(
+        reactor,
+        {name: cluster.throttle_threshold for name, cluster in clusters.items()},
+        probe_settings.freshness,
+    )
+    inventory = Inventory(
+        reactor,
+        clusters,
+        {name: make_source(cluster, reactor=reactor) for name, cluster in clusters.items()},
+        stats,
+        probe_settings.inventory_refresh_interval,
+    )
+    source = MySQLMetricSource(reactor, probe_settings)
+    probe = ProbeService(reactor, config, consensus, inventory, source, metrics, stats)
+    probe.setName("probe")
+    probe.setServiceParent(top)
+
+    if config.memcache_servers:
+        publisher = MemcachePublisher(
+            reactor, config.memcache_servers, config.memcache_path, metrics, stats, reactor
+        )
+        publisher.setName("memcache")
+        publisher.setServiceParent(top)
+
+    site = build_site(
+        clock=reactor,
+        config=config,
+        consensus=consensus,
+        metrics=metrics,
+        stats=stats,
+        hostname=hostname if hostname is not None else socket.gethostname(),
+        metrics_resource=MetricsResource(stats),
+    )
+    endpoint = TCP4ServerEndpoint(reactor, config.listen_port, interface=interface)
+    http = StreamServerEndpointService(endpoint, site)
+    http.setName("http")
+    http.setServiceParent(top)
+    return top
+
+
+def makeService(options: Options) -> IService:
+    """
+    The twistd entry point: the one place that imports the global reactor.
+    """
+    from twisted.internet import reactor
+
+    return build_service(
+        reactor,
+        options["freno-config"],
+        force_leadership=bool(options["force-leadership"]),
+        interface=options["http-interface"],
+    )
