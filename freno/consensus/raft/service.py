@@ -1,0 +1,513 @@
+# -*- test-case-name: test.test_raft -*-
+"""
+L{RaftConsensusService}: freno's raft consensus, a pysyncobj group driven
+from the Twisted reactor.
+
+Wiring (C{freno/tap.py})::
+
+    consensus = RaftConsensusService(reactor, config,
+                                     force_leadership=False, stats=stats)
+    consensus.setServiceParent(top)
+
+It reads C{config.raft_bind} (this member, C{host:port}),
+C{config.raft_nodes} (every member, this one included; empty for single-node
+mode), C{config.raft_data_dir} (required) and C{config.raft_password}
+(required for more than one member).
+
+Integration model
+=================
+
+Model (c) of the stack notes: pysyncobj runs with C{autoTick=False} on the
+reactor thread, and nothing else. Its sockets are registered with the reactor
+by L{freno.consensus.raft.poller.ReactorPoller}; a C{LoopingCall} ticks every
+L{TICK_INTERVAL} for raft's timers (elections, heartbeats, retries); and an
+immediate extra tick (C{callLater(0)}, coalesced) follows every socket event
+and every submitted command, so a commit takes about a millisecond on
+loopback instead of two timer ticks. Every replicated state change
+(L{ThrottleMachine.apply_command}) therefore happens on the reactor thread,
+and readers need no locks. The price is a handful of private pysyncobj
+hooks, listed in L{freno.consensus.raft.machine}; pysyncobj is pinned.
+
+Commands
+========
+
+Accepted on any member: a follower forwards to the leader (pysyncobj's
+C{apply_command}). The Deferred fires once the entry is committed I{and
+applied on this node}, so a client that reads this node after the answer sees
+its change. It fails at once with L{NotLeaderError} when no reachable leader
+is known, and with L{CommitTimeoutError} after L{COMMAND_TIMEOUT} seconds
+(the outcome is then unknown: the entry may still commit later). Other raft
+failures (the leader changed under the command) give L{ConsensusError}.
+
+Leadership
+==========
+
+L{is_leader} is raft's leadership I{and} a lease: the leader must have heard
+from a majority within L{LEADER_LEASE} seconds, checked at the moment of the
+call (see L{ThrottleMachine.has_majority_lease}); pysyncobj's own
+C{leaderFallbackTimeout} (the same value) makes it step down on the next
+tick. Observers are told after the tick that saw the change.
+
+Decisions (freno-behaviour.md §9 B19)
+=====================================
+
+    - C{force_leadership} changes L{is_leader} only (so the node probes, serves
+      checks and answers C{/leader-check} 200). It does not let control
+      commands run without a real raft leader: an uncommitted command would be
+      lost, which is what raft is here to prevent. This is freno's observed
+      behaviour.
+    - L{state_description} (C{/consensus/state}, C{/raft/state}) reports raft's
+      real role even under C{force_leadership}, as freno does; C{IsLeader} in
+      L{status} honours the flag, C{State} does not, so an operator can see
+      that leadership is forced.
+    - L{is_healthy}: leader with a lease, or follower connected to a known
+      leader. A candidate, or a follower that lost its leader, is unhealthy.
+    - C{RaftNodes} listing only this node counts as single-node mode (freno's
+      node in that case never became leader, a trap rather than a feature).
+    - Expired throttles and skips are not purged from the replicated state:
+      readers already ignore them, and a local purge would make nodes differ
+      (a throttle with no ratio keeps an existing entry's ratio, expired or
+      not).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from functools import partial
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
+
+from pysyncobj import FAIL_REASON
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from freno.config.model import Config
+from freno.consensus.interface import (
+    CommitTimeoutError,
+    ConsensusError,
+    ConsensusStatus,
+    IConsensusService,
+    NotLeaderError,
+)
+from freno.consensus.local import LeadershipObservers
+from freno.consensus.raft.machine import (
+    LEADER_LEASE,
+    NoNetworkTransport,
+    SnapshotFile,
+    ThrottleMachine,
+    raft_settings,
+)
+from freno.consensus.raft.poller import ReactorPoller
+from freno.consensus.state import (
+    AppThrottle,
+    Command,
+    RecoverHost,
+    SkipHost,
+    ThrottleApp,
+    ThrottleState,
+    UnthrottleApp,
+    command_to_dict,
+)
+from freno.stats import Stats
+
+#: Seconds between timer ticks (raft's timers are coarser than this).
+TICK_INTERVAL = 0.05
+
+#: Seconds a command may take to commit before it fails.
+COMMAND_TIMEOUT = 5.0
+
+_UNKNOWN_OUTCOME = (
+    FAIL_REASON.LEADER_CHANGED,
+    FAIL_REASON.DISCARDED,
+    FAIL_REASON.UNKNOWN_OUTCOME,
+)
+
+
+class RaftStartError(Exception):
+    """
+    The raft node could not start (its port is taken, its address cannot be
+    used, its data directory cannot be written). The message says which.
+    """
+
+
+def _members(config: Config) -> Tuple[str, List[str]]:
+    """
+    This member's address and its partners' (de-duplicated, order kept).
+
+    @raise ValueError: the configuration cannot form a group.
+    """
+    self_address = config.raft_bind
+    members: List[str] = []
+    for member in config.raft_nodes:
+        member = member.strip()
+        if member and member not in members:
+            members.append(member)
+    if not members:
+        return self_address, []
+    if self_address not in members:
+        raise ValueError(
+            f"RaftBind {self_address!r} must be one of RaftNodes {members!r} "
+            "(members are identified by these exact host:port strings)"
+        )
+    return self_address, [m for m in members if m != self_address]
+
+
+@implementer(IConsensusService)
+class RaftConsensusService(Service):
+    """
+    A raft member holding the replicated L{ThrottleState}.
+
+    @param reactor: provides C{IReactorTime} and C{IReactorFDSet}.
+    @param config: see the module docstring for the fields read.
+    @param force_leadership: C{--force-leadership}: L{is_leader} is always
+        true (commands still need raft).
+    @param stats: where the raft gauges and timers go.
+    @param command_timeout: the commit bound, in seconds.
+    @param tick_interval: seconds between timer ticks.
+    @param raft_overrides: pysyncobj settings replacing
+        L{freno.consensus.raft.machine.SETTINGS} entries (tests).
+    @raise ValueError: no data directory, RaftBind missing from RaftNodes, or
+        more than one member and no C{RaftPassword}.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        reactor,
+        config: Config,
+        force_leadership: bool = False,
+        stats: Optional[Stats] = None,
+        command_timeout: float = COMMAND_TIMEOUT,
+        tick_interval: float = TICK_INTERVAL,
+        raft_overrides: Optional[Mapping[str, object]] = None,
+    ) -> None:
+        if not config.raft_data_dir:
+            raise ValueError("RaftDataDir is required: raft keeps its journal there")
+        self._self_address, self._partners = _members(config)
+        if self._partners and not config.raft_password:
+            raise ValueError(
+                "RaftPassword is required for a multi-node raft group: without it "
+                "anyone who can reach the raft port can run code on every node"
+            )
+        self._reactor = reactor
+        self._config = config
+        self._force = force_leadership
+        self._stats = stats if stats is not None else Stats()
+        self._timeout = command_timeout
+        self._tick_interval = tick_interval
+        self._overrides = dict(raft_overrides or {})
+        self._state = ThrottleState()
+        self._observers = LeadershipObservers()
+        self._machine: Optional[ThrottleMachine] = None
+        self._poller: Optional[ReactorPoller] = None
+        self._loop: Optional[LoopingCall] = None
+        self._loop_done: Optional[Deferred] = None
+        self._soon = None
+        self._pending: Dict[int, Tuple[Deferred, object, float]] = {}
+        self._ids = itertools.count(1)
+        self._was_leader = force_leadership
+        self._last_leader = ""
+        self._update_stats()
+
+    # -- service -----------------------------------------------------------
+
+    @property
+    def single_node(self) -> bool:
+        """
+        Whether this is a group of one (no network at all).
+        """
+        return not self._partners
+
+    @property
+    def machine(self) -> Optional[ThrottleMachine]:
+        """
+        The running pysyncobj object (C{None} when stopped); for tests and
+        diagnostics.
+        """
+        return self._machine
+
+    def startService(self) -> None:
+        """
+        Open the journal, replay it, start listening and ticking.
+
+        @raise RaftStartError: see the class.
+        """
+        data_dir = self._config.raft_data_dir
+        try:
+            os.makedirs(data_dir, exist_ok=True)
+        except OSError as e:
+            raise RaftStartError(f"cannot create RaftDataDir {data_dir!r}: {e}") from e
+        self._state.restore({})  # the journal and snapshot rebuild it
+        poller = ReactorPoller(self._reactor, self._schedule_tick)
+        conf = raft_settings(
+            data_dir,
+            SnapshotFile(self._state),
+            password=None if self.single_node else self._config.raft_password,
+            bind_address=None if self.single_node else self._self_address,
+            **self._overrides,
+        )
+        try:
+            machine = ThrottleMachine(
+                self._self_address,
+                self._partners,
+                conf,
+                poller,
+                self._state,
+                transport_class=NoNetworkTransport if self.single_node else None,
+            )
+        except Exception as e:
+            poller.close()
+            raise RaftStartError(
+                f"raft cannot start on {self._self_address!r} "
+                f"(data in {data_dir!r}): {e!r}"
+            ) from e
+        Service.startService(self)
+        self._poller = poller
+        self._machine = machine
+        self._log.info(
+            "raft member {address} started with partners {partners}",
+            address=self._self_address,
+            partners=self._partners,
+        )
+        self._loop = LoopingCall(self._tick)
+        self._loop.clock = self._reactor
+        self._loop_done = self._loop.start(self._tick_interval, now=True)
+
+    def stopService(self) -> Deferred:
+        """
+        Fail pending commands, close sockets and the journal, and leave
+        nothing registered with the reactor.
+        """
+        Service.stopService(self)
+        done = self._loop_done if self._loop_done is not None else succeed(None)
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = self._loop_done = None
+        if self._soon is not None and self._soon.active():
+            self._soon.cancel()
+        self._soon = None
+        machine, self._machine = self._machine, None
+        for cid in list(self._pending):
+            self._finish(cid, ConsensusError("raft is shutting down"))
+        if machine is not None:
+            try:
+                machine.destroy()
+            finally:
+                machine.close_leftovers()
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
+        self._observe()
+        self._log.info("raft member {address} stopped", address=self._self_address)
+        return done.addCallback(lambda _: None)
+
+    # -- ticking -----------------------------------------------------------
+
+    def _schedule_tick(self) -> None:
+        if self._soon is None and self._machine is not None:
+            self._soon = self._reactor.callLater(0, self._tick_soon)
+
+    def _tick_soon(self) -> None:
+        self._soon = None
+        self._tick()
+
+    def _tick(self) -> None:
+        machine = self._machine
+        if machine is None:
+            return
+        try:
+            machine.doTick(0.0)
+        except Exception:
+            self._log.failure("raft tick failed")
+        try:
+            self._observe()
+        except Exception:
+            self._log.failure("raft leadership observation failed")
+
+    def _observe(self) -> None:
+        leader_now = self.is_leader()
+        if leader_now != self._was_leader:
+            self._was_leader = leader_now
+            self._log.info(
+                "raft member {address} is_leader={is_leader}",
+                address=self._self_address,
+                is_leader=leader_now,
+            )
+            self._observers.notify(leader_now)
+        leader = self.leader()
+        if leader != self._last_leader:
+            self._last_leader = leader
+            if leader:
+                self._stats.incr_labeled("freno_raft_leader_changes_total", ())
+                self._log.info(
+                    "raft member {address} sees leader {leader}",
+                    address=self._self_address,
+                    leader=leader,
+                )
+        self._update_stats()
+
+    def _update_stats(self) -> None:
+        stats = self._stats
+        raft_leader = 1 if self._raft_leader() else 0
+        healthy = 1 if self.is_healthy() else 0
+        stats.set_gauge("raft.is_leader", raft_leader)
+        stats.set_gauge("raft.is_healthy", healthy)
+        stats.set_string("raft.leader", self._last_leader)
+        stats.set_gauge("consensus.is_leader", 1 if self.is_leader() else 0)
+        stats.set_gauge("consensus.is_healthy", healthy)
+        stats.set_gauge_labeled("freno_raft_is_leader", (), raft_leader)
+        machine = self._machine
+        if machine is not None:
+            stats.set_gauge_labeled("freno_raft_term", (), machine.raftCurrentTerm)
+
+    # -- commands ----------------------------------------------------------
+
+    def _submit(self, command: Command) -> Deferred:
+        machine = self._machine
+        if machine is None:
+            return fail(NotLeaderError("raft is not running"))
+        leader = machine._getLeader()
+        if leader is None:
+            return fail(NotLeaderError("no raft leader"))
+        if leader == machine.selfNode:
+            if not machine.has_majority_lease():
+                return fail(NotLeaderError("raft leader without a majority"))
+        elif not machine.isNodeConnected(leader):
+            return fail(NotLeaderError(f"raft leader {leader.id} unreachable"))
+        cid = next(self._ids)
+        d = Deferred(canceller=lambda _: self._forget(cid))
+        timer = self._reactor.callLater(self._timeout, self._expire, cid)
+        self._pending[cid] = (d, timer, self._reactor.seconds())
+        machine.apply_command(command_to_dict(command), callback=partial(self._on_result, cid))
+        self._schedule_tick()
+        return d
+
+    def _forget(self, cid: int) -> None:
+        entry = self._pending.pop(cid, None)
+        if entry is not None and entry[1].active():
+            entry[1].cancel()
+
+    def _expire(self, cid: int) -> None:
+        self._finish(
+            cid,
+            CommitTimeoutError(
+                f"not committed within {self._timeout:g}s (it may still be applied)"
+            ),
+        )
+
+    def _finish(self, cid: int, error: Optional[Exception]) -> None:
+        entry = self._pending.pop(cid, None)
+        if entry is None:
+            return  # already answered (timed out, cancelled, or shut down)
+        d, timer, started = entry
+        if timer.active():
+            timer.cancel()
+        if error is None:
+            self._stats.observe_labeled(
+                "freno_raft_commit_latency_seconds", (), self._reactor.seconds() - started
+            )
+            d.callback(None)
+        else:
+            d.errback(error)
+
+    def _on_result(self, cid: int, result, reason) -> None:
+        if reason == FAIL_REASON.SUCCESS:
+            self._finish(cid, ConsensusError(result) if result else None)
+        elif reason in (FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER):
+            self._finish(cid, NotLeaderError("no raft leader"))
+        elif reason in _UNKNOWN_OUTCOME:
+            self._finish(
+                cid,
+                ConsensusError("raft leader changed; the command may or may not be applied"),
+            )
+        elif reason == FAIL_REASON.QUEUE_FULL:
+            self._finish(cid, ConsensusError("raft command queue full"))
+        else:
+            self._finish(cid, ConsensusError(f"raft refused the command ({reason})"))
+
+    def throttle_app(self, app_key, expire_at, ratio):
+        return self._submit(ThrottleApp(app_key, expire_at, ratio))
+
+    def unthrottle_app(self, app_key):
+        return self._submit(UnthrottleApp(app_key))
+
+    def skip_host(self, hostname, expire_at):
+        return self._submit(SkipHost(hostname, expire_at))
+
+    def recover_host(self, hostname):
+        return self._submit(RecoverHost(hostname))
+
+    # -- state and leadership ----------------------------------------------
+
+    def throttled_apps(self) -> Mapping[str, AppThrottle]:
+        return self._state.apps
+
+    def skipped_hosts(self) -> Mapping[str, float]:
+        return self._state.skipped
+
+    def _raft_leader(self) -> bool:
+        machine = self._machine
+        return machine is not None and machine.has_majority_lease()
+
+    def is_leader(self) -> bool:
+        return self._force or self._raft_leader()
+
+    def leader(self) -> str:
+        machine = self._machine
+        if machine is None:
+            return ""
+        node = machine._getLeader()
+        if node is None:
+            return ""
+        if node == machine.selfNode and not machine.has_majority_lease():
+            return ""
+        return node.id
+
+    def state_description(self) -> str:
+        machine = self._machine
+        if machine is None:
+            return "Shutdown"
+        if machine.has_majority_lease():
+            return "Leader"
+        if getattr(machine, "_SyncObj__raftState", 0) == 1:
+            return "Candidate"
+        return "Follower"
+
+    def is_healthy(self) -> bool:
+        machine = self._machine
+        if machine is None:
+            return False
+        if machine.has_majority_lease():
+            return True
+        node = machine._getLeader()
+        return (
+            node is not None
+            and node != machine.selfNode
+            and machine.isNodeConnected(node)
+        )
+
+    def term(self) -> int:
+        """
+        The current raft term (0 when stopped).
+        """
+        machine = self._machine
+        return machine.raftCurrentTerm if machine is not None else 0
+
+    def status(self) -> ConsensusStatus:
+        return ConsensusStatus(
+            ServiceID=self._self_address,
+            Healthy=self.is_healthy(),
+            IsLeader=self.is_leader(),
+            Leader=self.leader(),
+            State=self.state_description(),
+        )
+
+    def add_leadership_observer(self, observer: Callable[[bool], None]) -> None:
+        self._observers.add(observer)
+
+    def remove_leadership_observer(self, observer: Callable[[bool], None]) -> None:
+        self._observers.remove(observer)
