@@ -1,0 +1,166 @@
+# -*- test-case-name: test.test_probe_aggregate -*-
+"""
+Aggregation of one cluster's host results into one L{ClusterMetric}
+(freno's C{aggregateMySQLProbes}, its §3.5), as pure functions of their
+arguments (time comes in as C{now}).
+
+Hosts left out before anything else: those matching C{IgnoreHosts} (an
+entry is a substring of C{host:port}), skipped hosts (hostname in the
+consensus skipped-hosts map with an expiry still in the future: skips take
+effect at the next aggregation, not at freno's next inventory refresh) and
+hosts whose HTTP check answered 404.
+
+Then, for the remaining hosts, in the order given (the service passes
+them sorted, so the error reported is deterministic):
+    - no result yet: the cluster is C{Metric not collected yet} (not subject
+      to the ignore budget, as freno);
+    - a value older than C{freshness}: an error for that host, C{Metric is
+      stale: ...} (freno had no bound, B14); like any host error it may be
+      absorbed by the budget;
+    - an error: skipped for free if it is a connect error and
+      C{IgnoreDialTcpErrors} is set; else absorbed by one unit of the
+      C{IgnoreHostsCount} budget; else it is the cluster's error;
+    - a value: collected.
+
+No value collected is C{No hosts found}. The remaining budget then drops
+the largest values (L{reduce_values}); the largest remaining value is the
+result. C{IgnoreHostsCount}/C{IgnoreHostsThreshold} apply whatever the
+inventory type (freno ignored them for static hosts, B6). The result's
+C{measured_at} is that of the oldest value that remained.
+"""
+
+from __future__ import annotations
+
+from typing import AbstractSet, Iterable, List, Mapping, Optional, Tuple
+
+import attr
+
+from freno.hosts import HostKey
+from freno.probe.metrics import ClusterMetric
+
+NOT_COLLECTED = "Metric not collected yet"
+NO_HOSTS = "No hosts found"
+
+
+@attr.s(frozen=True, auto_attribs=True, slots=True)
+class HostResult:
+    """
+    The latest probe result of one host.
+
+    @ivar value: the metric (meaningless when C{error} is set).
+    @ivar error: the error text, or C{None}.
+    @ivar measured_at: when the probe finished (POSIX seconds).
+    @ivar dial_error: the error is a failure to reach the host.
+    """
+
+    value: float
+    error: Optional[str]
+    measured_at: float
+    dial_error: bool = False
+
+
+@attr.s(frozen=True, auto_attribs=True, slots=True)
+class AggregationRules:
+    """
+    A cluster's aggregation settings.
+    """
+
+    ignore_hosts_count: int = 0
+    ignore_hosts_threshold: float = 0.0
+    ignore_hosts: Tuple[str, ...] = ()
+    ignore_dial_tcp_errors: bool = False
+
+
+def reduce_values(
+    values: List[float], ignore_hosts_count: int, ignore_hosts_threshold: float
+) -> Tuple[List[float], int]:
+    """
+    Drop the largest values with the budget (§3.5 steps 3-4): while budget
+    remains, drop the largest if at least two values remain and (there is no
+    threshold or it is above the threshold); spend one unit either way.
+
+    @param values: at least one value.
+    @return: the remaining values, sorted ascending, and how many were
+        dropped (from the top).
+    """
+    ordered = sorted(values)
+    kept = len(ordered)
+    for _ in range(max(0, ignore_hosts_count)):
+        if kept >= 2 and (
+            ignore_hosts_threshold <= 0 or ordered[kept - 1] > ignore_hosts_threshold
+        ):
+            kept -= 1
+    return ordered[:kept], len(ordered) - kept
+
+
+def is_excluded(
+    host: HostKey,
+    rules: AggregationRules,
+    skipped_hosts: Mapping[str, float],
+    http_not_found: AbstractSet[HostKey],
+    now: float,
+) -> bool:
+    """
+    Whether C{host} is left out of aggregation altogether.
+    """
+    if rules.ignore_hosts:
+        text = str(host)
+        if any(entry and entry in text for entry in rules.ignore_hosts):
+            return True
+    expiry = skipped_hosts.get(host.hostname)
+    if expiry is not None and expiry > now:
+        return True
+    return host in http_not_found
+
+
+def aggregate(
+    hosts: Iterable[HostKey],
+    results: Mapping[HostKey, HostResult],
+    rules: AggregationRules,
+    now: float,
+    freshness: float,
+    skipped_hosts: Mapping[str, float] = {},
+    http_not_found: AbstractSet[HostKey] = frozenset(),
+) -> ClusterMetric:
+    """
+    One cluster's aggregated metric; see the module docstring.
+
+    @param hosts: the cluster's current inventory.
+    @param results: latest result per host (may hold other hosts).
+    @param freshness: seconds after which a host value no longer counts.
+    """
+    budget = rules.ignore_hosts_count
+    collected: List[HostResult] = []
+    for host in hosts:
+        if is_excluded(host, rules, skipped_hosts, http_not_found, now):
+            continue
+        result = results.get(host)
+        if result is None:
+            return ClusterMetric(0.0, NOT_COLLECTED, now)
+        error = result.error
+        if error is None and now - result.measured_at > freshness:
+            error = (
+                f"Metric is stale: last value of {host} is "
+                f"{now - result.measured_at:.3f}s old"
+            )
+        if error is not None:
+            if rules.ignore_dial_tcp_errors and result.dial_error:
+                continue
+            if budget > 0:
+                budget -= 1
+                continue
+            return ClusterMetric(0.0, error, now)
+        collected.append(result)
+    if not collected:
+        return ClusterMetric(0.0, NO_HOSTS, now)
+    if budget == 0:
+        worst = max(collected, key=lambda r: r.value)
+        return ClusterMetric(
+            worst.value, None, min(r.measured_at for r in collected)
+        )
+    ordered = sorted(collected, key=lambda r: r.value)
+    kept, _ = reduce_values([r.value for r in ordered], budget, rules.ignore_hosts_threshold)
+    remaining = ordered[: len(kept)]
+    return ClusterMetric(
+        remaining[-1].value, None, min(r.measured_at for r in remaining)
+    )

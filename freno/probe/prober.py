@@ -1,0 +1,210 @@
+# -*- test-case-name: test.test_probe_prober -*-
+"""
+L{Prober}: probes every host of every cluster on a C{LoopingCall}
+(C{ProbeSettings.interval}, freno: 50 ms) and reports each result.
+
+A host whose previous probe is still in flight is skipped, not queued (the
+in-flight set replaces freno's per-probe CAS flag). The tick deliberately
+does I{not} return the probes' Deferreds: the C{LoopingCall} must keep its
+rhythm for every other host while one host hangs (each probe is bounded by
+the source's timeout instead). The tick itself never raises: a failure to
+start one probe is logged and counted for that host only.
+
+C{CacheMillis}: a valid result is reused for that long, keyed by
+C{(cluster, host, query)} (freno keyed by host and query only, B11).
+Errors are never cached. A cached answer is delivered as measured when it
+is served: the cache is the user's explicit allowance for older data, so
+it does not trip the freshness bound. Cached answers do not count in
+C{probes.*}, as freno.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Iterable, Mapping, Set, Tuple
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from freno.config.model import ClusterSettings
+from freno.hosts import HostKey
+from freno.probe.aggregate import HostResult
+from freno.probe.interfaces import IMetricSource, ProbeError
+from freno.probe.query import ProbeConnectError
+from freno.stats import Stats
+
+ResultCallback = Callable[[str, HostKey, HostResult], None]
+
+
+class Prober:
+    """
+    Probes the current targets every C{interval} seconds.
+
+    @param clock: the time source and scheduler.
+    @param source: the metric source.
+    @param interval: seconds between probe rounds.
+    @param on_result: called as C{on_result(cluster_name, host, result)} on
+        the reactor thread for each result (including cached ones).
+    @param stats: where C{probes.*} and the labeled probe series go.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        source: IMetricSource,
+        interval: float,
+        on_result: ResultCallback,
+        stats: Stats,
+    ) -> None:
+        self._clock = clock
+        self._source = source
+        self._interval = interval
+        self._on_result = on_result
+        self._stats = stats
+        self._targets: Dict[str, Tuple[ClusterSettings, Tuple[HostKey, ...]]] = {}
+        self._in_flight: Set[Tuple[str, HostKey]] = set()
+        self._cache: Dict[Tuple[str, HostKey, str], Tuple[float, float]] = {}
+        self._labels: Dict[Tuple[str, HostKey], tuple] = {}
+        self._generation = 0
+        self._loop = LoopingCall(self.probe_all)
+        self._loop.clock = clock
+
+    @property
+    def running(self) -> bool:
+        """
+        Whether the loop runs.
+        """
+        return self._loop.running
+
+    def set_targets(self, cluster: ClusterSettings, hosts: Iterable[HostKey]) -> None:
+        """
+        Probe C{hosts} for C{cluster} from now on, forgetting cached values
+        of hosts that left.
+        """
+        hosts = tuple(hosts)
+        self._targets[cluster.name] = (cluster, hosts)
+        keep = set(hosts)
+        for key in [k for k in self._cache if k[0] == cluster.name and k[1] not in keep]:
+            del self._cache[key]
+
+    def remove_cluster(self, name: str) -> None:
+        """
+        Stop probing cluster C{name}.
+        """
+        self._targets.pop(name, None)
+        for key in [k for k in self._cache if k[0] == name]:
+            del self._cache[key]
+
+    def start(self) -> None:
+        """
+        Start probing now and every interval.
+        """
+        if not self._loop.running:
+            self._loop.start(self._interval, now=True)
+
+    def stop(self) -> None:
+        """
+        Stop probing, drop targets and caches; results of probes still in
+        flight are ignored when they arrive.
+        """
+        if self._loop.running:
+            self._loop.stop()
+        self._generation += 1
+        self._targets.clear()
+        self._cache.clear()
+        self._in_flight.clear()
+
+    def probe_all(self) -> None:
+        """
+        One round: start a probe for every host not already in flight.
+        """
+        for name, (cluster, hosts) in list(self._targets.items()):
+            self.probe_cluster(cluster, hosts)
+
+    def probe_cluster(self, cluster: ClusterSettings, hosts: Iterable[HostKey]) -> None:
+        """
+        Start a probe for each of C{hosts} of C{cluster} not in flight.
+        """
+        for host in hosts:
+            try:
+                self._probe(cluster, host)
+            except Exception:
+                self._log.failure(
+                    "could not start probe of {host} in {cluster}",
+                    host=str(host),
+                    cluster=cluster.name,
+                )
+
+    def _probe(self, cluster: ClusterSettings, host: HostKey) -> None:
+        name = cluster.name
+        key = (name, host)
+        if key in self._in_flight:
+            return
+        now = self._clock.seconds()
+        if cluster.cache_millis > 0:
+            cached = self._cache.get((name, host, cluster.metric_query))
+            if cached is not None and cached[1] > now:
+                self._on_result(name, host, HostResult(cached[0], None, now))
+                return
+        self._in_flight.add(key)
+        generation = self._generation
+        d = self._source.probe(cluster, host)
+        d.addBoth(self._finished, cluster, host, now, generation)
+
+    def _finished(self, outcome, cluster: ClusterSettings, host: HostKey, started: float, generation: int) -> None:
+        if generation != self._generation:
+            return None
+        name = cluster.name
+        self._in_flight.discard((name, host))
+        now = self._clock.seconds()
+        stats = self._stats
+        labels = self._labels.get((name, host))
+        if labels is None:
+            labels = self._labels[(name, host)] = (("cluster", name), ("host", str(host)))
+        stats.incr("probes.total")
+        stats.incr_labeled("freno_probes_total", labels)
+        stats.observe("probes.latency", now - started)
+        stats.observe_labeled("freno_probe_latency_seconds", labels, now - started)
+        if isinstance(outcome, Failure):
+            stats.incr("probes.error")
+            stats.incr_labeled("freno_probe_errors_total", labels)
+            error = outcome.value
+            if not isinstance(error, ProbeError):
+                self._log.failure(
+                    "unexpected probe failure of {host} in {cluster}",
+                    outcome,
+                    host=str(host),
+                    cluster=name,
+                )
+            result = HostResult(
+                0.0,
+                str(error) or type(error).__name__,
+                now,
+                dial_error=isinstance(error, ProbeConnectError),
+            )
+        else:
+            result = HostResult(float(outcome), None, now)
+            if cluster.cache_millis > 0:
+                self._cache[(name, host, cluster.metric_query)] = (
+                    result.value,
+                    now + cluster.cache_millis / 1000.0,
+                )
+        if name in self._targets:
+            try:
+                self._on_result(name, host, result)
+            except Exception:
+                self._log.failure(
+                    "handling probe result of {host} in {cluster} failed",
+                    host=str(host),
+                    cluster=name,
+                )
+        return None
+
+    def targets(self) -> Mapping[str, Tuple[ClusterSettings, Tuple[HostKey, ...]]]:
+        """
+        The current targets by cluster name.
+        """
+        return dict(self._targets)

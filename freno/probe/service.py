@@ -1,0 +1,259 @@
+# -*- test-case-name: test.test_probe_service -*-
+"""
+L{ProbeService}: probing, HTTP checks, inventory refresh and aggregation,
+run only while this node leads.
+
+Wiring (C{freno.tap})::
+
+    source = MySQLMetricSource(reactor, config.mysql.probe)
+    service = ProbeService(reactor, config, consensus, inventory, source,
+                           metrics, stats, http_client=treq.client.HTTPClient(Agent(reactor)))
+    service.setServiceParent(top)
+
+Leadership (freno's B16 and B14 fixed):
+    - on gaining it (or at start when already leader) probing starts at
+      once for the hosts the inventory already knows, the inventory starts
+      (and refreshes at once), and hosts that arrive are probed the moment
+      they arrive: a new leader has real values within one probe round
+      trip of learning its hosts, not after freno's 10 s;
+    - on losing it, probing, HTTP checks and inventory refresh stop, every
+      per-host result is dropped and the aggregated metrics are cleared, so
+      nothing from an old term is ever reused; results of probes still in
+      flight are ignored when they arrive.
+
+Aggregation (L{freno.probe.aggregate}) runs for a cluster each time one of
+its probe results arrives, so a crossing of the threshold reaches the check
+path in the same reactor turn; also when its inventory or a host's HTTP
+check changes. Skipped hosts are read from the consensus state at each
+aggregation. Hosts that leave the inventory lose their results at once.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from freno.config.model import ClusterSettings, Config
+from freno.hosts import HostKey
+from freno.inventory.interfaces import IInventory
+from freno.probe.aggregate import AggregationRules, HostResult, aggregate
+from freno.probe.httpcheck import HttpChecker
+from freno.probe.interfaces import IMetricSource
+from freno.probe.metrics import AggregatedMetrics
+from freno.probe.prober import Prober
+from freno.stats import Stats
+
+_EMPTY: frozenset = frozenset()
+
+
+class ProbeService(Service):
+    """
+    Leader-only probing and aggregation.
+
+    @param clock: the reactor (time and scheduling only).
+    @param config: the configuration (clusters and C{mysql.probe}).
+    @param consensus: an L{IConsensusService} (leadership, skipped hosts).
+    @param inventory: the L{IInventory} of every cluster.
+    @param source: the L{IMetricSource}.
+    @param metrics: where aggregated values go.
+    @param stats: the metric registry.
+    @param http_client: a treq-like client for HTTP checks; C{None}
+        disables them (every host then counts as passing).
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        config: Config,
+        consensus,
+        inventory: IInventory,
+        source: IMetricSource,
+        metrics: AggregatedMetrics,
+        stats: Stats,
+        http_client=None,
+    ) -> None:
+        self._clock = clock
+        self._clusters: Dict[str, ClusterSettings] = dict(config.mysql.clusters)
+        self._settings = config.mysql.probe
+        self._consensus = consensus
+        self._inventory = inventory
+        self._source = source
+        self._metrics = metrics
+        self._stats = stats
+        store_dial = config.mysql.ignore_dial_tcp_errors
+        self._rules = {
+            name: AggregationRules(
+                ignore_hosts_count=c.ignore_hosts_count,
+                ignore_hosts_threshold=c.ignore_hosts_threshold,
+                ignore_hosts=tuple(c.ignore_hosts),
+                ignore_dial_tcp_errors=c.ignore_dial_tcp_errors or store_dial,
+            )
+            for name, c in self._clusters.items()
+        }
+        self._labels = {name: (("cluster", name),) for name in self._clusters}
+        self._hosts: Dict[str, Tuple[HostKey, ...]] = {}
+        self._host_sets: Dict[str, frozenset] = {}
+        self._results: Dict[str, Dict[HostKey, HostResult]] = {}
+        self._leading = False
+        self._prober = Prober(
+            clock, source, self._settings.interval, self._on_result, stats
+        )
+        self._http: Optional[HttpChecker] = None
+        if http_client is not None:
+            self._http = HttpChecker(
+                clock,
+                http_client,
+                self._settings.http_check_interval,
+                self._aggregate,
+                stats,
+            )
+        self._inventory_stopped: Deferred = succeed(None)
+        inventory.add_observer(self._on_inventory)
+
+    @property
+    def leading(self) -> bool:
+        """
+        Whether probing runs (this node leads and the service runs).
+        """
+        return self._leading
+
+    def startService(self) -> None:
+        """
+        Follow leadership; start probing now if already leader.
+        """
+        Service.startService(self)
+        for name, cluster in self._clusters.items():
+            self._stats.set_gauge_labeled(
+                "freno_threshold", self._labels[name], cluster.throttle_threshold
+            )
+        self._consensus.add_leadership_observer(self._on_leadership)
+        if self._consensus.is_leader():
+            self._gain()
+
+    def stopService(self) -> Deferred:
+        """
+        Stop everything; the Deferred fires once the inventory loop has
+        stopped and every connection is closed.
+        """
+        Service.stopService(self)
+        try:
+            self._consensus.remove_leadership_observer(self._on_leadership)
+        except ValueError:
+            pass
+        self._lose()
+        d = gatherResults(
+            [self._inventory_stopped, maybeDeferred(self._source.close)],
+            consumeErrors=True,
+        )
+        d.addErrback(
+            lambda f: self._log.failure("probe service did not stop cleanly", f)
+        )
+        d.addCallback(lambda _: None)
+        return d
+
+    def _on_leadership(self, is_leader: bool) -> None:
+        if not self.running:
+            return
+        if is_leader:
+            self._gain()
+        else:
+            self._lose()
+
+    def _gain(self) -> None:
+        if self._leading:
+            return
+        self._leading = True
+        self._log.info("leader: probing starts")
+        for name in self._clusters:
+            hosts = self._inventory.hosts(name)
+            if hosts is not None:
+                self._set_hosts(name, hosts, probe_new=False)
+        self._prober.start()
+        if self._http is not None:
+            self._http.start()
+        self._inventory.start()
+
+    def _lose(self) -> None:
+        if not self._leading:
+            return
+        self._leading = False
+        self._log.info("not leader: probing stops")
+        self._prober.stop()
+        if self._http is not None:
+            self._http.stop()
+        self._inventory_stopped = maybeDeferred(self._inventory.stop)
+        self._hosts.clear()
+        self._host_sets.clear()
+        self._results.clear()
+        self._metrics.clear()
+
+    def _on_inventory(self, name: str, hosts) -> None:
+        if not self._leading or name not in self._clusters:
+            return
+        self._set_hosts(name, hosts, probe_new=True)
+
+    def _set_hosts(self, name: str, hosts, probe_new: bool) -> None:
+        cluster = self._clusters[name]
+        ordered = tuple(sorted(set(hosts)))
+        old = set(self._hosts.get(name, ()))
+        self._hosts[name] = ordered
+        self._host_sets[name] = frozenset(ordered)
+        results = self._results.setdefault(name, {})
+        keep = set(ordered)
+        for host in [h for h in results if h not in keep]:
+            del results[host]
+        self._prober.set_targets(cluster, ordered)
+        if self._http is not None:
+            self._http.set_targets(cluster, ordered)
+        self._aggregate(name)
+        if probe_new and self._prober.running:
+            self._prober.probe_cluster(cluster, [h for h in ordered if h not in old])
+
+    def _on_result(self, name: str, host: HostKey, result: HostResult) -> None:
+        if not self._leading:
+            return
+        if host not in self._host_sets.get(name, _EMPTY):
+            return
+        self._results[name][host] = result
+        self._aggregate(name)
+
+    def _aggregate(self, name: str) -> None:
+        """
+        Recompute cluster C{name}'s aggregated metric and publish it.
+        """
+        hosts = self._hosts.get(name)
+        if hosts is None or not self._leading:
+            return
+        now = self._clock.seconds()
+        not_found = _EMPTY
+        if self._http is not None:
+            not_found = self._http.not_found.get(name, _EMPTY)
+        metric = aggregate(
+            hosts,
+            self._results.get(name, {}),
+            self._rules[name],
+            now,
+            self._settings.freshness,
+            self._consensus.skipped_hosts(),
+            not_found,
+        )
+        self._metrics.set(name, metric)
+        labels = self._labels[name]
+        if metric.error is None:
+            self._stats.set_gauge_labeled("freno_aggregated_value", labels, metric.value)
+        self._stats.set_gauge_labeled(
+            "freno_aggregated_age_seconds", labels, now - metric.measured_at
+        )
+
+    def refresh_aggregates(self) -> None:
+        """
+        Recompute every cluster now (for example after a skip-host command).
+        """
+        for name in list(self._hosts):
+            self._aggregate(name)
