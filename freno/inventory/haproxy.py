@@ -41,11 +41,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attr
 from twisted.internet.defer import (
-    CancelledError,
     Deferred,
     DeferredList,
     DeferredSemaphore,
-    TimeoutError as DeferredTimeoutError,
     fail,
     succeed,
 )
@@ -255,11 +253,48 @@ def hosts_from_csv(csv_text: str, pool_name: str, port: int) -> List[HostKey]:
 
 
 def _describe(failure: Failure) -> str:
-    if failure.check(DeferredTimeoutError, CancelledError):
-        return "timed out"
     if failure.check(InventoryError):
         return str(failure.value)
     return f"{type(failure.value).__name__}: {failure.value}"
+
+
+class TimedOut(InventoryError):
+    """
+    An HTTP request (body included) did not finish in time.
+    """
+
+
+def get_body(http_client, url: str, reactor: IReactorTime, timeout: float) -> "Deferred[bytes]":
+    """
+    GET C{url} and read the body, all within C{timeout} seconds.
+
+    @return: a Deferred firing with the body of a 200 answer, or failing with
+        L{TimedOut}, L{InventoryError} for another status (C{"404 Not
+        Found"}), or the client's own error.
+    """
+    timed_out = []
+
+    def expire() -> None:
+        timed_out.append(True)
+        d.cancel()
+
+    def read(response) -> Deferred:
+        if response.code != 200:
+            phrase = (response.phrase or b"").decode("latin-1")
+            raise InventoryError(f"{response.code} {phrase}".rstrip())
+        return response.content()
+
+    def finish(result):
+        if call.active():
+            call.cancel()
+        if timed_out and isinstance(result, Failure):
+            raise TimedOut(f"timed out after {timeout:g}s")
+        return result
+
+    d = http_client.get(url, reactor=reactor)
+    d.addCallback(read)
+    call = reactor.callLater(timeout, expire)
+    return d.addBoth(finish)
 
 
 @attr.s(auto_attribs=True)
@@ -305,17 +340,7 @@ class CSVFetcher:
         return waiter
 
     def _get(self, url: str) -> Deferred:
-        d = self._http_client.get(url, reactor=self._reactor, timeout=self.timeout)
-        d.addCallback(self._read)
-        d.addTimeout(self.timeout, self._reactor)
-        return d
-
-    @staticmethod
-    def _read(response) -> Deferred:
-        if response.code != 200:
-            phrase = (response.phrase or b"").decode("latin-1")
-            raise InventoryError(f"HTTP {response.code} {phrase}".rstrip())
-        return response.content()
+        return get_body(self._http_client, url, self._reactor, self.timeout)
 
     def _deliver(self, result, url: str) -> None:
         waiters = self._waiters.pop(url, [])

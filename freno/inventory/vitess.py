@@ -22,13 +22,14 @@ from typing import Any, List, Sequence
 from urllib.parse import quote
 
 import attr
-from twisted.internet.defer import CancelledError, Deferred, TimeoutError as DeferredTimeoutError, fail
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from freno.config.model import VitessSettings
 from freno.hosts import HostKey
+from freno.inventory.haproxy import get_body
 from freno.inventory.interfaces import IInventorySource, InventoryError
 
 #: C{topodata.TabletType.REPLICA}.
@@ -108,8 +109,6 @@ def parse_tablets(body: bytes, cells: Sequence[str] = ()) -> List[HostKey]:
 
 
 def _describe(failure: Failure) -> str:
-    if failure.check(DeferredTimeoutError, CancelledError):
-        return "timed out"
     if failure.check(InventoryError):
         return str(failure.value)
     return f"{type(failure.value).__name__}: {failure.value}"
@@ -155,19 +154,10 @@ class VitessSource:
             return fail(InventoryError("VitessSettings: no API or no Keyspace"))
         url = self.url
         timeout = self.timeout
-        d = self._http_client.get(url, reactor=self._reactor, timeout=timeout)
-        d.addCallback(self._read)
-        d.addTimeout(timeout, self._reactor)
+        d = get_body(self._http_client, url, self._reactor, timeout)
         d.addCallback(parse_tablets, s.cells)
 
         def wrap(failure: Failure):
             raise InventoryError(f"GET {url}: {_describe(failure)}")
 
         return d.addErrback(wrap)
-
-    @staticmethod
-    def _read(response) -> Deferred:
-        if response.code != 200:
-            phrase = (response.phrase or b"").decode("latin-1")
-            raise InventoryError(f"{response.code} {phrase}".rstrip())
-        return response.content()

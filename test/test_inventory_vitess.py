@@ -1,0 +1,301 @@
+"""
+Tests for L{freno.inventory.vitess}: URL building, the tablets parser
+(freno's C{TestParseTablets} cases), garbage JSON, and the source in memory
+(StubTreq) and against a real HTTP stand-in for vtctld on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings, strategies as st
+from treq.client import HTTPClient
+from treq.testing import StubTreq
+from twisted.internet import defer, reactor
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Site
+from zope.interface.verify import verifyObject
+
+from freno.config.model import VitessSettings
+from freno.hosts import HostKey
+from freno.inventory.interfaces import IInventorySource, InventoryError
+from freno.inventory.vitess import VitessSource, parse_tablets, tablets_url
+
+MASTER, REPLICA, BATCH, SPARE, BACKUP, RESTORE = 1, 2, 3, 4, 6, 7
+
+
+def tablet(name, type_=None, cell="cell1", port=3306, **extra):
+    """
+    One tablet object as vtctld renders it.
+    """
+    t = {"alias": {"cell": cell, "uid": abs(hash(name)) % 1000}, "mysql_hostname": name, "mysql_port": port}
+    if type_ is not None:
+        t["type"] = type_
+    t.update(extra)
+    return t
+
+
+TABLETS = [
+    tablet("master", MASTER),
+    tablet("replica1", REPLICA),
+    tablet("replica2", REPLICA, cell="cell2", stats={"realtime": {"health_error": ""}, "serving": True, "up": True}),
+    tablet("replica-nil-realtime", REPLICA, stats={"serving": True}),
+    tablet("replica-last-error", REPLICA, stats={"last_error": "boom", "realtime": {}}),
+    tablet("spare", SPARE),
+    tablet("batch", BATCH),
+    tablet("backup", BACKUP),
+    tablet("restore", RESTORE),
+    tablet("typeless"),
+]
+
+
+class URLTests(SynchronousTestCase):
+    """
+    L{tablets_url}.
+    """
+
+    def test_url(self):
+        """
+        C{/api} is appended once, trailing slashes dropped, cells joined with C{%2C}.
+        """
+        self.assertEqual(tablets_url("http://v:15000", "ks", "0"), "http://v:15000/api/keyspace/ks/tablets/0")
+        self.assertEqual(tablets_url("http://v:15000/api/", "ks", "-80"), "http://v:15000/api/keyspace/ks/tablets/-80")
+        self.assertEqual(
+            tablets_url("http://v", "ks", "0", (" a", "b ", "")), "http://v/api/keyspace/ks/tablets/0?cells=a%2Cb"
+        )
+        self.assertEqual(tablets_url("http://v", "ks", "0", ("", " ")), "http://v/api/keyspace/ks/tablets/0")
+
+
+class ParseTests(SynchronousTestCase):
+    """
+    L{parse_tablets}.
+    """
+
+    def test_success(self):
+        """
+        Only serveable REPLICA tablets are kept.
+        """
+        hosts = parse_tablets(json.dumps(TABLETS).encode())
+        self.assertEqual(hosts, [HostKey("replica1", 3306), HostKey("replica2", 3306)])
+
+    def test_cells(self):
+        """
+        A cell list keeps tablets of those cells; blank cells mean no filter.
+        """
+        body = json.dumps(TABLETS).encode()
+        self.assertEqual(parse_tablets(body, ["cell2"]), [HostKey("replica2", 3306)])
+        self.assertEqual(len(parse_tablets(body, ["", ""])), 2)
+
+    def test_malformed(self):
+        """
+        Bodies that are not an array of objects, or kept tablets without a usable host, fail.
+        """
+        for body in (b"", b"{", b"{}", b"null", b"[1]", b"\xff\xfe", b'[{"type": 2, "mysql_port": 3306}]',
+                     b'[{"type": 2, "mysql_hostname": "h", "mysql_port": "x"}]',
+                     b'[{"type": 2, "mysql_hostname": "h", "mysql_port": 3306, "stats": 5}]',
+                     b"[" * 100000):
+            self.assertRaises(InventoryError, parse_tablets, body)
+
+    def test_bool_type_is_not_replica(self):
+        """
+        C{true} is not the integer 2 (nor 1).
+        """
+        self.assertEqual(parse_tablets(b'[{"type": true, "mysql_hostname": "h", "mysql_port": 1}]'), [])
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.recursive(
+            st.none() | st.booleans() | st.integers(-5, 70000) | st.text(max_size=6),
+            lambda children: st.lists(children, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(["type", "mysql_hostname", "mysql_port", "stats", "alias", "cell", "realtime", "last_error"]),
+                children,
+                max_size=5,
+            ),
+            max_leaves=20,
+        ),
+        st.lists(st.sampled_from(["cell1", "", "x"]), max_size=2),
+    )
+    def test_garbage_json(self, value, cells):
+        """
+        Any JSON value gives host keys or L{InventoryError}, nothing else.
+        """
+        try:
+            hosts = parse_tablets(json.dumps(value).encode(), cells)
+        except InventoryError:
+            return
+        self.assertTrue(all(isinstance(h, HostKey) for h in hosts))
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.binary(max_size=200))
+    def test_garbage_bytes(self, body):
+        """
+        Arbitrary bytes give host keys or L{InventoryError}.
+        """
+        try:
+            parse_tablets(body)
+        except InventoryError:
+            pass
+
+
+class VtctldResource(Resource):
+    """
+    A vtctld stand-in: C{/api/keyspace/test/tablets/00} serves L{TABLETS}
+    (filtered by C{?cells=} as vtctld does); C{/api/keyspace/bad/...}
+    serves malformed JSON; C{/api/keyspace/slow/...} never answers; anything
+    else is 404.
+    """
+
+    isLeaf = True
+
+    def __init__(self):
+        super().__init__()
+        self.uris = []
+        self.pending = []
+
+    def render_GET(self, request):
+        uri = request.uri.decode()
+        self.uris.append(uri)
+        path = request.path.decode()
+        if path == "/api/keyspace/test/tablets/00":
+            cells = request.args.get(b"cells", [b""])[0].decode()
+            wanted = [c for c in cells.split(",") if c]
+            body = [t for t in TABLETS if not wanted or t["alias"]["cell"] in wanted]
+            return json.dumps(body).encode()
+        if path == "/api/keyspace/bad/tablets/00":
+            return b'[{"type": 2, "mysql_hostname": '
+        if path == "/api/keyspace/slow/tablets/00":
+            self.pending.append(request)
+            return NOT_DONE_YET
+        request.setResponseCode(404)
+        return b"[]"
+
+
+class SourceTests(SynchronousTestCase):
+    """
+    L{VitessSource} against the stand-in, in memory.
+    """
+
+    def setUp(self):
+        self.clock = Clock()
+        self.resource = VtctldResource()
+        self.client = StubTreq(self.resource)
+
+    def source(self, keyspace="test", cells=(), timeout_secs=0):
+        settings = VitessSettings(api="http://vtctld:15000", keyspace=keyspace, shard="00", cells=cells,
+                                  timeout_secs=timeout_secs)
+        return VitessSource(settings, self.clock, self.client)
+
+    def test_interface(self):
+        """
+        L{VitessSource} provides L{IInventorySource}.
+        """
+        verifyObject(IInventorySource, self.source())
+
+    def test_success(self):
+        """
+        The serveable REPLICA tablets are the hosts.
+        """
+        hosts = self.successResultOf(self.source().hosts())
+        self.assertEqual(hosts, [HostKey("replica1", 3306), HostKey("replica2", 3306)])
+        self.assertEqual(self.resource.uris, ["/api/keyspace/test/tablets/00"])
+
+    def test_with_cell(self):
+        """
+        Cells go to vtctld as C{?cells=}.
+        """
+        hosts = self.successResultOf(self.source(cells=("cell2",)).hosts())
+        self.assertEqual(hosts, [HostKey("replica2", 3306)])
+        self.assertEqual(self.resource.uris, ["/api/keyspace/test/tablets/00?cells=cell2"])
+
+    def test_not_found(self):
+        """
+        A 404 fails with the status line.
+        """
+        f = self.failureResultOf(self.source(keyspace="nope").hosts(), InventoryError)
+        self.assertIn("404 Not Found", str(f.value))
+
+    def test_timeout_default_and_configured(self):
+        """
+        TimeoutSecs bounds the request; 0 means 5 s.
+        """
+        d = self.source(keyspace="slow").hosts()
+        self.clock.advance(4.9)
+        self.assertNoResult(d)
+        self.clock.advance(0.1)
+        self.assertIn("timed out", str(self.failureResultOf(d, InventoryError).value))
+        d = self.source(keyspace="slow", timeout_secs=1).hosts()
+        self.clock.advance(1)
+        self.failureResultOf(d, InventoryError)
+
+    def test_not_configured(self):
+        """
+        No API or keyspace fails.
+        """
+        self.failureResultOf(self.source(keyspace="").hosts(), InventoryError)
+
+
+class RealServerTests(TestCase):
+    """
+    L{VitessSource} with treq against a vtctld stand-in on a real loopback
+    port (integration: real sockets, the real reactor).
+    """
+
+    timeout = 30
+
+    def setUp(self):
+        self.resource = VtctldResource()
+        self.port = reactor.listenTCP(0, Site(self.resource), interface="127.0.0.1")
+        self.addCleanup(self.port.stopListening)
+        self.api = f"http://127.0.0.1:{self.port.getHost().port}"
+        pool = HTTPConnectionPool(reactor, persistent=False)
+        self.addCleanup(pool.closeCachedConnections)
+        self.client = HTTPClient(Agent(reactor, pool=pool))
+
+    def tearDown(self):
+        for request in self.resource.pending:
+            if not request.finished:
+                request.finish()
+
+    def source(self, keyspace="test", cells=(), timeout_secs=0):
+        settings = VitessSettings(api=self.api, keyspace=keyspace, shard="00", cells=cells, timeout_secs=timeout_secs)
+        return VitessSource(settings, reactor, self.client)
+
+    @defer.inlineCallbacks
+    def test_tablets_cells_404_malformed(self):
+        """
+        Success, the cell filter, 404 and malformed JSON over real HTTP.
+        """
+        hosts = yield self.source().hosts()
+        self.assertEqual(hosts, [HostKey("replica1", 3306), HostKey("replica2", 3306)])
+        hosts = yield self.source(cells=("cell1", "cell2")).hosts()
+        self.assertEqual(len(hosts), 2)
+        self.assertIn("/api/keyspace/test/tablets/00?cells=cell1%2Ccell2", self.resource.uris)
+        hosts = yield self.source(cells=("cell1",)).hosts()
+        self.assertEqual(hosts, [HostKey("replica1", 3306)])
+        error = yield self.assertFailure(self.source(keyspace="nope").hosts(), InventoryError)
+        self.assertIn("404 Not Found", str(error))
+        error = yield self.assertFailure(self.source(keyspace="bad").hosts(), InventoryError)
+        self.assertIn("malformed", str(error))
+
+    @defer.inlineCallbacks
+    def test_slow_times_out(self):
+        """
+        A vtctld that never answers fails after TimeoutSecs.
+        """
+        start = reactor.seconds()
+        error = yield self.assertFailure(self.source(keyspace="slow", timeout_secs=1).hosts(), InventoryError)
+        elapsed = reactor.seconds() - start
+        self.assertIn("timed out", str(error))
+        self.assertTrue(0.9 <= elapsed < 3, elapsed)
+
+    @defer.inlineCallbacks
+    def test_server_down(self):
+        """
+        A vtctld that is not listening fails.
+        """
+        yield self.port.stopListening()
+        yield self.assertFailure(self.source().hosts(), InventoryError)
