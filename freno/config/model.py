@@ -186,6 +186,8 @@ class Config:
     @ivar raft_password: I{extension} C{RaftPassword}: the shared secret a
         multi-node raft group requires.
     @ivar log_format: I{extension} C{LogFormat}: C{"text"} or C{"json"}.
+    @ivar force_leadership: C{--force-leadership} (command line only): this
+        node acts as leader whatever consensus says.
     """
 
     listen_port: int = DEFAULT_LISTEN_PORT
@@ -209,6 +211,7 @@ class Config:
     enable_profiling: bool = False
     log_format: str = "text"
     mysql: MySQLStoreSettings = attr.ib(factory=MySQLStoreSettings)
+    force_leadership: bool = False
 
     @property
     def consensus_kind(self) -> str:

@@ -1,0 +1,387 @@
+# -*- test-case-name: test.test_config -*-
+"""
+From a merged, type-checked document (L{freno.config.schema}) to the
+resolved L{Config}: C{${ENV}} expansion, store-to-cluster inheritance, host
+source checks, probe extensions and the consensus checks.
+
+B{Inheritance} (freno's B20, decided). A key I{present} in a cluster's JSON
+overrides the store's value even when it is C{0}, C{""} or C{[]}: a cluster
+can say C{"ThrottleThreshold": 0}, C{"IgnoreHostsCount": 0} or
+C{"MetricQuery": ""} (replication lag). A key I{absent} from the cluster (or
+C{null}) inherits the store's value, or the default. The one exception is
+C{Port}: 0 is not a port, so 0 keeps meaning "inherit" (store 0 means 3306).
+
+B{ProxySQL} (freno's B7, fixed). The store's C{ProxySQLAddresses},
+C{ProxySQLUser} and C{ProxySQLPassword} fill whichever of the cluster's
+C{Addresses}, C{User}, C{Password} are empty.
+
+B{Host sources.} A source counts as given when its object has any non-empty
+field; exactly one must be given, and it must then be complete.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Mapping, Tuple
+
+import attr
+
+from freno.config.addresses import (
+    AddressProblem,
+    check_http_url,
+    check_raft_address,
+    normalise_raft_address,
+    normalise_raft_nodes,
+    parse_haproxy_address,
+    parse_haproxy_addresses,
+)
+from freno.config.environment import EnvironmentProblem, expand
+from freno.config.errors import ConfigError, format_path
+from freno.config.model import (
+    DEFAULT_LISTEN_PORT,
+    DEFAULT_MEMCACHE_PATH,
+    DEFAULT_MYSQL_PORT,
+    DEFAULT_RAFT_BIND,
+    ClusterSettings,
+    Config,
+    HAProxySettings,
+    MySQLStoreSettings,
+    ProbeSettings,
+    ProxySQLSettings,
+    StaticHostsSettings,
+    VitessSettings,
+)
+from freno.hosts import HostKey, InvalidHostError
+
+Path = Tuple[str, ...]
+Fail = Callable[[Path, str], ConfigError]
+
+DEFAULT_MEMCACHE_PORT = 11211
+DEFAULT_PROXYSQL_PORT = 6032
+DEFAULT_VITESS_TIMEOUT_SECS = 5
+LOG_FORMATS = ("text", "json")
+PROBE_DRIVERS = ("pymysql", "MySQLdb")
+MULTI_NODE_NEEDS_PASSWORD = (
+    "a multi-node raft group requires RaftPassword (pysyncobj runs code sent by any peer without it)"
+)
+
+_SOURCES = ("HAProxySettings", "ProxySQLSettings", "VitessSettings", "StaticHostsSettings")
+_STORE: Path = ("Stores", "MySQL")
+
+
+def check_consensus(config: Config, fail: Fail) -> Config:
+    """
+    Normalise the raft addresses (freno-behaviour.md section 5.2) and check
+    the consensus settings. Shared by loading and L{apply_overrides
+    <freno.config.loader.apply_overrides>}, so command-line values are
+    checked exactly like file values.
+
+    @param fail: makes the error for a key path and a problem.
+    @return: C{config} with C{raft_bind} and C{raft_nodes} normalised.
+    @raise ConfigError: neither backend configured, a MySQL backend without
+        schema, or (raft backend) a bad address, a member list without this
+        node, or a multi-node group without C{RaftPassword}.
+    """
+    bind = normalise_raft_address(config.raft_bind, config.default_raft_port)
+    nodes = normalise_raft_nodes(config.raft_nodes, config.default_raft_port)
+    if not config.raft_data_dir and not config.backend_mysql_host:
+        raise fail((), "Either RaftDataDir or BackendMySQLHost must be set")
+    if config.backend_mysql_host and not config.backend_mysql_schema:
+        raise fail((), "BackendMySQLSchema must be set when BackendMySQLHost is specified")
+    if config.consensus_kind == "raft":
+        try:
+            check_raft_address(bind, allow_empty_host=True)
+        except AddressProblem as e:
+            raise fail(("RaftBind",), str(e))
+        for node in nodes:
+            try:
+                check_raft_address(node)
+            except AddressProblem as e:
+                raise fail(("RaftNodes",), str(e))
+        if nodes and bind not in nodes:
+            shown = ", ".join(nodes)
+            raise fail(("RaftNodes",), f'must include RaftBind "{bind}" (this node), got [{shown}]')
+        if len(nodes) > 1 and not config.raft_password:
+            raise fail(("RaftNodes",), MULTI_NODE_NEEDS_PASSWORD)
+    return attr.evolve(config, raft_bind=bind, raft_nodes=nodes)
+
+
+@attr.s(auto_attribs=True)
+class Resolver:
+    """
+    Builds a L{Config} from one merged document.
+
+    @ivar environ: the variables C{${NAME}} refers to.
+    @ivar where: gives the file a key path came from (for errors).
+    """
+
+    environ: Mapping[str, str]
+    where: Callable[[Path], str]
+
+    def fail(self, path: Path, problem: str) -> ConfigError:
+        """
+        The error for a key path, naming the file that key came from.
+        """
+        return ConfigError(self.where(path), format_path(path), problem)
+
+    def env(self, obj: Mapping[str, Any], key: str, path: Path, default: str = "", allow_empty: bool = True) -> str:
+        """
+        C{obj[key]} (or C{default}) with C{${NAME}} expanded.
+        """
+        try:
+            return expand(obj.get(key, default), self.environ, allow_empty)
+        except EnvironmentProblem as e:
+            raise self.fail(path + (key,), str(e))
+
+    def config(self, doc: Mapping[str, Any], force_leadership: bool = False) -> Config:
+        """
+        Resolve the whole document.
+
+        @raise ConfigError: the first problem found.
+        """
+        store = doc.get("Stores", {}).get("MySQL", {})
+        log_format = doc.get("LogFormat", "text")
+        if log_format not in LOG_FORMATS:
+            raise self.fail(("LogFormat",), f'expected "text" or "json", got "{log_format}"')
+        config = Config(
+            listen_port=doc.get("ListenPort", DEFAULT_LISTEN_PORT),
+            data_center=self.env(doc, "DataCenter", ()),
+            environment=self.env(doc, "Environment", ()),
+            domain=self.env(doc, "Domain", ()),
+            share_domain=self.env(doc, "ShareDomain", ()),
+            raft_bind=doc.get("RaftBind", DEFAULT_RAFT_BIND),
+            raft_data_dir=doc.get("RaftDataDir", ""),
+            default_raft_port=doc.get("DefaultRaftPort", 0),
+            raft_nodes=doc.get("RaftNodes", ()),
+            raft_password=self.env(doc, "RaftPassword", ()),
+            backend_mysql_host=self.env(doc, "BackendMySQLHost", ()),
+            backend_mysql_port=doc.get("BackendMySQLPort", DEFAULT_MYSQL_PORT),
+            backend_mysql_schema=self.env(doc, "BackendMySQLSchema", ()),
+            backend_mysql_user=self.env(doc, "BackendMySQLUser", ()),
+            backend_mysql_password=self.env(doc, "BackendMySQLPassword", ()),
+            backend_mysql_collation=doc.get("BackendMySQLCollation", ""),
+            memcache_servers=self.hosts(doc.get("MemcacheServers", ()), ("MemcacheServers",), DEFAULT_MEMCACHE_PORT),
+            memcache_path=doc.get("MemcachePath", DEFAULT_MEMCACHE_PATH),
+            enable_profiling=doc.get("EnableProfiling", False),
+            log_format=log_format,
+            mysql=self.store(store),
+            force_leadership=force_leadership,
+        )
+        return check_consensus(config, self.fail)
+
+    def hosts(self, entries: Tuple[str, ...], path: Path, default_port: int) -> Tuple[str, ...]:
+        """
+        Check C{host[:port]} entries with L{HostKey.parse}; return them trimmed.
+        """
+        for i, entry in enumerate(entries):
+            try:
+                HostKey.parse(entry, default_port)
+            except InvalidHostError as e:
+                raise self.fail(path + (f"[{i}]",), str(e))
+        return tuple(entry.strip() for entry in entries)
+
+    def patterns(self, entries: Tuple[str, ...], path: Path) -> Tuple[str, ...]:
+        """
+        C{IgnoreHosts}: an empty pattern would match every host, so refuse it.
+        """
+        for i, entry in enumerate(entries):
+            if not entry:
+                raise self.fail(path + (f"[{i}]",), "an empty pattern would ignore every host")
+        return tuple(entries)
+
+    def probe(self, store: Mapping[str, Any]) -> ProbeSettings:
+        """
+        The probe extension keys of C{Stores.MySQL}, in seconds.
+        """
+        interval = store.get("ProbeIntervalMillis", 50)
+        freshness = store.get("MetricFreshnessMillis")
+        if freshness is None:
+            freshness = max(500, 2 * interval)
+        elif freshness < 2 * interval:
+            raise self.fail(
+                _STORE + ("MetricFreshnessMillis",),
+                f"must be at least 2 x ProbeIntervalMillis ({2 * interval}), got {freshness}",
+            )
+        driver = store.get("ProbeDriver", "pymysql")
+        if driver not in PROBE_DRIVERS:
+            raise self.fail(_STORE + ("ProbeDriver",), f'expected "pymysql" or "MySQLdb", got "{driver}"')
+        return ProbeSettings(
+            interval=interval / 1000.0,
+            timeout=store.get("ProbeTimeoutMillis", 1000) / 1000.0,
+            freshness=freshness / 1000.0,
+            thread_pool_size=store.get("ProbeThreadPoolSize", 20),
+            driver=driver,
+            inventory_refresh_interval=float(store.get("InventoryRefreshSeconds", 10.0)),
+            http_check_interval=float(store.get("HttpCheckIntervalSeconds", 5.0)),
+        )
+
+    def store(self, store: Mapping[str, Any]) -> MySQLStoreSettings:
+        """
+        C{Stores.MySQL}, its clusters resolved.
+        """
+        inherited = dict(store)
+        inherited["User"] = self.env(store, "User", _STORE)
+        inherited["Password"] = self.env(store, "Password", _STORE)
+        if not inherited.get("Port"):
+            inherited["Port"] = DEFAULT_MYSQL_PORT
+        inherited["IgnoreHosts"] = self.patterns(store.get("IgnoreHosts", ()), _STORE + ("IgnoreHosts",))
+        inherited["ProxySQLAddresses"] = self.hosts(
+            store.get("ProxySQLAddresses", ()), _STORE + ("ProxySQLAddresses",), DEFAULT_PROXYSQL_PORT
+        )
+        cells = store.get("VitessCells", ())
+        inherited["VitessCells"] = tuple(self._cell(cell, i) for i, cell in enumerate(cells))
+        probe = self.probe(store)
+        clusters = {
+            name: self.cluster(name, cluster, inherited) for name, cluster in store.get("Clusters", {}).items()
+        }
+        return MySQLStoreSettings(
+            clusters=clusters,
+            probe=probe,
+            ignore_dial_tcp_errors=store.get("IgnoreDialTcpErrors", False),
+            collation=store.get("Collation", ""),
+        )
+
+    def _cell(self, cell: str, i: int) -> str:
+        try:
+            return expand(cell, self.environ)
+        except EnvironmentProblem as e:
+            raise self.fail(_STORE + ("VitessCells", f"[{i}]"), str(e))
+
+    def cluster(self, name: str, doc: Mapping[str, Any], store: Mapping[str, Any]) -> ClusterSettings:
+        """
+        One cluster: inheritance applied, exactly one complete host source.
+        """
+        path = _STORE + ("Clusters", name)
+        own = dict(doc)
+        for key in ("User", "Password"):
+            if key in doc:
+                own[key] = self.env(doc, key, path)
+        if "IgnoreHosts" in doc:
+            own["IgnoreHosts"] = self.patterns(doc["IgnoreHosts"], path + ("IgnoreHosts",))
+
+        def pick(key: str, default: Any) -> Any:
+            if key in own and not (key == "Port" and own[key] == 0):
+                return own[key]
+            return store.get(key, default)
+
+        port = pick("Port", DEFAULT_MYSQL_PORT)
+        given = [s for s in _SOURCES if any(doc.get(s, {}).values())]
+        if not given:
+            raise self.fail(path, "no host source: set one of " + ", ".join(_SOURCES))
+        if len(given) > 1:
+            raise self.fail(path, f"more than one host source ({', '.join(given)}); set exactly one")
+        source = given[0]
+        sub = doc[source]
+        where = path + (source,)
+        kwargs: Dict[str, Any] = {}
+        if source == "HAProxySettings":
+            kwargs["haproxy"] = self.haproxy(sub, where)
+        elif source == "ProxySQLSettings":
+            kwargs["proxysql"] = self.proxysql(sub, where, store)
+        elif source == "VitessSettings":
+            kwargs["vitess"] = self.vitess(sub, where, store)
+        else:
+            kwargs["static_hosts"] = StaticHostsSettings(self.hosts(sub["Hosts"], where + ("Hosts",), port))
+        return ClusterSettings(
+            name=name,
+            user=pick("User", ""),
+            password=pick("Password", ""),
+            metric_query=pick("MetricQuery", ""),
+            cache_millis=pick("CacheMillis", 0),
+            throttle_threshold=pick("ThrottleThreshold", 0.0),
+            port=port,
+            ignore_hosts_count=pick("IgnoreHostsCount", 0),
+            ignore_hosts_threshold=pick("IgnoreHostsThreshold", 0.0),
+            http_check_port=pick("HttpCheckPort", 0),
+            http_check_path=pick("HttpCheckPath", ""),
+            ignore_hosts=pick("IgnoreHosts", ()),
+            ignore_dial_tcp_errors=store.get("IgnoreDialTcpErrors", False),
+            collation=store.get("Collation", ""),
+            **kwargs,
+        )
+
+    def haproxy(self, doc: Mapping[str, Any], path: Path) -> HAProxySettings:
+        """
+        C{HAProxySettings}: C{Host}/C{Port} win over C{Addresses}, as freno.
+        """
+        host, port = doc.get("Host", ""), doc.get("Port", 0)
+        addresses = self.env(doc, "Addresses", path, allow_empty=False)
+        pool = doc.get("PoolName", "")
+        if not pool:
+            raise self.fail(path + ("PoolName",), "must be set")
+        try:
+            if host and port:
+                resolved: Tuple[str, ...] = (parse_haproxy_address(f"{host}:{port}"),)
+            else:
+                resolved = parse_haproxy_addresses(addresses)
+        except AddressProblem as e:
+            raise self.fail(path + (("Host",) if host and port else ("Addresses",)), str(e))
+        if not resolved:
+            if host or port:
+                raise self.fail(path, "Host and Port must be given together (or give Addresses)")
+            raise self.fail(path, "no address: set Host and Port, or Addresses")
+        return HAProxySettings(
+            host=host, port=port, addresses=addresses, pool_name=pool, resolved_addresses=resolved
+        )
+
+    def proxysql(self, doc: Mapping[str, Any], path: Path, store: Mapping[str, Any]) -> ProxySQLSettings:
+        """
+        C{ProxySQLSettings}, empty fields filled from the store (B7 fixed).
+        """
+        addresses = self.hosts(doc.get("Addresses", ()), path + ("Addresses",), DEFAULT_PROXYSQL_PORT)
+        addresses = addresses or store.get("ProxySQLAddresses", ())
+        user = doc.get("User", "") or store.get("ProxySQLUser", "")
+        password = doc.get("Password", "") or store.get("ProxySQLPassword", "")
+        for key, value, fallback in (
+            ("Addresses", addresses, "ProxySQLAddresses"),
+            ("User", user, "ProxySQLUser"),
+            ("Password", password, "ProxySQLPassword"),
+        ):
+            if not value:
+                raise self.fail(path + (key,), f"must be set (here or as Stores.MySQL.{fallback})")
+        if doc.get("HostgroupID", 0) < 1:
+            raise self.fail(path + ("HostgroupID",), "must be set to a hostgroup >= 1")
+        return ProxySQLSettings(
+            addresses=tuple(addresses),
+            user=user,
+            password=password,
+            hostgroup_id=doc["HostgroupID"],
+            ignore_server_ttl_secs=doc.get("IgnoreServerTTLSecs", 0),
+        )
+
+    def vitess(self, doc: Mapping[str, Any], path: Path, store: Mapping[str, Any]) -> VitessSettings:
+        """
+        C{VitessSettings}; empty C{Cells} fall back to the store's
+        C{VitessCells}; blank cells are dropped; C{TimeoutSecs} 0 is 5.
+        """
+        api = doc.get("API", "")
+        if not api:
+            raise self.fail(path + ("API",), "must be set")
+        try:
+            check_http_url(api)
+        except AddressProblem as e:
+            raise self.fail(path + ("API",), str(e))
+        if not doc.get("Keyspace"):
+            raise self.fail(path + ("Keyspace",), "must be set")
+        cells = doc.get("Cells") or store.get("VitessCells", ())
+        return VitessSettings(
+            api=api,
+            cells=tuple(c.strip() for c in cells if c.strip()),
+            keyspace=doc["Keyspace"],
+            shard=doc.get("Shard", ""),
+            timeout_secs=doc.get("TimeoutSecs", 0) or DEFAULT_VITESS_TIMEOUT_SECS,
+        )
+
+
+def resolve(
+    doc: Mapping[str, Any],
+    environ: Mapping[str, str],
+    where: Callable[[Path], str],
+    force_leadership: bool = False,
+) -> Config:
+    """
+    Resolve a merged document into a L{Config}.
+
+    @raise ConfigError: the first problem found.
+    """
+    return Resolver(environ, where).config(doc, force_leadership)
+
