@@ -200,6 +200,9 @@ class _ObservedEndpoint:
         self._endpoint = endpoint
         self._link = link
 
+    def __repr__(self) -> str:
+        return f"<memcached {self._link.server}>"
+
     def connect(self, factory) -> Deferred:
         """
         Connect, reporting a failure to the link before passing it on.
