@@ -1,0 +1,432 @@
+"""
+Tests for L{freno.sandbox.mysql}, L{freno.sandbox.heartbeat} and
+L{freno.sandbox.processes}.
+
+The integration classes (marked SLOW) run real C{mariadbd} processes on
+loopback: one sandbox per class, started in C{setUpClass} and stopped in
+C{tearDownClass}; every test undoes its faults with C{addCleanup}. Every wait
+is a poll with a deadline.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import sys
+import time
+import uuid
+
+import pymysql
+from twisted.trial.unittest import SynchronousTestCase
+
+from freno.sandbox import heartbeat, processes
+from freno.sandbox.mysql import LAG_QUERY, MySQLSandbox, SandboxError
+
+
+def processes_mentioning(text: str) -> list:
+    """
+    The pids of live processes whose command line contains C{text}.
+    """
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        if text in cmdline and processes.is_alive(int(entry)):
+            found.append(int(entry))
+    return found
+
+
+def poll(predicate, timeout, what):
+    """
+    L{processes.wait_for} with a short interval, for tests.
+    """
+    return processes.wait_for(predicate, timeout, interval=0.05, what=what)
+
+
+class SandboxArgumentTests(SynchronousTestCase):
+    """
+    Bad arguments and missing binaries fail clearly and change nothing.
+    """
+
+    def test_bad_arguments(self):
+        """
+        Out-of-range constructor arguments raise L{ValueError} naming the
+        argument.
+        """
+        for kwargs, name in [
+            (dict(replicas=-1), "replicas"),
+            (dict(replicas="2"), "replicas"),
+            (dict(replicas=True), "replicas"),
+            (dict(heartbeat_interval=0), "heartbeat_interval"),
+            (dict(heartbeat_interval=float("nan")), "heartbeat_interval"),
+            (dict(heartbeat_interval=float("inf")), "heartbeat_interval"),
+            (dict(start_timeout=-1), "start_timeout"),
+        ]:
+            error = self.assertRaises(ValueError, MySQLSandbox, **kwargs)
+            self.assertIn(name, str(error))
+
+    def test_stop_before_start(self):
+        """
+        L{MySQLSandbox.stop} on a sandbox never started does nothing.
+        """
+        sandbox = MySQLSandbox()
+        sandbox.stop()
+        sandbox.stop()
+        self.assertIsNone(sandbox.root)
+
+    def test_missing_mariadb(self):
+        """
+        Without C{mariadbd}, L{MySQLSandbox.start} raises L{SandboxError}
+        saying which package to install, and creates no directory.
+        """
+        self.patch(processes, "find_binary", lambda name: None)
+        base = self.mktemp()
+        sandbox = MySQLSandbox(base_dir=base)
+        error = self.assertRaises(SandboxError, sandbox.start)
+        self.assertIn("mariadbd not found", str(error))
+        self.assertIn("apt-get install mariadb-server", str(error))
+        self.assertFalse(os.path.exists(base))
+        self.assertEqual(sandbox.pids, [])
+
+    def test_heartbeat_rejects_bad_interval(self):
+        """
+        The heartbeat writer's command line refuses a non-positive interval.
+        """
+        self.patch(sys, "stderr", io.StringIO())
+        self.assertRaises(SystemExit, heartbeat.main, ["--port", "1", "--interval", "0"])
+
+
+class ProcessHelperTests(SynchronousTestCase):
+    """
+    L{processes} helpers.
+    """
+
+    def test_wait_for_deadline(self):
+        """
+        L{processes.wait_for} returns the predicate's true value, or raises
+        L{TimeoutError} naming what it waited for.
+        """
+        self.assertEqual(processes.wait_for(lambda: 7, 1), 7)
+        error = self.assertRaises(
+            TimeoutError, processes.wait_for, lambda: 0, 0.05, 0.01, "godot"
+        )
+        self.assertIn("godot", str(error))
+
+    def test_process_state(self):
+        """
+        L{processes.process_state} reads our own state and returns L{None}
+        for a pid that does not exist.
+        """
+        self.assertIn(processes.process_state(os.getpid()), ("R", "S"))
+        self.assertTrue(processes.is_alive(os.getpid()))
+        self.assertIsNone(processes.process_state(2**22 + 1))
+        self.assertFalse(processes.is_alive(2**22 + 1))
+
+
+class SharedSandboxMixin:
+    """
+    One sandbox for all the tests of a class in a run (trial has no
+    C{setUpClass}): the first C{setUp} starts it, and the clean-up of the last
+    test instance the loader created for this run stops it. Were a test never
+    torn down, C{MySQLSandbox}'s C{atexit} hook and the children's parent-death
+    signal still stop it when trial exits.
+
+    @cvar sandbox_kwargs: arguments for L{MySQLSandbox}.
+    """
+
+    sandbox_kwargs: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._shared = None
+        cls._created = 0
+        cls._finished = 0
+
+    def __init__(self, methodName="runTest"):
+        super().__init__(methodName)
+        type(self)._created += 1
+
+    def setUp(self):
+        cls = type(self)
+        if cls._shared is None:
+            sandbox = MySQLSandbox(**self.sandbox_kwargs)
+            sandbox.start()
+            cls._shared = sandbox
+        self.sandbox = cls._shared
+        self.addCleanup(self._release)
+
+    def _release(self):
+        cls = type(self)
+        cls._finished += 1
+        if cls._finished >= cls._created:
+            sandbox, cls._shared = cls._shared, None
+            cls._created = cls._finished = 0
+            sandbox.stop()
+
+
+class ReplicationSandboxTests(SharedSandboxMixin, SynchronousTestCase):
+    """
+    SLOW integration tests: a primary and two replicas, shared by the tests.
+    """
+
+    sandbox_kwargs = dict(replicas=2)
+
+    def restore(self, index):
+        """
+        Undo any fault on replica C{index} and wait until it caught up.
+        """
+        sandbox = self.sandbox
+        if sandbox.replicas[index].pid is None:
+            sandbox.start_replica(index)
+        sandbox.thaw(index)
+        sandbox.remove_lag(index)
+        sandbox.wait_caught_up([index], timeout=15)
+
+    def test_topology(self):
+        """
+        Each server is its own process on its own loopback port with its own
+        server id and datadir, in UTC, and none is on 3306.
+        """
+        servers = [self.sandbox.primary] + self.sandbox.replicas
+        self.assertEqual(len({s.port for s in servers}), 3)
+        self.assertEqual(len({s.pid for s in servers}), 3)
+        self.assertEqual(len({s.datadir for s in servers}), 3)
+        self.assertNotIn(3306, [s.port for s in servers])
+        for server in servers:
+            self.assertEqual(server.host, "127.0.0.1")
+            self.assertTrue(processes.is_alive(server.pid))
+            rows = self.sandbox.query(server, "select @@server_id, @@time_zone, @@port")
+            self.assertEqual(rows, [(server.server_id, "+00:00", server.port)])
+
+    def test_replication_flows(self):
+        """
+        A row written on the primary appears on each replica.
+        """
+        sandbox = self.sandbox
+        token = uuid.uuid4().hex
+        sandbox.query(sandbox.primary, "create database if not exists sandbox_test")
+        sandbox.query(
+            sandbox.primary,
+            "create table if not exists sandbox_test.t (v varchar(40) primary key)",
+        )
+        self.addCleanup(sandbox.query, sandbox.primary, "drop database sandbox_test")
+        sandbox.query(sandbox.primary, "insert into sandbox_test.t values (%s)", (token,))
+        for replica in sandbox.replicas:
+            poll(
+                lambda: sandbox.query(
+                    replica, "select v from sandbox_test.t where v = %s", (token,)
+                ),
+                10,
+                f"row on {replica.name}",
+            )
+
+    def test_probe_user(self):
+        """
+        The probe user can run the lag query and C{SHOW SLAVE STATUS} on a
+        replica.
+        """
+        replica = self.sandbox.replicas[0]
+        connection = self.sandbox.connect(
+            replica, 5, user=MySQLSandbox.user, password=MySQLSandbox.password
+        )
+        self.addCleanup(connection.close)
+        with connection.cursor() as cursor:
+            cursor.execute(LAG_QUERY)
+            (lag,) = cursor.fetchone()
+            cursor.execute("show slave status")
+            self.assertEqual(cursor.rowcount, 1)
+            cursor.execute("show processlist")
+        self.assertLess(float(lag), 1.0)
+
+    def test_sub_second_lag(self):
+        """
+        freno's lag query gives a sub-second, non-negative lag on every
+        replica.
+        """
+        for _ in range(5):
+            for replica in self.sandbox.replicas:
+                lag = self.sandbox.lag(replica)
+                self.assertTrue(-0.05 <= lag < 1.0, f"{replica.name} lag {lag}")
+            time.sleep(0.1)
+
+    def test_growing_lag(self):
+        """
+        C{inject_lag(index)} makes that replica's lag grow past 1.5 s while
+        the other stays sub-second; C{remove_lag} brings it back under 1 s.
+        """
+        sandbox = self.sandbox
+        self.addCleanup(self.restore, 0)
+        sandbox.inject_lag(0)
+        poll(lambda: sandbox.lag(sandbox.replicas[0]) > 1.5, 5, "lag > 1.5s")
+        self.assertLess(sandbox.lag(sandbox.replicas[1]), 1.0)
+        sandbox.remove_lag(0)
+        poll(lambda: sandbox.lag(sandbox.replicas[0]) < 1.0, 5, "lag < 1s")
+
+    def test_steady_lag(self):
+        """
+        C{inject_lag(index, 2)} holds that replica's lag near 2 s.
+        """
+        sandbox = self.sandbox
+        replica = sandbox.replicas[1]
+        self.addCleanup(self.restore, 1)
+        sandbox.inject_lag(1, 2)
+        poll(lambda: sandbox.lag(replica) >= 1.5, 5, "lag >= 1.5s")
+        samples = []
+        for _ in range(20):
+            samples.append(sandbox.lag(replica))
+            time.sleep(0.1)
+        self.assertTrue(all(1.2 <= s <= 3.0 for s in samples), samples)
+        mean = sum(samples) / len(samples)
+        self.assertTrue(1.6 <= mean <= 2.6, samples)
+        sandbox.remove_lag(1)
+        poll(lambda: sandbox.lag(replica) < 1.0, 5, "lag < 1s")
+
+    def test_bad_fault_arguments(self):
+        """
+        Bad lag values and replica indexes raise clear errors and change
+        nothing.
+        """
+        sandbox = self.sandbox
+        for seconds in (-1, float("nan"), float("inf"), "2"):
+            self.assertRaises(ValueError, sandbox.inject_lag, 0, seconds)
+        for index in (2, -1, "0"):
+            self.assertRaises(IndexError, sandbox.inject_lag, index)
+            self.assertRaises(IndexError, sandbox.freeze, index)
+        self.assertRaises(SandboxError, sandbox.start_replica, 0)
+        self.assertLess(sandbox.lag(sandbox.replicas[0]), 1.0)
+
+    def test_freeze(self):
+        """
+        A frozen replica makes a query with C{read_timeout=1} time out within
+        about a second, and a new connection too; after C{thaw} it answers
+        again.
+        """
+        sandbox = self.sandbox
+        replica = sandbox.replicas[0]
+        connection = sandbox.connect(replica, 1)
+        self.addCleanup(connection.close)
+        self.addCleanup(self.restore, 0)
+        sandbox.freeze(0)
+        self.assertEqual(processes.process_state(replica.pid), "T")
+        started = time.monotonic()
+        with connection.cursor() as cursor:
+            self.assertRaises(pymysql.err.OperationalError, cursor.execute, LAG_QUERY)
+        self.assertTrue(0.8 <= time.monotonic() - started <= 2.5)
+        started = time.monotonic()
+        self.assertRaises(pymysql.err.OperationalError, sandbox.query, replica, "select 1", timeout=1)
+        self.assertLess(time.monotonic() - started, 2.5)
+        sandbox.thaw(0)
+        poll(lambda: sandbox.query(replica, "select 1", timeout=1) == [(1,)], 5, "thawed replica")
+
+    def test_stop_and_start_replica(self):
+        """
+        C{stop_replica} ends that replica's process (connections are
+        refused); C{start_replica} brings it back on the same port, and it
+        catches up with what the primary wrote meanwhile.
+        """
+        sandbox = self.sandbox
+        replica = sandbox.replicas[1]
+        old_pid, port = replica.pid, replica.port
+        self.addCleanup(self.restore, 1)
+        sandbox.stop_replica(1)
+        self.assertIsNone(replica.pid)
+        self.assertFalse(processes.is_alive(old_pid))
+        self.assertRaises(pymysql.err.OperationalError, sandbox.query, replica, "select 1", timeout=1)
+        sandbox.stop_replica(1)  # idempotent
+
+        token = uuid.uuid4().hex
+        sandbox.query(sandbox.primary, "create database if not exists sandbox_test2")
+        self.addCleanup(sandbox.query, sandbox.primary, "drop database sandbox_test2")
+        sandbox.query(sandbox.primary, "create table sandbox_test2.t (v varchar(40))")
+        sandbox.query(sandbox.primary, "insert into sandbox_test2.t values (%s)", (token,))
+
+        sandbox.start_replica(1)
+        self.assertNotEqual(replica.pid, old_pid)
+        self.assertEqual(replica.port, port)
+        poll(
+            lambda: sandbox.query(replica, "select v from sandbox_test2.t") == [(token,)],
+            10,
+            "row on restarted replica",
+        )
+        poll(lambda: sandbox.lag(replica) < 1.0, 10, "restarted replica caught up")
+
+
+class SandboxLifecycleTests(SynchronousTestCase):
+    """
+    SLOW integration tests: starting and stopping whole sandboxes.
+    """
+
+    def assertNothingLeft(self, sandbox, pids, root):
+        """
+        None of C{pids} lives, no process mentions C{root}, C{root} is gone.
+        """
+        for pid in pids:
+            self.assertFalse(processes.is_alive(pid), f"pid {pid} still alive")
+        self.assertEqual(processes_mentioning(root), [])
+        self.assertFalse(os.path.exists(root))
+        self.assertEqual(sandbox.pids, [])
+
+    def test_stop_leaves_nothing(self):
+        """
+        After C{stop()} (also a second one) no process it started lives and its
+        directories are gone, including a frozen replica.
+        """
+        base = os.path.abspath(self.mktemp())
+        sandbox = MySQLSandbox(base_dir=base, replicas=1)
+        self.addCleanup(sandbox.stop)
+        with sandbox:
+            root = sandbox.root
+            self.assertTrue(root.startswith(base))
+            pids = sandbox.pids
+            self.assertEqual(len(pids), 3)  # primary, replica, heartbeat
+            self.assertIn(sandbox.heartbeat_pid, pids)
+            self.assertLess(sandbox.lag(sandbox.replicas[0]), 1.0)
+            sandbox.freeze(0)
+        self.assertNothingLeft(sandbox, pids, root)
+        self.assertFalse(os.path.exists(base))
+        sandbox.stop()
+
+    def test_failed_start_cleans_up(self):
+        """
+        A server that cannot start gives a L{SandboxError} with the tail of its
+        error log, and the half-started sandbox leaves nothing behind.
+        """
+        base = os.path.abspath(self.mktemp())
+        os.makedirs(base)
+        sandbox = MySQLSandbox(base_dir=base, replicas=1, mariadbd_args=["--no-such-option"])
+        self.addCleanup(sandbox.stop)
+        error = self.assertRaises(SandboxError, sandbox.start)
+        self.assertIn("no-such-option", str(error))
+        self.assertIn("exited with status", str(error))
+        self.assertEqual(os.listdir(base), [])
+        self.assertEqual(processes_mentioning(base), [])
+        self.assertIsNone(sandbox.root)
+
+    def test_port_taken(self):
+        """
+        When the port picked for a server is taken before it binds, the
+        sandbox picks another and starts anyway.
+        """
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        taken_port = taken.getsockname()[1]
+        ports = [taken_port]
+        real_free_port = processes.free_port
+        self.patch(processes, "free_port", lambda: ports.pop() if ports else real_free_port())
+        sandbox = MySQLSandbox(replicas=0)
+        self.addCleanup(sandbox.stop)
+        sandbox.start()
+        self.assertNotEqual(sandbox.primary.port, taken_port)
+        poll(lambda: sandbox.lag(sandbox.primary) < 1.0, 5, "heartbeat on the primary")
+        root = sandbox.root
+        pids = sandbox.pids
+        sandbox.stop()
+        self.assertNothingLeft(sandbox, pids, root)
