@@ -1,0 +1,499 @@
+# -*- test-case-name: test.test_http_api -*-
+"""
+L{FrenoAPI}: the Klein app for every route except the four check routes
+(those are L{freno.http.check_resource.CheckResource}), and L{ApiResource},
+the leaf resource that puts it behind freno's method rules.
+
+Routes, methods, status codes and JSON shapes follow freno (§1.3, §1.4).
+Differences, each deliberate:
+
+    - Bad parameters (a TTL, ratio or C{lastMinutes} that is not a number,
+      NaN, infinite or out of range; an empty name or one longer than 128
+      characters; a query value that is not UTF-8) answer
+      C{400 {"StatusCode":400,"Message":"<param>: <problem>"}} and change
+      nothing, where freno answered 500 (or, for skip-host, 500 I{and}
+      skipped the host anyway: its B1).
+    - TTLs: see L{freno.throttle.checker} (permanent when absent, negative
+      means unthrottle/recover, at most 100 years).
+    - Throttling or unthrottling the built-in C{abusing-app}: 400 (B22).
+    - Consensus failures (L{ConsensusError}, e.g. C{not leader}): generic 500
+      with the error text. The answer is written only after the command's
+      Deferred fired, i.e. once the command is applied.
+    - C{/throttled-apps} and C{/skipped-hosts} leave out entries whose expiry
+      has passed (freno showed them until its 5 s purge).
+
+Routing is on the percent-decoded path (C{%2F} separates segments, as in
+freno), an empty segment is an empty parameter, unknown paths answer Go's
+C{404 page not found}, a method a route does not take answers 405 with
+C{Allow}, C{OPTIONS} answers 200 with C{Allow}, and a trailing slash after a
+known path redirects (301 for GET, 307 otherwise).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import attr
+from klein import Klein
+from twisted.internet.defer import maybeDeferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import BaseConverter
+
+from freno.consensus.interface import ConsensusError, IConsensusService
+from freno.http.expvar import refresh_gauges, render_expvar
+from freno.http.gojson import GoTime, Struct, go_json
+from freno.http.params import (
+    ParameterError,
+    check_name,
+    parse_int,
+    parse_ratio,
+)
+from freno.http.responses import (
+    JSON,
+    TEXT,
+    method_not_allowed,
+    not_found,
+    options,
+    respond,
+    respond_bad_parameter,
+    respond_generic,
+)
+from freno.probe.metrics import AggregatedMetrics
+from freno.stats import Stats
+from freno.throttle.checker import CommandError, Throttler
+
+#: freno's C{/help}: the registered path patterns in registration order.
+HELP = [
+    "/lb-check", "/_ping", "/status", "/leader-check", "/raft/leader",
+    "/raft/state", "/consensus/leader", "/consensus/state", "/consensus/status",
+    "/hostname", "/check/:app/:storeType/:storeName",
+    "/check-if-exists/:app/:storeType/:storeName",
+    "/check-read/:app/:storeType/:storeName/:threshold",
+    "/check-read-if-exists/:app/:storeType/:storeName/:threshold",
+    "/aggregated-metrics", "/metrics-health", "/throttle-app/:app",
+    "/throttle-app/:app/ratio/:ratio", "/throttle-app/:app/ttl/:ttlMinutes",
+    "/throttle-app/:app/ttl/:ttlMinutes/ratio/:ratio", "/unthrottle-app/:app",
+    "/throttled-apps", "/recent-apps", "/recent-apps/:lastMinutes",
+    "/skip-host/:hostName", "/skip-host/:hostName/ttl/:ttlMinutes",
+    "/skipped-hosts", "/recover-host/:hostName", "/debug/vars",
+    "/debug/metrics", "/help",
+]
+GH = ["GET", "HEAD"]
+EXPVAR_TYPE = b"application/json; charset=utf-8"
+#: Routes that take GET only (werkzeug always adds HEAD to a GET rule).
+GET_ONLY = {"/config/memcache"}
+
+
+class SegmentConverter(BaseConverter):
+    """
+    One path segment, possibly empty (freno's router matched empty segments).
+    """
+
+    regex = "[^/]*"
+
+
+def _app_klein() -> Klein:
+    app = Klein()
+    app.url_map.merge_slashes = False
+    app.url_map.converters["seg"] = SegmentConverter
+    return app
+
+
+def _query(request, name: bytes) -> str:
+    values = request.args.get(name)
+    if not values:
+        return ""
+    try:
+        return values[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParameterError(name.decode("ascii"), "not valid UTF-8") from None
+
+
+class FrenoAPI:
+    """
+    Every non-check route.
+
+    @param clock: the time source.
+    @param throttler: checks' state (recent apps, built-in throttles) and the
+        control commands.
+    @param consensus: leadership and the replicated maps.
+    @param metrics: the aggregated metrics.
+    @param stats: the metric registry, for C{/debug/vars}.
+    @param hostname: C{/hostname}'s answer (C{""}: 500).
+    @param memcache_servers: C{/config/memcache}'s C{MemcacheServers}.
+    @param memcache_path: C{/config/memcache}'s C{MemcachePath}.
+    """
+
+    app = _app_klein()
+    _log = Logger()
+
+    def __init__(
+        self,
+        *,
+        clock: IReactorTime,
+        throttler: Throttler,
+        consensus: IConsensusService,
+        metrics: AggregatedMetrics,
+        stats: Stats,
+        hostname: str,
+        memcache_servers: Sequence[str] = (),
+        memcache_path: str = "freno",
+    ) -> None:
+        self._clock = clock
+        self._throttler = throttler
+        self._consensus = consensus
+        self._metrics = metrics
+        self._stats = stats
+        self._hostname = hostname
+        self._memcache = Struct(
+            (("MemcacheServers", list(memcache_servers)), ("MemcachePath", memcache_path))
+        )
+        self._started = clock.seconds()
+
+    # -- health and leadership ------------------------------------------
+
+    @app.route("/lb-check", methods=GH)
+    @app.route("/_ping", methods=GH)
+    @app.route("/status", methods=GH)
+    def lb_check(self, request):
+        """
+        Always healthy.
+        """
+        return respond_generic(request)
+
+    @app.route("/leader-check", methods=GH)
+    def leader_check(self, request):
+        """
+        200 C{"HTTP 200"} on the leader, else 404 C{"HTTP 404"} (body on GET).
+        """
+        status = 200 if self._consensus.is_leader() else 404
+        if request.method != b"GET":
+            return respond(request, status, b"", None)
+        return respond(request, status, go_json(f"HTTP {status}"), TEXT)
+
+    @app.route("/raft/leader", methods=GH)
+    @app.route("/consensus/leader", methods=GH)
+    def consensus_leader(self, request):
+        """
+        The leader's id as a JSON string, or 500 with no body if unknown.
+        """
+        return self._string(request, self._consensus.leader())
+
+    @app.route("/raft/state", methods=GH)
+    @app.route("/consensus/state", methods=GH)
+    def consensus_state(self, request):
+        """
+        The consensus state description as a JSON string.
+        """
+        return respond(
+            request, 200, go_json(self._consensus.state_description()), TEXT
+        )
+
+    @app.route("/consensus/status", methods=GH)
+    def consensus_status(self, request):
+        """
+        freno's C{ConsensusServiceStatus} object.
+        """
+        status = self._consensus.status()
+        fields = [(a.name, getattr(status, a.name)) for a in attr.fields(type(status))]
+        fields = [(k, dict(v) if isinstance(v, Mapping) else v) for k, v in fields]
+        return respond(request, 200, go_json(Struct(fields)), JSON)
+
+    @app.route("/hostname", methods=GH)
+    def hostname(self, request):
+        """
+        This host's name as a JSON string, or 500 with no body if unknown.
+        """
+        return self._string(request, self._hostname)
+
+    def _string(self, request, text: str):
+        if not text:
+            return respond(request, 500, b"", None)
+        return respond(request, 200, go_json(text), TEXT)
+
+    # -- metrics ----------------------------------------------------------
+
+    @app.route("/aggregated-metrics", methods=GH)
+    def aggregated_metrics(self, request):
+        """
+        C{{"mysql/<cluster>": "<value>" | "error: <text>"}}; C{?brief=true}
+        gives three decimals instead of six.
+        """
+        fmt = "%.3f" if _query(request, b"brief") == "true" else "%f"
+        body = {
+            "mysql/" + cluster: (
+                "error: " + metric.error if metric.error is not None else fmt % metric.value
+            )
+            for cluster, metric in self._metrics.items()
+        }
+        return respond(request, 200, go_json(body), JSON)
+
+    @app.route("/metrics-health", methods=GH)
+    def metrics_health(self, request):
+        """
+        When each metric was last at or below its threshold (entries never
+        expire, as in freno).
+        """
+        now = self._clock.seconds()
+        body = {
+            "mysql/" + cluster: Struct(
+                (
+                    ("LastHealthyAt", GoTime(at)),
+                    ("SecondsSinceLastHealthy", int(now - at)),
+                )
+            )
+            for cluster, at in self._metrics.last_healthy_at.items()
+        }
+        return respond(request, 200, go_json(body), JSON)
+
+    @app.route("/debug/vars", methods=GH)
+    @app.route("/debug/metrics", methods=GH)
+    def debug_vars(self, request):
+        """
+        The expvar document (§7).
+        """
+        now = self._clock.seconds()
+        refresh_gauges(self._stats, self._throttler.throttled_apps(), self._metrics, now)
+        body = render_expvar(self._stats, now - self._started)
+        return respond(request, 200, body, EXPVAR_TYPE)
+
+    @app.route("/help", methods=GH)
+    def help(self, request):
+        """
+        The registered path patterns.
+        """
+        return respond(request, 200, go_json(HELP), JSON)
+
+    @app.route("/config/memcache", methods=["GET"])
+    def memcache_config(self, request):
+        """
+        The memcache settings (GET only).
+        """
+        if request.method != b"GET":
+            return method_not_allowed(request, b"GET, OPTIONS")
+        return respond(request, 200, go_json(self._memcache), JSON)
+
+    # -- throttles ----------------------------------------------------------
+
+    @app.route("/throttle-app/<seg:app>", methods=GH)
+    def throttle_app(self, request, app):
+        """
+        Throttle permanently with ratio 1 (or keep the existing ratio).
+        """
+        return self._throttle(request, app, None, None)
+
+    @app.route("/throttle-app/<seg:app>/ratio/<seg:ratio>", methods=GH)
+    def throttle_app_ratio(self, request, app, ratio):
+        """
+        Throttle permanently with C{ratio}.
+        """
+        return self._throttle(request, app, None, ratio)
+
+    @app.route("/throttle-app/<seg:app>/ttl/<seg:ttl>", methods=GH)
+    def throttle_app_ttl(self, request, app, ttl):
+        """
+        Throttle for C{ttl} minutes.
+        """
+        return self._throttle(request, app, ttl, None)
+
+    @app.route("/throttle-app/<seg:app>/ttl/<seg:ttl>/ratio/<seg:ratio>", methods=GH)
+    def throttle_app_ttl_ratio(self, request, app, ttl, ratio):
+        """
+        Throttle for C{ttl} minutes with C{ratio}.
+        """
+        return self._throttle(request, app, ttl, ratio)
+
+    def _throttle(self, request, app, ttl_text: Optional[str], ratio_text: Optional[str]):
+        key = self._app_key(request, app)
+        ttl = 0 if ttl_text is None else parse_int("ttlMinutes", ttl_text)
+        ratio = None if ratio_text is None else parse_ratio(ratio_text)
+        return self._command(request, self._throttler.throttle_app, key, ttl, ratio)
+
+    @app.route("/unthrottle-app/<seg:app>", methods=GH)
+    def unthrottle_app(self, request, app):
+        """
+        Remove a throttle (OK if there is none).
+        """
+        key = self._app_key(request, app)
+        return self._command(request, self._throttler.unthrottle_app, key)
+
+    def _app_key(self, request, app: str) -> str:
+        check_name("app", app)
+        store = check_name("store_name", _query(request, b"store_name"), allow_empty=True)
+        return f"{app}/{store}" if store else app
+
+    @app.route("/throttled-apps", methods=GH)
+    def throttled_apps(self, request):
+        """
+        C{{appKey: {"ExpireAt": time, "Ratio": float}}} for active throttles.
+        """
+        now = self._clock.seconds()
+        body = {
+            key: Struct((("ExpireAt", GoTime(t.expire_at)), ("Ratio", t.ratio)))
+            for key, t in self._throttler.throttled_apps().items()
+            if t.active(now)
+        }
+        return respond(request, 200, go_json(body), JSON)
+
+    @app.route("/recent-apps", methods=GH)
+    @app.route("/recent-apps/<seg:minutes>", methods=GH)
+    def recent_apps(self, request, minutes: Optional[str] = None):
+        """
+        C{{"<app>/<addr>": {"CheckedAtEpoch": int, "MinutesSinceChecked": int}}},
+        optionally only those checked within C{minutes} (0 or negative: all).
+        """
+        last = 0 if minutes is None else parse_int("lastMinutes", minutes)
+        now = self._clock.seconds()
+        body = {
+            key: Struct(
+                (
+                    ("CheckedAtEpoch", int(at)),
+                    ("MinutesSinceChecked", int((now - at) // 60)),
+                )
+            )
+            for key, at in self._throttler.recent_apps.items(now, last)
+        }
+        return respond(request, 200, go_json(body), JSON)
+
+    # -- hosts --------------------------------------------------------------
+
+    @app.route("/skip-host/<seg:host>", methods=GH)
+    @app.route("/skip-host/<seg:host>/ttl/<seg:ttl>", methods=GH)
+    def skip_host(self, request, host, ttl: Optional[str] = None):
+        """
+        Skip a host for C{ttl} minutes (default 60; negative: recover).
+        """
+        check_name("hostName", host)
+        minutes = 0 if ttl is None else parse_int("ttlMinutes", ttl)
+        return self._command(request, self._throttler.skip_host, host, minutes)
+
+    @app.route("/recover-host/<seg:host>", methods=GH)
+    def recover_host(self, request, host):
+        """
+        Stop skipping a host.
+        """
+        check_name("hostName", host)
+        return self._command(request, self._throttler.recover_host, host)
+
+    @app.route("/skipped-hosts", methods=GH)
+    def skipped_hosts(self, request):
+        """
+        C{{hostName: expireAt}} for active skips.
+        """
+        now = self._clock.seconds()
+        body = {
+            host: GoTime(at)
+            for host, at in self._consensus.skipped_hosts().items()
+            if at > now
+        }
+        return respond(request, 200, go_json(body), JSON)
+
+    def _command(self, request, command: Callable[..., Any], *args):
+        d = maybeDeferred(command, *args)
+        d.addCallback(lambda _: respond_generic(request))
+        return d
+
+    # -- errors -------------------------------------------------------------
+
+    @app.handle_errors(ParameterError, CommandError)
+    def _bad_parameter(self, request, failure):
+        return respond_bad_parameter(request, failure.value)
+
+    @app.handle_errors(ConsensusError)
+    def _consensus_failed(self, request, failure):
+        self._log.warn(
+            "command failed: {error}", error=str(failure.value), path=request.path
+        )
+        return respond_generic(request, 500, str(failure.value))
+
+    @app.handle_errors(NotFound)
+    def _not_found(self, request, failure):
+        path = request.path
+        if len(path) > 1 and path.endswith(b"/") and _allowed(self.app, path[:-1]):
+            return _redirect(request, path[:-1])
+        return not_found(request)
+
+    @app.handle_errors(MethodNotAllowed)
+    def _method_not_allowed(self, request, failure):
+        return method_not_allowed(request, _allow_header(self.app, request.path))
+
+    @app.handle_errors(Exception)
+    def _internal_error(self, request, failure):
+        self._log.failure("request failed", failure, path=request.path)
+        return respond_generic(request, 500, "internal error")
+
+
+def _decoded(path: bytes) -> Optional[str]:
+    from urllib.parse import unquote_to_bytes
+
+    try:
+        return unquote_to_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _allowed(app: Klein, path: bytes) -> list:
+    text = _decoded(path)
+    if text is None:
+        return []
+    try:
+        return app.url_map.bind("localhost").allowed_methods(text)
+    except Exception:
+        return []
+
+
+def _allow_header(app: Klein, path: bytes) -> bytes:
+    text = _decoded(path) or ""
+    methods = set(_allowed(app, path)) | {"OPTIONS"}
+    if text in GET_ONLY:
+        methods.discard("HEAD")
+    return ", ".join(sorted(methods)).encode("ascii")
+
+
+def _redirect(request, location: bytes) -> bytes:
+    query = request.uri.partition(b"?")[2]
+    if query:
+        location += b"?" + query
+    request.setHeader(b"location", location)
+    if request.method == b"GET":
+        href = html.escape(location.decode("latin-1")).encode("latin-1")
+        body = b'<a href="%s">Moved Permanently</a>.\n\n' % (href,)
+        return respond(request, 301, body, b"text/html; charset=utf-8")
+    return respond(request, 307, b"", None)
+
+
+class ApiResource(Resource):
+    """
+    The root resource for every non-check path: GET and HEAD go to the Klein
+    app; other methods get 404 (unknown path), 200 with C{Allow} (OPTIONS)
+    or 405 with C{Allow}.
+
+    @param api: the Klein app's instance.
+    """
+
+    isLeaf = True
+
+    def __init__(self, api: FrenoAPI) -> None:
+        super().__init__()
+        self._api = api
+        self._klein = api.app.resource()
+
+    def render(self, request):
+        path = request.path
+        if _decoded(path) is None:
+            return respond_generic(request, 400, "path: not valid UTF-8")
+        method = request.method
+        if method == b"GET" or method == b"HEAD":
+            return self._klein.render(request)
+        if not _allowed(self._api.app, path):
+            if len(path) > 1 and path.endswith(b"/") and _allowed(self._api.app, path[:-1]):
+                return _redirect(request, path[:-1])
+            return not_found(request)
+        allow = _allow_header(self._api.app, path)
+        if method == b"OPTIONS":
+            return options(request, allow)
+        return method_not_allowed(request, allow)

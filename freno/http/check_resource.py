@@ -1,0 +1,211 @@
+# -*- test-case-name: test.test_http_check -*-
+"""
+L{CheckResource}: the hot path, a lean C{twisted.web} leaf resource for
+C{/check}, C{/check-if-exists}, C{/check-read} and C{/check-read-if-exists}.
+
+L{freno.http.site.FrenoSite} hands it every request whose path starts with
+C{/check}, without resource traversal; it writes no access log.
+
+Routing is on the percent-decoded path, as freno's router did: C{%2F} acts as
+a separator, so C{/check/a%2Fx/mysql/c} is a 404 (an app name never contains
+C{/} and cannot collide with a store-scoped key C{app/store}), while
+C{/check/a/mysql%2Fc} is C{/check/a/mysql/c}. An empty segment is an empty
+parameter (C{/check//mysql/c} answers 417 C{no app indicated}).
+
+Answers:
+
+    - GET: the check's status, C{Content-Type: application/json}, the
+      L{CheckResult} JSON, C{Content-Length}.
+    - HEAD: the status only, C{Content-Length: 0}.
+    - A bad check-read threshold (0, negative, NaN, infinite, not a number)
+      or a name longer than 128 characters: 400 with a generic JSON body
+      naming the parameter (freno: 500, or silently ignored; B17).
+    - C{OPTIONS}: 200 with C{Allow: GET, HEAD, OPTIONS}; other methods: 405.
+    - Any other C{/check...} path: Go's text 404; a trailing slash after a
+      valid check path redirects to the path without it (301 for GET, 307
+      otherwise), as freno's router.
+
+C{remote_addr} (for recent apps) is the first C{X-Forwarded-For} header value
+verbatim, as freno (B18, kept: recent apps are informational), cut to 128
+characters; else the peer's host (IPv4 or IPv6, fixing freno's IPv6 cut).
+"""
+
+from __future__ import annotations
+
+import html
+
+from typing import Dict, Optional, Tuple
+from urllib.parse import unquote_to_bytes
+
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+
+from freno.http.params import MAX_NAME_LENGTH, ParameterError, parse_threshold
+from freno.http.responses import (
+    JSON,
+    check_result_body,
+    generic_body,
+    method_not_allowed,
+    not_found,
+    options,
+    respond,
+    respond_generic,
+)
+from freno.throttle.checker import Throttler
+from freno.throttle.flags import (
+    LOW_PRIORITY,
+    LOW_PRIORITY_OK_IF_NOT_EXISTS,
+    OK_IF_NOT_EXISTS,
+    STANDARD,
+    CheckFlags,
+)
+
+ALLOW = b"GET, HEAD, OPTIONS"
+#: Route name to (path segments including the leading empty one, if-exists).
+_ROUTES = {
+    "check": (5, False),
+    "check-if-exists": (5, True),
+    "check-read": (6, False),
+    "check-read-if-exists": (6, True),
+}
+_FLAGS = {
+    (False, False): STANDARD,
+    (True, False): LOW_PRIORITY,
+    (False, True): OK_IF_NOT_EXISTS,
+    (True, True): LOW_PRIORITY_OK_IF_NOT_EXISTS,
+}
+_PARAMETERS = ("app", "storeType", "storeName")
+#: The bound on the cache of parsed paths.
+_ROUTE_CACHE_SIZE = 4096
+
+Route = Tuple[bool, str, str, str, Optional[str]]
+
+
+class _NotARoute(Exception):
+    """
+    The path is no check route; C{redirect} is the canonical path, if any.
+    """
+
+    def __init__(self, redirect: Optional[bytes] = None) -> None:
+        self.redirect = redirect
+
+
+def parse_check_path(path: bytes) -> Route:
+    """
+    Route a raw request path.
+
+    @return: C{(if_exists, app, store_type, store_name, threshold_text)}
+        (C{threshold_text} is C{None} for non-read routes).
+    @raise _NotARoute: not a check route.
+    @raise ParameterError: not UTF-8, or a name that is too long.
+    """
+    try:
+        text = unquote_to_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParameterError("path", "not valid UTF-8") from None
+    segments = text.split("/")
+    route = _ROUTES.get(segments[1]) if len(segments) > 1 else None
+    if route is None:
+        raise _NotARoute()
+    count, if_exists = route
+    if len(segments) != count:
+        if len(segments) == count + 1 and segments[-1] == "":
+            raise _NotARoute(path[:-1])
+        raise _NotARoute()
+    for name, value in zip(_PARAMETERS, segments[2:5]):
+        if len(value) > MAX_NAME_LENGTH:
+            raise ParameterError(name, f"longer than {MAX_NAME_LENGTH} characters")
+    threshold = segments[5] if count == 6 else None
+    return (if_exists, segments[2], segments[3], segments[4], threshold)
+
+
+class CheckResource(Resource):
+    """
+    Answers the four check routes from a L{Throttler}.
+
+    @param throttler: the check algorithm.
+    """
+
+    isLeaf = True
+    _log = Logger()
+
+    def __init__(self, throttler: Throttler) -> None:
+        super().__init__()
+        self._throttler = throttler
+        self._routes: Dict[bytes, Route] = {}
+
+    def render(self, request) -> bytes:
+        try:
+            return self._render(request)
+        except Exception:
+            self._log.failure("check request failed", path=request.path)
+            request.setResponseCode(500)
+            body = generic_body(500, "internal error")
+            if request.method != b"GET":
+                body = b""
+            return respond(request, 500, body, JSON if body else None)
+
+    def _route(self, path: bytes) -> Route:
+        route = self._routes.get(path)
+        if route is None:
+            route = parse_check_path(path)
+            if len(self._routes) >= _ROUTE_CACHE_SIZE:
+                self._routes.clear()
+            self._routes[path] = route
+        return route
+
+    def _render(self, request) -> bytes:
+        method = request.method
+        try:
+            if_exists, app, store_type, store_name, threshold_text = self._route(
+                request.path
+            )
+        except _NotARoute as e:
+            if e.redirect is not None:
+                return _redirect(request, e.redirect)
+            return not_found(request)
+        except ParameterError as e:
+            return respond_generic(request, 400, str(e))
+        if method != b"GET" and method != b"HEAD":
+            if method == b"OPTIONS":
+                return options(request, ALLOW)
+            return method_not_allowed(request, ALLOW)
+        low = request.args.get(b"p")
+        low_priority = low is not None and low[0] == b"low"
+        if threshold_text is None:
+            flags = _FLAGS[low_priority, if_exists]
+        else:
+            try:
+                threshold = parse_threshold(threshold_text)
+            except ParameterError as e:
+                return respond_generic(request, 400, str(e))
+            flags = CheckFlags(low_priority, if_exists, threshold)
+        result = self._throttler.check(
+            app, store_type, store_name, _remote_addr(request), flags
+        )
+        request.setResponseCode(result.status_code)
+        if method == b"HEAD":
+            request.setHeader(b"content-length", b"0")
+            return b""
+        request.setHeader(b"content-type", JSON)
+        return check_result_body(result)
+
+
+def _remote_addr(request) -> str:
+    forwarded = request.requestHeaders.getRawHeaders(b"x-forwarded-for")
+    if forwarded:
+        return forwarded[0][:MAX_NAME_LENGTH].decode("utf-8", "replace")
+    address = request.getClientAddress()
+    return getattr(address, "host", None) or "local"
+
+
+def _redirect(request, location: bytes) -> bytes:
+    query = request.uri.partition(b"?")[2]
+    if query:
+        location += b"?" + query
+    request.setHeader(b"location", location)
+    if request.method == b"GET":
+        href = html.escape(location.decode("latin-1")).encode("latin-1")
+        body = b'<a href="%s">Moved Permanently</a>.\n\n' % (href,)
+        return respond(request, 301, body, b"text/html; charset=utf-8")
+    return respond(request, 307, b"", None)

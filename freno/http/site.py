@@ -1,0 +1,130 @@
+# -*- test-case-name: test.test_http_api -*-
+"""
+L{build_site}: the whole HTTP service as one C{twisted.web} L{Site}.
+
+Wiring (in L{freno.tap})::
+
+    site = build_site(
+        clock=reactor, config=config, consensus=consensus, metrics=metrics,
+        stats=stats, hostname=socket.gethostname(),
+        metrics_resource=prometheus_resource,   # optional, served at /metrics
+    )
+    StreamServerEndpointService(serverFromString(reactor, "tcp:8087"), site)
+
+The root, L{FrenoRoot}, is a leaf that dispatches on the raw path without
+traversal: a path starting with C{/check} goes straight to the
+L{CheckResource} (the hot path), C{/metrics} to C{metrics_resource} when
+given, everything else to the Klein app behind L{ApiResource}. (It is a
+resource rather than a C{Site.getResourceFor} override so that
+C{StubTreq(site.resource)} tests exactly what is served.) Requests on the check path are not access-logged (logging
+cost about 40% of throughput); every other request is. Tracebacks are never
+shown to clients (C{displayTracebacks = False}).
+"""
+
+from __future__ import annotations
+
+import random as _random
+from typing import Callable, Optional, Sequence
+
+from twisted.internet.interfaces import IReactorTime
+from twisted.web.resource import IResource, Resource
+from twisted.web.server import Site
+
+from freno.config.model import Config
+from freno.consensus.interface import IConsensusService
+from freno.http.api import ApiResource, FrenoAPI
+from freno.http.check_resource import CheckResource
+from freno.probe.metrics import AggregatedMetrics
+from freno.stats import Stats
+from freno.throttle.checker import Throttler
+
+CHECK_PREFIX = b"/check"
+
+
+class FrenoRoot(Resource):
+    """
+    The root: dispatches on the raw path without traversal. A path starting
+    with C{/check} goes to the check resource, C{/metrics} to the metrics
+    resource if any, everything else to the API resource.
+
+    @param api_resource: the root for every non-check path.
+    @param check_resource: the resource for C{/check*}.
+    @param metrics_resource: the resource for C{/metrics}, or C{None}.
+    """
+
+    isLeaf = True
+
+    def __init__(
+        self,
+        api_resource: IResource,
+        check_resource: IResource,
+        metrics_resource: Optional[IResource] = None,
+    ) -> None:
+        super().__init__()
+        self.api_resource = api_resource
+        self.check_resource = check_resource
+        self.metrics_resource = metrics_resource
+
+    def render(self, request):
+        path = request.path
+        if path.startswith(CHECK_PREFIX):
+            return self.check_resource.render(request)
+        if self.metrics_resource is not None and path == b"/metrics":
+            return self.metrics_resource.render(request)
+        return self.api_resource.render(request)
+
+
+class FrenoSite(Site):
+    """
+    A L{Site} that writes no access log for the check path and never shows
+    tracebacks.
+    """
+
+    displayTracebacks = False
+
+    def log(self, request):
+        if request.path.startswith(CHECK_PREFIX):
+            return
+        super().log(request)
+
+
+def build_site(
+    *,
+    clock: IReactorTime,
+    config: Config,
+    consensus: IConsensusService,
+    metrics: AggregatedMetrics,
+    stats: Stats,
+    hostname: str,
+    metrics_resource: Optional[IResource] = None,
+    memcache_servers: Optional[Sequence[str]] = None,
+    memcache_path: Optional[str] = None,
+    random: Callable[[], float] = _random.random,
+    throttler: Optional[Throttler] = None,
+) -> FrenoSite:
+    """
+    Build the HTTP service.
+
+    @param memcache_servers: C{/config/memcache}'s servers (default: config).
+    @param memcache_path: C{/config/memcache}'s path (default: config).
+    @param throttler: an existing L{Throttler} to serve (default: a new one
+        built from the other arguments).
+    """
+    if throttler is None:
+        throttler = Throttler(clock, config, consensus, metrics, stats, random)
+    api = FrenoAPI(
+        clock=clock,
+        throttler=throttler,
+        consensus=consensus,
+        metrics=metrics,
+        stats=stats,
+        hostname=hostname,
+        memcache_servers=(
+            config.memcache_servers if memcache_servers is None else memcache_servers
+        ),
+        memcache_path=config.memcache_path if memcache_path is None else memcache_path,
+    )
+    site = FrenoSite(FrenoRoot(ApiResource(api), CheckResource(throttler), metrics_resource))
+    site.throttler = throttler
+    site.api = api
+    return site

@@ -1,0 +1,315 @@
+# -*- test-case-name: test.test_throttle -*-
+"""
+L{Throttler}: the check algorithm (freno's C{Check}/C{checkAppMetricResult},
+§2) and the control commands that change throttles and skips.
+
+Construction (the lead wires this in L{freno.tap})::
+
+    Throttler(clock, config, consensus, metrics, stats, random.random)
+
+Order of evaluation of L{Throttler.check}:
+
+    0. A node that is not the leader (C{consensus.is_leader()} false) answers
+       500 C{not leader} to every check, whatever the store type, app or
+       flags; the if-exists conversion does not apply to it. Mysql checks are
+       still counted and recorded (steps 9-10). I{Decision of this project:}
+       freno answered from whatever residue its cache held, typically 404.
+    1. A store type other than C{mysql}: 404 C{No such metric}, not counted
+       and not recorded (as freno; B18: kept, an unknown store type has no
+       metric to protect).
+    2. Low priority: with C{?p=low}, a metric on which a normal client got a
+       429 within the last second is denied (L{LowPriorityDenials}).
+    3. App throttles: the key C{<app>/<store>} first, then C{<app>}; an
+       expired entry is skipped; otherwise a fresh C{random() < ratio} roll
+       per key. The built-in C{abusing-app} is always throttled.
+       Denied (2 or 3): value 0, threshold 0, C{App denied}.
+    4. The cluster: an unknown cluster gives C{No such metric} with threshold
+       0; a known one without a metric C{No such metric} with its threshold;
+       a metric error (including staleness, applied by
+       L{AggregatedMetrics.get}) gives its text, value 0.
+    5. check-read's override threshold replaces the threshold (the HTTP
+       layer only passes finite values above 0: B17 decided as 400).
+    6. An empty app: 417 C{no app indicated}.
+    7. C{App denied}: 417; C{No such metric}: 404; any other error: 500.
+    8. C{value > threshold}: 429 C{Threshold exceeded}; if the request is not
+       low priority, not a check-read and the app is not C{freno}, the metric
+       is marked for low-priority denial. Otherwise 200.
+    9. Count (L{CheckCounters}) with the status above, and
+    10. record C{<app>/<remote_addr>} in the recent apps.
+    11. if-exists routes turn a 404 into a 200 (a new result object; B2).
+
+freno's step 8 (shared-domain health, MySQL backend only) is not implemented
+here: there is no shared-domain health source in this project yet.
+
+The check reads only C{consensus.throttled_apps()}, C{consensus.is_leader()},
+L{AggregatedMetrics.get} and the clock: it never waits on anything.
+
+Commands (L{Throttler.throttle_app}, L{Throttler.skip_host}, ...) take TTLs
+in minutes, turn them into absolute expiry times and return the consensus
+service's Deferred:
+
+    - throttle, ttl 0 (no ttl given): permanent (C{expire_at=None}), as freno's
+      code. B10 decided as freno: a ratio-only update (C{/throttle-app/x/ratio/r})
+      also makes an existing entry permanent, because it carries no TTL; the
+      ratio is kept when none is given.
+    - skip, ttl 0: now + 60 minutes (freno's C{DefaultSkipTTLMinutes}).
+    - a negative ttl keeps freno's meaning: the command becomes an unthrottle
+      (or a recover). It is sent as such, so no backend can turn it into a
+      permanent throttle (freno's B8).
+    - a ttl beyond L{MAX_TTL_MINUTES} (100 years) is refused with
+      L{CommandError} (freno wrapped such values into the past and silently
+      unthrottled: the TTL-overflow addendum).
+
+The built-in C{abusing-app} (B22, decided): a local throttle present on every
+node from start, ratio 1, shown in C{/throttled-apps} with an expiry ten years
+after start (freno's shape). It is not replicated, and throttling or
+unthrottling the key C{abusing-app} is refused with L{CommandError} (a 400),
+rather than being silently restored at the next restart as in freno.
+"""
+
+from __future__ import annotations
+
+import random as _random
+from typing import Callable, Dict, Mapping, Optional
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+
+from freno.config.model import Config
+from freno.consensus.interface import IConsensusService
+from freno.consensus.state import AppThrottle
+from freno.probe.metrics import AggregatedMetrics
+from freno.stats import Stats
+from freno.throttle.counters import CheckCounters
+from freno.throttle.flags import STANDARD, CheckFlags
+from freno.throttle.lowpriority import LowPriorityDenials
+from freno.throttle.recent import RecentApps
+from freno.throttle.result import (
+    APP_DENIED,
+    NO_APP_INDICATED,
+    NO_SUCH_METRIC,
+    NO_SUCH_METRIC_RESULT,
+    NOT_LEADER_RESULT,
+    THRESHOLD_EXCEEDED,
+    CheckResult,
+)
+
+#: The only store type.
+MYSQL = "mysql"
+#: The built-in, always throttled app.
+ABUSING_APP = "abusing-app"
+#: How long after start the built-in throttle claims to expire (freno: 10 years).
+ABUSING_APP_TTL = 24 * 365 * 10 * 3600.0
+#: The internal app name freno's self-checks use; its 429s never mark
+#: low-priority denial.
+FRENO_APP = "freno"
+#: The largest TTL accepted, in minutes: 100 years.
+MAX_TTL_MINUTES = 100 * 365 * 24 * 60
+#: Skip TTL when none is given, in minutes (freno's C{DefaultSkipTTLMinutes}).
+DEFAULT_SKIP_TTL_MINUTES = 60
+
+
+class CommandError(ValueError):
+    """
+    A control command was refused before reaching consensus; nothing changed.
+
+    @ivar parameter: the offending parameter, e.g. C{"app"} or C{"ttlMinutes"}.
+    @ivar problem: what is wrong with it.
+    """
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(f"{parameter}: {problem}")
+        self.parameter = parameter
+        self.problem = problem
+
+
+class Throttler:
+    """
+    Answers checks and issues control commands.
+
+    @param clock: the time source.
+    @param config: the configuration (clusters and thresholds).
+    @param consensus: the throttled apps, skipped hosts and leadership.
+    @param metrics: the aggregated metrics, freshness applied by its C{get}.
+    @param stats: where checks are counted.
+    @param random: a callable returning a float in [0, 1) (the ratio dice).
+    """
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        config: Config,
+        consensus: IConsensusService,
+        metrics: AggregatedMetrics,
+        stats: Stats,
+        random: Callable[[], float] = _random.random,
+    ) -> None:
+        self._clock = clock
+        self._config = config
+        self._clusters = config.mysql.clusters
+        self._consensus = consensus
+        self._metrics = metrics
+        self._stats = stats
+        self._random = random
+        self.recent_apps = RecentApps()
+        self.low_priority = LowPriorityDenials()
+        self.counters = CheckCounters(stats, self._clusters)
+        self.builtin_apps: Dict[str, AppThrottle] = {
+            ABUSING_APP: AppThrottle(clock.seconds() + ABUSING_APP_TTL, 1.0)
+        }
+
+    # -- checks ------------------------------------------------------------
+
+    def check(
+        self,
+        app: str,
+        store_type: str,
+        store_name: str,
+        remote_addr: str,
+        flags: CheckFlags = STANDARD,
+    ) -> CheckResult:
+        """
+        Evaluate one check (see the module docstring for the order).
+        """
+        if store_type != MYSQL:
+            if not self._consensus.is_leader():
+                return NOT_LEADER_RESULT
+            result = NO_SUCH_METRIC_RESULT
+        else:
+            now = self._clock.seconds()
+            result = self._evaluate(app, store_name, flags, now)
+            self.counters.count(app, MYSQL, store_name, result.status_code)
+            self.recent_apps.record(f"{app}/{remote_addr}", now)
+        if flags.ok_if_not_exists:
+            return result.converted_if_exists()
+        return result
+
+    def _evaluate(
+        self, app: str, store_name: str, flags: CheckFlags, now: float
+    ) -> CheckResult:
+        if not self._consensus.is_leader():
+            return NOT_LEADER_RESULT
+        metric_name = "mysql/" + store_name
+        error: Optional[str]
+        if (
+            flags.low_priority and self.low_priority.denied(metric_name, now)
+        ) or self.is_app_throttled(app, store_name, now):
+            value, threshold, error = 0.0, 0.0, APP_DENIED
+        else:
+            cluster = self._clusters.get(store_name)
+            if cluster is None:
+                value, threshold, error = 0.0, 0.0, NO_SUCH_METRIC
+            else:
+                threshold = cluster.throttle_threshold
+                metric = self._metrics.get(store_name)
+                if metric is None:
+                    value, error = 0.0, NO_SUCH_METRIC
+                elif metric.error is not None:
+                    value, error = 0.0, metric.error
+                else:
+                    value, error = metric.value, None
+        override = flags.override_threshold
+        if override is not None and override > 0:
+            threshold = override
+        if not app:
+            return CheckResult(417, value, threshold, NO_APP_INDICATED)
+        if error is not None:
+            if error == APP_DENIED:
+                return CheckResult(417, value, threshold, APP_DENIED)
+            if error == NO_SUCH_METRIC:
+                return CheckResult(404, value, threshold, NO_SUCH_METRIC)
+            return CheckResult(500, value, threshold, error)
+        if value > threshold:
+            if not flags.low_priority and override is None and app != FRENO_APP:
+                self.low_priority.mark(metric_name, now)
+            return CheckResult(429, value, threshold, THRESHOLD_EXCEEDED)
+        return CheckResult(200, value, threshold, "")
+
+    def is_app_throttled(self, app: str, store_name: str, now: float) -> bool:
+        """
+        Whether C{app} is refused on C{store_name} at C{now}: the store-scoped
+        key first, then the app key, each with its own ratio roll.
+        """
+        if app in self.builtin_apps:
+            return True
+        apps = self._consensus.throttled_apps()
+        if not apps:
+            return False
+        for key in (f"{app}/{store_name}", app):
+            throttle = apps.get(key)
+            if throttle is None or not throttle.active(now):
+                continue
+            if self._random() < throttle.ratio:
+                return True
+        return False
+
+    def throttled_apps(self) -> Mapping[str, AppThrottle]:
+        """
+        The throttled apps as C{/throttled-apps} shows them: the replicated
+        ones plus the built-in C{abusing-app}.
+        """
+        apps = dict(self._consensus.throttled_apps())
+        apps.update(self.builtin_apps)
+        return apps
+
+    # -- commands ----------------------------------------------------------
+
+    def _expire_at(self, ttl_minutes: int) -> float:
+        if abs(ttl_minutes) > MAX_TTL_MINUTES:
+            raise CommandError(
+                "ttlMinutes", f"must be at most {MAX_TTL_MINUTES} (100 years)"
+            )
+        return self._clock.seconds() + ttl_minutes * 60.0
+
+    def _refuse_builtin(self, app_key: str) -> None:
+        if app_key in self.builtin_apps:
+            raise CommandError(
+                "app", f"{app_key} is a built-in throttled app and cannot be changed"
+            )
+
+    def throttle_app(
+        self, app_key: str, ttl_minutes: int = 0, ratio: Optional[float] = None
+    ) -> Deferred:
+        """
+        Throttle C{app_key} for C{ttl_minutes} (0: permanently; negative:
+        unthrottle) with C{ratio} (C{None}: keep, or 1.0 for a new entry).
+
+        @raise CommandError: the built-in app, a TTL beyond 100 years or a
+            ratio outside [0, 1].
+        """
+        self._refuse_builtin(app_key)
+        if ratio is not None and not 0.0 <= ratio <= 1.0:
+            raise CommandError("ratio", f"must be in [0..1] range; got {ratio}")
+        expire_at = self._expire_at(ttl_minutes) if ttl_minutes else None
+        if ttl_minutes < 0:
+            return self._consensus.unthrottle_app(app_key)
+        return self._consensus.throttle_app(app_key, expire_at, ratio)
+
+    def unthrottle_app(self, app_key: str) -> Deferred:
+        """
+        Unthrottle C{app_key} if this node knows it as throttled (as freno:
+        an unknown key answers OK without a command).
+
+        @raise CommandError: the built-in app.
+        """
+        self._refuse_builtin(app_key)
+        if app_key not in self._consensus.throttled_apps():
+            return succeed(None)
+        return self._consensus.unthrottle_app(app_key)
+
+    def skip_host(self, hostname: str, ttl_minutes: int = 0) -> Deferred:
+        """
+        Skip C{hostname} for C{ttl_minutes} (0: 60 minutes; negative: recover).
+
+        @raise CommandError: a TTL beyond 100 years.
+        """
+        expire_at = self._expire_at(ttl_minutes or DEFAULT_SKIP_TTL_MINUTES)
+        if ttl_minutes < 0:
+            return self._consensus.recover_host(hostname)
+        return self._consensus.skip_host(hostname, expire_at)
+
+    def recover_host(self, hostname: str) -> Deferred:
+        """
+        Stop skipping C{hostname}.
+        """
+        return self._consensus.recover_host(hostname)

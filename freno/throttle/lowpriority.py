@@ -1,0 +1,45 @@
+# -*- test-case-name: test.test_throttle_records -*-
+"""
+L{LowPriorityDenials}: metrics on which a normal client was refused in the
+last second (§2.4).
+
+A normal client is one that is not low-priority and not a check-read, whose
+app is not C{freno}, and that got a 429 from the threshold. While its metric
+is marked, C{?p=low} checks on the same metric get 417 C{App denied}.
+
+freno's internal C{freno-share-domain} self-check also marked this set every
+100 ms (its bug B4), and shared flags let C{?p=low} leak into it (B3). Here
+no internal self-check loop exists at all and flags are per request, so only
+real client 429s mark a metric. The set holds at most one entry per metric
+name, and only configured clusters can produce a 429, so it is bounded.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+#: freno's C{nonDeprioritizedAppMapExpiration}: 1 s.
+DENIAL_WINDOW = 1.0
+
+
+class LowPriorityDenials:
+    """
+    Metric name to the time a normal client was last refused on it.
+    """
+
+    def __init__(self, window: float = DENIAL_WINDOW) -> None:
+        self.window = window
+        self._marked: Dict[str, float] = {}
+
+    def mark(self, metric_name: str, now: float) -> None:
+        """
+        A normal client was refused on C{metric_name} at C{now}.
+        """
+        self._marked[metric_name] = now
+
+    def denied(self, metric_name: str, now: float) -> bool:
+        """
+        Whether low-priority checks on C{metric_name} are refused at C{now}.
+        """
+        at = self._marked.get(metric_name)
+        return at is not None and now - at < self.window

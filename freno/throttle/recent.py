@@ -1,0 +1,69 @@
+# -*- test-case-name: test.test_throttle_records -*-
+"""
+L{RecentApps}: which apps checked recently, from where (§2.5), bounded.
+
+Keys are C{"<app>/<remoteAddr>"} and values the time of the latest check.
+Entries live 24 hours (freno's C{recentAppsExpiration}), refreshed by every
+check. Unlike freno, the record is bounded: past C{max_entries} keys the least
+recently checked key is dropped, so a client inventing app names (or
+X-Forwarded-For values) cannot exhaust memory. The data is local to a node.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterator, Tuple
+
+#: freno's recent-apps TTL: 24 hours.
+RECENT_APPS_TTL = 24 * 60 * 60.0
+#: Default bound on distinct keys.
+DEFAULT_MAX_ENTRIES = 10_000
+
+
+class RecentApps:
+    """
+    A bounded, insertion-ordered map of key to last-check time.
+
+    @param max_entries: the most keys kept.
+    @param ttl: seconds a key lives after its latest check.
+    """
+
+    def __init__(
+        self, max_entries: int = DEFAULT_MAX_ENTRIES, ttl: float = RECENT_APPS_TTL
+    ) -> None:
+        self.max_entries = max_entries
+        self.ttl = ttl
+        # dicts keep insertion order: re-inserting a key moves it to the end,
+        # so the first key is always the least recently checked one.
+        self._checked: Dict[str, float] = {}
+
+    def record(self, key: str, now: float) -> None:
+        """
+        Note a check by C{key} at C{now}.
+        """
+        checked = self._checked
+        if checked.pop(key, None) is None and len(checked) >= self.max_entries:
+            del checked[next(iter(checked))]
+        checked[key] = now
+
+    def __len__(self) -> int:
+        return len(self._checked)
+
+    def items(self, now: float, last_minutes: int = 0) -> Iterator[Tuple[str, float]]:
+        """
+        The live keys with their last-check time; with C{last_minutes > 0},
+        only those checked within that many whole minutes (freno drops
+        entries whose truncated C{MinutesSinceChecked} exceeds it).
+        """
+        self._expire(now)
+        for key, at in list(self._checked.items()):
+            if last_minutes > 0 and int((now - at) // 60) > last_minutes:
+                continue
+            yield key, at
+
+    def _expire(self, now: float) -> None:
+        checked = self._checked
+        while checked:
+            key = next(iter(checked))
+            if now - checked[key] < self.ttl:
+                break
+            del checked[key]
