@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_probe_fake -*-
+# -*- test-case-name: test.test_probe_prober -*-
 """
 In-memory test doubles for the probe package:
 
@@ -138,12 +138,18 @@ class FakeMetricSource:
         """
         self._holding.add(host)
 
-    def release(self, host: HostKey) -> None:
+    def release(self, host: HostKey, count: Optional[int] = None) -> None:
         """
-        Answer C{host}'s held probes with its current script.
+        Answer C{host}'s held probes (the oldest C{count} of them, and then
+        it stays held; all of them by default, and then it is no longer
+        held) with its current script.
         """
-        self._holding.discard(host)
-        for d, cluster in self._held.pop(host, []):
+        held = self._held.get(host, [])
+        if count is None:
+            self._holding.discard(host)
+            count = len(held)
+        answering, self._held[host] = held[:count], held[count:]
+        for d, cluster in answering:
             self._answer(d, cluster, host)
 
     def _outcome(self, cluster: str, host: HostKey) -> Script:

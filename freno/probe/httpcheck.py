@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_probe_httpcheck -*-
+# -*- test-case-name: test.test_probe_service -*-
 """
 L{HttpChecker}: freno's HTTP checks (§3.4). Every
 C{ProbeSettings.http_check_interval} (freno: 5 s), each host of a cluster
@@ -180,4 +180,7 @@ class HttpChecker:
         else:
             hosts.discard(host)
         if was != (code == 404):
-            self._on_change(name)
+            try:
+                self._on_change(name)
+            except Exception:
+                self._log.failure("HTTP check change handler failed", cluster=name)
