@@ -11,8 +11,11 @@ lives on the reactor thread and reads time from the injected clock.
   - Addresses are tried in sorted order (a sorted copy: the settings are
     never mutated, freno's B15); the connection that worked is kept and
     reused; a query error closes and forgets it.
-  - Connect timeout 500 ms (freno's DSN C{timeout=500ms}); read and write
-    timeouts bound a frozen admin interface.
+  - Connect timeout 500 ms for the TCP connect (freno's DSN
+    C{timeout=500ms}); read and write timeouts (1 s) bound the handshake and
+    the query, so an admin port that accepts but never answers costs about
+    1.5 s before the next address is tried, and a frozen ProxySQL never holds
+    a thread for long.
   - C{ONLINE}: kept, unless in the ignore cache. C{SHUNNED_REPLICATION_LAG}:
     kept and removed from the cache. Any other status puts C{host:port} in the
     cache for C{IgnoreServerTTLSecs} (default 10 s): a server that comes back
@@ -161,7 +164,7 @@ class ProxySQLSource:
     _clock: Any = None
     _connect: Callable[..., Any] = pymysql.connect
     connect_timeout: float = 0.5
-    read_timeout: float = 2.0
+    read_timeout: float = 1.0
     _cache: IgnoreCache = attr.ib(init=False)
     _connection: Optional[Any] = attr.ib(init=False, default=None)
     _connection_address: Optional[str] = attr.ib(init=False, default=None)
