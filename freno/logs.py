@@ -1,0 +1,272 @@
+# -*- test-case-name: test.test_logs -*-
+"""
+Log output: a L{twisted.logger} observer writing either classic text lines or
+one JSON object per line, filtered by level, with secrets redacted.
+
+Every part of freno logs through C{Logger()} with a format string and stable
+keyword fields (C{app=}, C{cluster=}, C{host=}, ...). The JSON form keeps
+those fields as they are, so log pipelines can filter on them::
+
+    {"time": "2026-11-26T12:31:29.512Z", "level": "warn",
+     "namespace": "freno.publish.memcache._ServerLink",
+     "message": "lost connection to memcached 127.0.0.1:11211: ...",
+     "server": "127.0.0.1:11211", "error": "..."}
+
+Keys: C{time} (UTC, ISO 8601, milliseconds), C{level} (C{debug}, C{info},
+C{warn}, C{error}, C{critical}), C{namespace}, C{message} (the formatted
+text), C{system} when Twisted set one, C{error} and C{traceback} when a
+failure was logged, then every structured field of the event (a field whose
+name clashes with one of these keys is written as C{<name>_field}).
+Values that are not JSON are written as their C{repr}.
+
+Secrets are never written: a field whose name looks like a secret
+(C{password}, C{passwd}, C{secret}, C{token}, C{credential}, C{api_key}, in
+any case and as part of a longer name) is replaced by C{"***"}, and every
+configured secret value (L{secrets_of}) is replaced by C{"***"} wherever it
+appears: in field values (also inside lists and dicts), in the formatted
+message, in tracebacks. Secrets shorter than 4 characters are redacted only
+where a value equals them exactly (replacing them inside other text would
+mangle it and reveal their length anyway).
+
+Levels (a decision): the default is C{warn}, one step chattier than freno's
+C{ERROR}: a dropped memcached, a failing inventory source or a lost
+leadership are warnings an operator wants without turning on
+C{--verbose}. C{--verbose} gives C{info}, C{--debug} C{debug}, and
+C{--quiet} C{error} (as in freno, C{--quiet} wins over the others). See
+L{level_from_flags}.
+
+Wiring (the tap, once the configuration is loaded)::
+
+    observer = make_log_observer(
+        config.log_format, level_from_flags(verbose, debug, quiet),
+        sys.stdout, secrets=secrets_of(config))
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+
+Under C{twistd}, which starts logging itself, the same observer can be
+given to twistd's C{--logger} option through a zero-argument factory, or
+added with C{globalLogPublisher.addObserver} (twistd's own observer then
+also receives every event).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import datetime, timezone
+from typing import IO, Any, Dict, Iterable, Tuple
+
+from twisted.logger import (
+    FileLogObserver,
+    FilteringLogObserver,
+    ILogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    formatEvent,
+    formatEventAsClassicLogText,
+)
+
+#: What a redacted value becomes.
+REDACTED = "***"
+
+#: Field names that hold secrets.
+SECRET_FIELD = re.compile(r"pass(word|wd)?|secret|token|credential|api_?key", re.IGNORECASE)
+
+#: Secrets shorter than this are only redacted where a value equals them.
+MIN_SUBSTRING_SECRET = 4
+
+#: The keys our JSON lines always have.
+RESERVED_KEYS = ("time", "level", "namespace", "message", "system", "error", "traceback")
+
+#: Keys of L{twisted.python.log} events that are bookkeeping, not fields.
+_LEGACY_KEYS = frozenset(
+    ("message", "isError", "system", "time", "format", "why", "failure", "printed", "logLevel")
+)
+
+FORMATS = ("text", "json")
+
+_LEVELS = tuple(LogLevel.iterconstants())
+
+
+def level_from_flags(verbose: bool = False, debug: bool = False, quiet: bool = False) -> LogLevel:
+    """
+    The level the command-line flags ask for: C{quiet} → error (it wins),
+    C{debug} → debug, C{verbose} → info, none → warn.
+    """
+    if quiet:
+        return LogLevel.error
+    if debug:
+        return LogLevel.debug
+    if verbose:
+        return LogLevel.info
+    return LogLevel.warn
+
+
+def secrets_of(config: Any) -> Tuple[str, ...]:
+    """
+    Every non-empty secret in a L{freno.config.model.Config}: the raft
+    password, the MySQL backend password, and each cluster's MySQL and
+    ProxySQL passwords.
+    """
+    found = [config.raft_password, config.backend_mysql_password]
+    for cluster in config.mysql.clusters.values():
+        found.append(cluster.password)
+        if cluster.proxysql is not None:
+            found.append(cluster.proxysql.password)
+    return tuple(sorted({s for s in found if s}, key=len, reverse=True))
+
+
+class Redactor:
+    """
+    Removes secrets from events and text.
+
+    @param secrets: secret values to hide wherever they appear.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        values = {s for s in secrets if isinstance(s, str) and s}
+        self._exact = frozenset(values)
+        # Longest first, so a secret containing another is replaced whole.
+        self._substrings = sorted(
+            (s for s in values if len(s) >= MIN_SUBSTRING_SECRET), key=len, reverse=True
+        )
+
+    def text(self, text: str) -> str:
+        """
+        C{text} with every secret replaced.
+        """
+        if text in self._exact:
+            return REDACTED
+        for secret in self._substrings:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def value(self, value: Any, depth: int = 0) -> Any:
+        """
+        C{value} with secrets replaced in strings, recursively in lists,
+        tuples and dicts (whose secret-named keys are redacted whole).
+        """
+        if isinstance(value, str):
+            return self.text(value)
+        if depth > 5:
+            return value
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.value(v, depth + 1) for v in value)
+        if isinstance(value, dict):
+            return {
+                k: (REDACTED if isinstance(k, str) and SECRET_FIELD.search(k) else self.value(v, depth + 1))
+                for k, v in value.items()
+            }
+        return value
+
+    def event(self, event: Dict[str, Any]) -> Dict[str, Any]:
+        """
+        A copy of C{event} with its fields redacted (the C{log_*}
+        bookkeeping is kept as is, except C{log_text}).
+        """
+        out = {}
+        for key, value in event.items():
+            if key.startswith("log_") and key != "log_text":
+                out[key] = value
+            elif SECRET_FIELD.search(key):
+                out[key] = REDACTED
+            else:
+                out[key] = self.value(value)
+        return out
+
+
+def _iso_time(event: Dict[str, Any]) -> str:
+    when = event.get("log_time")
+    if when is None:
+        return ""
+    text = datetime.fromtimestamp(when, timezone.utc).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def _jsonable(value: Any, redactor: Redactor, depth: int = 0) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if depth < 5 and isinstance(value, (list, tuple)):
+        return [_jsonable(v, redactor, depth + 1) for v in value]
+    if depth < 5 and isinstance(value, dict):
+        return {str(k): _jsonable(v, redactor, depth + 1) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return redactor.text(value.decode("utf-8", "replace"))
+    if value in _LEVELS:
+        return value.name
+    try:
+        return redactor.text(repr(value))
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
+def event_as_json(event: Dict[str, Any], redactor: Redactor) -> str:
+    """
+    One JSON line (with its newline) for C{event}, secrets redacted.
+    """
+    event = redactor.event(event)
+    level = event.get("log_level")
+    out: Dict[str, Any] = {
+        "time": _iso_time(event),
+        "level": level.name if level in _LEVELS else "info",
+        "namespace": event.get("log_namespace", ""),
+        "message": redactor.text(formatEvent(event)),
+    }
+    system = event.get("log_system")
+    if system not in (None, "-"):
+        out["system"] = str(system)
+    failure = event.get("log_failure")
+    if failure is not None:
+        try:
+            out["error"] = redactor.text(failure.getErrorMessage())
+            out["traceback"] = redactor.text(failure.getTraceback())
+        except Exception:
+            out["error"] = "<unformattable failure>"
+    legacy = "isError" in event
+    for key, value in event.items():
+        if key.startswith("log_") or (legacy and key in _LEGACY_KEYS):
+            continue
+        name = key if key not in RESERVED_KEYS else key + "_field"
+        out[name] = _jsonable(value, redactor)
+    return json.dumps(out, ensure_ascii=False, default=repr) + "\n"
+
+
+def event_as_text(event: Dict[str, Any], redactor: Redactor) -> str:
+    """
+    One classic Twisted text line for C{event}, secrets redacted.
+    """
+    text = formatEventAsClassicLogText(redactor.event(event))
+    return redactor.text(text) if text else ""
+
+
+def make_log_observer(
+    format: str = "text",
+    level: LogLevel = LogLevel.warn,
+    out: IO[str] = sys.stdout,
+    secrets: Iterable[str] = (),
+) -> ILogObserver:
+    """
+    An observer writing events at C{level} or above to C{out}.
+
+    @param format: C{"text"} (Twisted's classic lines) or C{"json"} (one
+        object per line, see the module docstring).
+    @param level: the least severe level written.
+    @param out: a text stream.
+    @param secrets: values to redact wherever they appear (L{secrets_of}).
+
+    @raise ValueError: an unknown C{format} or C{level}.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"unknown log format {format!r}: use one of {', '.join(FORMATS)}")
+    if level not in _LEVELS:
+        raise ValueError(f"unknown log level {level!r}")
+    redactor = Redactor(secrets)
+    if format == "json":
+        formatter = lambda event: event_as_json(event, redactor)  # noqa: E731
+    else:
+        formatter = lambda event: event_as_text(event, redactor)  # noqa: E731
+    return FilteringLogObserver(
+        FileLogObserver(out, formatter),
+        [LogLevelFilterPredicate(defaultLogLevel=level)],
+    )
