@@ -264,7 +264,7 @@ class ResourceTests(SynchronousTestCase):
         """
         stats = Stats()
         stats.incr_labeled("freno_raft_leader_changes_total", (), 2)
-        treq = StubTreq(MetricsResource(make_registry(stats)))
+        treq = StubTreq(MetricsResource(stats))
         response = self.successResultOf(treq.get("http://freno/metrics"))
         self.assertEqual(response.code, 200)
         self.assertTrue(

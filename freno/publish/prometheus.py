@@ -37,14 +37,14 @@ left out in the gauge C{freno_prometheus_dropped_series}.
 
 Wiring (the tap)::
 
-    root.putChild(b"metrics", MetricsResource(make_registry(stats)))
+    root.putChild(b"metrics", MetricsResource(stats))
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import choose_encoder
@@ -294,16 +294,19 @@ def make_registry(
 
 class MetricsResource(Resource):
     """
-    The C{/metrics} resource: C{registry} in the Prometheus text format (or
+    The C{/metrics} resource: a registry in the Prometheus text format (or
     OpenMetrics, when the scraper asks for it in C{Accept}), rendered on the
     reactor thread.
+
+    @param source: a L{Stats} (exported through L{make_registry} with its
+        defaults) or a ready C{CollectorRegistry}.
     """
 
     isLeaf = True
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, source: Union[Stats, CollectorRegistry]) -> None:
         super().__init__()
-        self._registry = registry
+        self._registry = make_registry(source) if isinstance(source, Stats) else source
 
     def render_GET(self, request: Request) -> bytes:
         """
