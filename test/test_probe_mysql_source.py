@@ -168,6 +168,28 @@ class MySQLMetricSourceTests(SynchronousTestCase):
         self.successResultOf(self.source.probe(CLUSTER, HostKey("db2", 3306)))
         self.assertEqual([c["host"] for c in self.db.connects], ["db1", "db2"])
 
+    def test_two_clusters_same_host(self):
+        """
+        Two clusters listing the same host probe it concurrently, each on
+        its own connection.
+        """
+        pending = []
+
+        class HeldPool(SynchronousThreadPool):
+            def callInThreadWithCallback(self, onResult, func, *args, **kw):
+                pending.append((onResult, func, args, kw))
+
+        source = MySQLMetricSource(
+            self.clock, ProbeSettings(), threadpool=HeldPool(), dbapi=self.db
+        )
+        other = ClusterSettings(name="c2", user="u", password="p", metric_query="select v")
+        d1 = source.probe(CLUSTER, HOST)
+        d2 = source.probe(other, HOST)
+        for onResult, func, args, kw in pending:
+            SynchronousThreadPool().callInThreadWithCallback(onResult, func, *args, **kw)
+        self.assertEqual((self.successResultOf(d1), self.successResultOf(d2)), (1.0, 1.0))
+        self.assertEqual(len(self.db.connects), 2)
+
     def test_unsupported_query(self):
         """
         An unsupported query fails without touching the database.

@@ -14,7 +14,9 @@ Design:
     - B{One shared, bounded thread pool} (C{ProbeSettings.thread_pool_size}
       threads) runs every host's queries. It is injectable, so unit tests
       pass a synchronous pool (L{freno.probe.fake.SynchronousThreadPool}).
-    - B{One connection per host.} Stock C{adbapi.ConnectionPool} keys its
+    - B{One connection per host} (per cluster and host, in fact: two
+      clusters that list the same host probe it concurrently, each on its
+      own connection, rather than one waiting for the other). Stock C{adbapi.ConnectionPool} keys its
       connections by thread, so with a shared pool it would open one
       connection per thread per host. L{HostConnectionPool} is therefore a
       C{ConnectionPool} subclass per host (and credentials) that holds a
@@ -274,7 +276,7 @@ class MySQLMetricSource:
         self._closed = False
 
     def _state(self, cluster: ClusterSettings, host: HostKey) -> _HostState:
-        key = (host, cluster.user, cluster.password, cluster.collation)
+        key = (cluster.name, host, cluster.user, cluster.password, cluster.collation)
         state = self._hosts.get(key)
         if state is None:
             kwargs = connect_kwargs(
