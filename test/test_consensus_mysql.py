@@ -432,8 +432,9 @@ class CommandTests(SynchronousTestCase):
         """
         c = self.cluster
         self.successResultOf(self.leader.throttle_app("a", c.clock.seconds() + 9.5, None))
+        c.advance(10)
         for _ in range(4):
-            c.advance(5)
+            c.advance(2.5)
             now = c.clock.seconds()
             for node in c.nodes:
                 entry = node.throttled_apps().get("a")
