@@ -1,0 +1,160 @@
+"""
+Tests for L{freno.consensus.raft.machine}: the replicated method, complete
+snapshots and settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from pysyncobj.node import TCPNode
+from twisted.trial.unittest import SynchronousTestCase
+
+from freno.consensus.raft.machine import (
+    LEADER_LEASE,
+    NoNetworkTransport,
+    SnapshotFile,
+    ThrottleMachine,
+    raft_settings,
+)
+from freno.consensus.raft.poller import ReactorPoller
+from freno.consensus.state import SkipHost, ThrottleApp, ThrottleState, command_to_dict
+from test.test_raft_poller import FakeFDSet
+
+
+class SnapshotFileTests(SynchronousTestCase):
+    """
+    L{SnapshotFile} writes the complete state as JSON and restores it by
+    replacing the state (freno's B5).
+    """
+
+    def setUp(self):
+        self.path = self.mktemp()
+        self.state = ThrottleState()
+        self.state.apply(ThrottleApp("app", 1900000000.0, 0.25))
+        self.state.apply(ThrottleApp("forever/store", None, None))
+        self.state.apply(SkipHost("db1", 1900000000.5))
+        self.raft = (
+            (b"\x00last", 7, 2),
+            (b"\x00prev", 6, 2),
+            {TCPNode("127.0.0.1:1"), TCPNode("127.0.0.1:2")},
+        )
+
+    def test_round_trip(self):
+        """
+        What is written is read back, state and pysyncobj's part alike.
+        """
+        SnapshotFile(self.state).serialize(self.path, self.raft)
+        restored = ThrottleState()
+        restored.apply(ThrottleApp("stale", None, 1.0))
+        last, previous, cluster = SnapshotFile(restored).deserialize(self.path)
+        self.assertEqual(restored, self.state)
+        self.assertEqual((last, previous), self.raft[:2])
+        self.assertEqual({n.id for n in cluster}, {"127.0.0.1:1", "127.0.0.1:2"})
+
+    def test_file_is_json_with_the_state(self):
+        """
+        The file is plain JSON (no pickle of ours goes over the wire).
+        """
+        SnapshotFile(self.state).serialize(self.path, self.raft)
+        with open(self.path) as f:
+            document = json.load(f)
+        self.assertEqual(document["state"], self.state.snapshot())
+        self.assertEqual(document["state"]["throttledApps"]["app"]["Ratio"], 0.25)
+
+    def test_bad_file_changes_nothing(self):
+        """
+        A file that is not our snapshot raises and leaves the state alone.
+        """
+        with open(self.path, "w") as f:
+            json.dump({"format": 99, "state": {}}, f)
+        before = self.state.snapshot()
+        self.assertRaises(ValueError, SnapshotFile(self.state).deserialize, self.path)
+        self.assertEqual(self.state.snapshot(), before)
+
+    def test_broken_state_changes_nothing(self):
+        """
+        A snapshot whose state cannot be parsed changes nothing.
+        """
+        SnapshotFile(self.state).serialize(self.path, self.raft)
+        with open(self.path) as f:
+            document = json.load(f)
+        document["state"]["skippedHosts"] = {"db2": "not a time"}
+        with open(self.path, "w") as f:
+            json.dump(document, f)
+        before = self.state.snapshot()
+        self.assertRaises(ValueError, SnapshotFile(self.state).deserialize, self.path)
+        self.assertEqual(self.state.snapshot(), before)
+
+
+class ThrottleMachineTests(SynchronousTestCase):
+    """
+    L{ThrottleMachine}'s replicated method, applied as pysyncobj applies a
+    committed entry.
+    """
+
+    def setUp(self):
+        self.dir = self.mktemp()
+        os.makedirs(self.dir)
+        self.state = ThrottleState()
+        self.poller = ReactorPoller(FakeFDSet(), lambda: None)
+        conf = raft_settings(self.dir, SnapshotFile(self.state), None, None)
+        self.machine = ThrottleMachine(
+            "127.0.0.1:1", [], conf, self.poller, self.state, NoNetworkTransport
+        )
+        self.addCleanup(self.poller.close)
+        self.addCleanup(self.machine.close_leftovers)
+        self.addCleanup(self.machine.destroy)
+
+    def test_uses_the_reactor_poller(self):
+        """
+        pysyncobj's own poller is replaced by ours, so its pipe notifier is
+        registered with the reactor.
+        """
+        self.assertIs(self.machine._poller, self.poller)
+        self.assertEqual(len(self.poller.descriptors()), 1)
+
+    def test_apply(self):
+        """
+        A committed command changes the state.
+        """
+        result = self.machine.apply_command(
+            command_to_dict(ThrottleApp("app", None, 0.5)), _doApply=True
+        )
+        self.assertIsNone(result)
+        self.assertEqual(self.state.apps["app"].ratio, 0.5)
+
+    def test_malformed_entry_is_skipped(self):
+        """
+        An entry that cannot be applied returns an error message instead of
+        raising (which would stall pysyncobj's apply loop forever).
+        """
+        before = self.state.snapshot()
+        for bad in ({"op": "nuke"}, {"op": "throttle", "key": "x"}, "junk"):
+            result = self.machine.apply_command(bad, _doApply=True)
+            self.assertIsInstance(result, str)
+        self.assertEqual(self.state.snapshot(), before)
+        self.flushLoggedErrors()
+
+    def test_single_node_is_leader_without_lease(self):
+        """
+        Alone, a leader needs nobody's answer; before it is elected it has
+        no lease.
+        """
+        self.assertFalse(self.machine.has_majority_lease())
+
+    def test_settings(self):
+        """
+        The settings the stack notes call for.
+        """
+        conf = self.machine.conf
+        self.assertFalse(conf.autoTick)
+        self.assertFalse(conf.appendEntriesUseBatch)
+        self.assertFalse(conf.commandsWaitLeader)
+        self.assertLessEqual(conf.connectionRetryTime, 1.0)
+        self.assertEqual(conf.leaderFallbackTimeout, LEADER_LEASE)
+        self.assertLess(LEADER_LEASE, 2.0)
+        self.assertEqual(
+            conf.journalFile, os.path.join(self.dir, "freno-raft.journal")
+        )
