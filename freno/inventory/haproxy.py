@@ -48,7 +48,6 @@ from twisted.internet.defer import (
     succeed,
 )
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -375,7 +374,6 @@ class HAProxySource:
     pool_name: str
     port: int
     _fetcher: CSVFetcher
-    log = Logger()
 
     def hosts(self) -> "Deferred[List[HostKey]]":
         """
