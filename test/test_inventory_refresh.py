@@ -199,6 +199,26 @@ class InventoryTests(SynchronousTestCase):
         self.successResultOf(d)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_restart_refreshes_at_once(self):
+        """
+        start, stop and start again (leadership lost and regained) refreshes
+        at once each time, and joins a refresh still in flight.
+        """
+        self.inventory.start()
+        self.one.hold()
+        self.clock.advance(10)
+        stopped = self.inventory.stop()
+        self.inventory.start()
+        self.assertEqual(self.one.calls, 2)
+        self.assertEqual(self.two.calls, 3)
+        self.one.held[0].callback([C])
+        self.successResultOf(stopped)
+        self.assertEqual(self.inventory.hosts("one"), (C,))
+        self.clock.advance(10)
+        self.assertEqual(self.one.calls, 3)
+        self.successResultOf(self.inventory.stop())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_stop_without_start(self):
         """
         Stopping an inventory that never started fires at once.

@@ -2,8 +2,10 @@
 """
 L{Inventory}: every cluster's last good host list, refreshed from its
 L{IInventorySource} at start, every C{interval} seconds, and on demand
-(the probe service calls L{Inventory.refresh} when it gains leadership, so a
-new leader does not answer 404 for ten seconds: freno's B16).
+(L{Inventory.refresh}). The probe service starts it on gaining leadership and
+stops it on losing it; L{Inventory.start} refreshes at once, so a new leader
+does not answer 404 for ten seconds (freno's B16). Stopping and starting
+again is allowed; a restart joins any refresh still in flight.
 
 B{What is accepted.} A refresh that succeeds with a I{non-empty} list of
 L{HostKey} replaces the cluster's list, even if it is smaller: HAProxy and
