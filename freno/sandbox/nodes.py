@@ -137,7 +137,10 @@ class FrenoNode:
         The command line that runs this node.
         """
         return [
-            sys.executable, "-m", "twisted.scripts.twistd", "--nodaemon",
+            # "-m twisted.scripts.twistd" imports the module and exits 0
+            # without running anything; call its run() instead.
+            sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+            "--nodaemon",
             "--pidfile=", f"--logfile={self.log_path}",
             "freno", "--config", self.config_path, *self.extra_args,
         ]
