@@ -158,7 +158,7 @@ INHERITED = dict(
     Port=_port(),
     IgnoreHostsCount=_int(),
     IgnoreHostsThreshold=_number(),
-    HttpCheckPort=_int(minimum=-(2**31), maximum=65535),
+    HttpCheckPort=Field("int", maximum=65535),
     HttpCheckPath=_str(),
     IgnoreHosts=_STRLIST,
 )
