@@ -60,6 +60,9 @@ class ConfigFileMixin:
     """
 
     def write(self, doc: Any = None, text: Optional[str] = None) -> str:
+        """
+        Write C{doc} as JSON (or C{text} as is) to a new temporary file.
+        """
         path = self.mktemp()  # type: ignore[attr-defined]
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
@@ -73,6 +76,9 @@ class ConfigFileMixin:
         text: Optional[str] = None,
         overrides: Optional[Overrides] = None,
     ) -> Config:
+        """
+        Write and load C{doc}.
+        """
         return load_config(self.write(doc, text), environ or {}, overrides)
 
     def fails(

@@ -14,7 +14,6 @@ from freno.config.loader import (
     ConfigError,
     Overrides,
     apply_overrides,
-    load_config,
     load_default_config,
     split_nodes,
 )
