@@ -5,9 +5,11 @@ database shared by several nodes.
 """
 
 import attr
-from twisted.internet.defer import Deferred
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
@@ -625,5 +627,85 @@ class ExpiryTests(SynchronousTestCase):
         """
         Non-finite values are refused.
         """
-        for value in (float("nan"), float("inf"), None, "10"):
+        for value in (float("nan"), float("inf"), None, "10", True):
             self.assertRaises(ValueError, db_expiry, value)
+
+
+class PropertyTests(SynchronousTestCase):
+    """
+    Any arguments either apply exactly what the table holds, or fail with
+    L{ConsensusError} and change nothing.
+    """
+
+    @given(
+        key=st.one_of(st.text(max_size=140), st.none(), st.integers()),
+        expire_at=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+        ratio=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+    )
+    @settings(max_examples=200, deadline=None)
+    def test_throttle_any_arguments(self, key, expire_at, ratio):
+        """
+        throttle_app with arbitrary arguments.
+        """
+        clock = Clock()
+        clock.advance(10**9)
+        store = MemoryBackendStore(clock)
+        node = MySQLBackendConsensus(clock, CONFIG, store=store, hostname="h")
+        d = node.throttle_app(key, expire_at, ratio)
+        result = []
+        d.addBoth(result.append)
+        (outcome,) = result
+        if isinstance(outcome, Failure):
+            self.assertIsInstance(outcome.value, ConsensusError)
+            self.assertEqual(store.apps, {})
+            self.assertEqual(dict(node.throttled_apps()), {})
+        else:
+            expires, stored_ratio = store.apps[key]
+            entry = node.throttled_apps().get(key)
+            if expires is not None and expires <= clock.seconds():
+                self.assertIsNone(entry)
+            else:
+                self.assertEqual(entry, AppThrottle(None if expires is None else float(expires), stored_ratio))
+                self.assertTrue(expires is None or 1 <= expires <= TIMESTAMP_MAX)
+                self.assertTrue(0 <= stored_ratio <= 1)
+
+    @given(
+        hostname=st.one_of(st.text(max_size=140), st.none()),
+        expire_at=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+    )
+    @settings(max_examples=100, deadline=None)
+    def test_skip_any_arguments(self, hostname, expire_at):
+        """
+        skip_host with arbitrary arguments.
+        """
+        clock = Clock()
+        store = MemoryBackendStore(clock)
+        node = MySQLBackendConsensus(clock, CONFIG, store=store, hostname="h")
+        result = []
+        node.skip_host(hostname, expire_at).addBoth(result.append)
+        (outcome,) = result
+        if isinstance(outcome, Failure):
+            self.assertIsInstance(outcome.value, ConsensusError)
+            self.assertEqual(store.hosts, {})
+        else:
+            self.assertTrue(1 <= store.hosts[hostname] <= TIMESTAMP_MAX)
+
+
+class SampleConfigTests(SynchronousTestCase):
+    """
+    C{conf/freno.conf.mysql-backend.json} configures this backend.
+    """
+
+    def test_sample(self):
+        """
+        The sample selects the MySQL backend, with domain C{DataCenter:Environment}.
+        """
+        import os
+
+        from freno.config.loader import load_config
+
+        path = os.path.join(os.path.dirname(__file__), "..", "conf", "freno.conf.mysql-backend.json")
+        config = load_config(path, {"FRENO_DC": "dc9", "FRENO_BACKEND_PASSWORD": "secret"})
+        self.assertEqual(config.consensus_kind, "mysql")
+        node = MySQLBackendConsensus(Clock(), config, store=MemoryBackendStore(Clock()), hostname="vm")
+        self.assertEqual((node.domain, node.service_id), ("dc9:production", "vm:8087"))

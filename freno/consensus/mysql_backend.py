@@ -142,7 +142,12 @@ def _check_name(name, what: str) -> None:
 def _check_ratio(ratio) -> None:
     if ratio is None:
         return
-    if not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or not 0 <= ratio <= 1:
+    if (
+        isinstance(ratio, bool)
+        or not isinstance(ratio, (int, float))
+        or not math.isfinite(ratio)
+        or not 0 <= ratio <= 1
+    ):
         raise ValueError(f"ratio must be a number in [0, 1], not {ratio!r}")
 
 

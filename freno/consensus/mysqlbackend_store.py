@@ -171,7 +171,11 @@ def db_expiry(expire_at: float) -> int:
 
     @raise ValueError: C{expire_at} is not a finite number.
     """
-    if not isinstance(expire_at, (int, float)) or not math.isfinite(expire_at):
+    if (
+        isinstance(expire_at, bool)
+        or not isinstance(expire_at, (int, float))
+        or not math.isfinite(expire_at)
+    ):
         raise ValueError(f"invalid expiry: {expire_at!r}")
     return int(min(max(math.ceil(expire_at), TOMBSTONE), TIMESTAMP_MAX))
 
