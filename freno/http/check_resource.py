@@ -136,7 +136,7 @@ class CheckResource(Resource):
 
     def render(self, request) -> bytes:
         try:
-            return self._render(request)
+            return self.render_check(request)
         except Exception:
             self._log.failure("check request failed", path=request.path)
             request.setResponseCode(500)
@@ -154,7 +154,10 @@ class CheckResource(Resource):
             self._routes[path] = route
         return route
 
-    def _render(self, request) -> bytes:
+    def render_check(self, request) -> bytes:
+        """
+        Route, evaluate and answer one request (see the module docstring).
+        """
         method = request.method
         try:
             if_exists, app, store_type, store_name, threshold_text = self._route(

@@ -83,20 +83,24 @@ def options(request, allow: bytes) -> bytes:
     return respond(request, 200, b"", None)
 
 
-def check_result_body(result, _messages={}) -> bytes:
+_BODY_CACHE_SIZE = 4096
+
+
+def check_result_body(result, _bodies={}) -> bytes:
     """
     A L{CheckResult} as freno's JSON, field order C{StatusCode, Value,
-    Threshold, Message}.
+    Threshold, Message}. Results are frozen values, so rendered bodies are
+    cached by result (bounded): a steady metric renders once.
     """
-    message = result.message
-    encoded = _messages.get(message)
-    if encoded is None:
-        encoded = go_string(message).encode("utf-8", "surrogateescape")
-        if len(_messages) < 1024:
-            _messages[message] = encoded
-    return b'{"StatusCode":%d,"Value":%s,"Threshold":%s,"Message":%s}\n' % (
-        result.status_code,
-        go_float(result.value).encode("ascii"),
-        go_float(result.threshold).encode("ascii"),
-        encoded,
-    )
+    body = _bodies.get(result)
+    if body is None:
+        body = b'{"StatusCode":%d,"Value":%s,"Threshold":%s,"Message":%s}\n' % (
+            result.status_code,
+            go_float(result.value).encode("ascii"),
+            go_float(result.threshold).encode("ascii"),
+            go_string(result.message).encode("utf-8", "surrogateescape"),
+        )
+        if len(_bodies) >= _BODY_CACHE_SIZE:
+            _bodies.clear()
+        _bodies[result] = body
+    return body

@@ -76,11 +76,20 @@ class FrenoRoot(Resource):
 
 class FrenoSite(Site):
     """
-    A L{Site} that writes no access log for the check path and never shows
-    tracebacks.
+    A L{Site} that hands C{/check*} straight to the check resource (no
+    traversal), writes no access log for it and never shows tracebacks. Its
+    root must be a L{FrenoRoot}.
     """
 
     displayTracebacks = False
+
+    def getResourceFor(self, request):
+        # The hot path skips traversal (and its copy of prepath) entirely.
+        if request.path.startswith(CHECK_PREFIX):
+            request.site = self
+            request.sitepath = []
+            return self.resource.check_resource
+        return super().getResourceFor(request)
 
     def log(self, request):
         if request.path.startswith(CHECK_PREFIX):

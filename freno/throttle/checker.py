@@ -189,10 +189,10 @@ class Throttler:
     ) -> CheckResult:
         if not self._consensus.is_leader():
             return NOT_LEADER_RESULT
-        metric_name = "mysql/" + store_name
         error: Optional[str]
         if (
-            flags.low_priority and self.low_priority.denied(metric_name, now)
+            flags.low_priority
+            and self.low_priority.denied("mysql/" + store_name, now)
         ) or self.is_app_throttled(app, store_name, now):
             value, threshold, error = 0.0, 0.0, APP_DENIED
         else:
@@ -221,7 +221,7 @@ class Throttler:
             return CheckResult(500, value, threshold, error)
         if value > threshold:
             if not flags.low_priority and override is None and app != FRENO_APP:
-                self.low_priority.mark(metric_name, now)
+                self.low_priority.mark("mysql/" + store_name, now)
             return CheckResult(429, value, threshold, THRESHOLD_EXCEEDED)
         return CheckResult(200, value, threshold, "")
 

@@ -33,6 +33,7 @@ DEFAULT_MAX_APPS = 200
 OTHER = "other"
 #: The labeled counter of checks.
 CHECKS_TOTAL = "freno_checks_total"
+_FAST_SIZE = 4096
 
 
 class CheckCounters:
@@ -55,6 +56,9 @@ class CheckCounters:
         self.max_apps = max_apps
         self._apps: Dict[str, str] = {}
         self._names: Dict[Tuple[str, str, str, int], Tuple[Tuple[str, ...], tuple]] = {}
+        # (raw app, store type, raw store, status) -> names, for the first
+        # few thousand combinations: one lookup on the hot path.
+        self._fast: Dict[Tuple[str, str, str, int], Tuple[Tuple[str, ...], tuple]] = {}
 
     def fold_app(self, app: str) -> str:
         """
@@ -71,6 +75,20 @@ class CheckCounters:
         """
         Count one check that answered C{status}.
         """
+        raw = (app, store_type, store_name, status)
+        entry = self._fast.get(raw)
+        if entry is None:
+            entry = self._entry(app, store_type, store_name, status)
+            if len(self._fast) < _FAST_SIZE:
+                self._fast[raw] = entry
+        names, labeled_key = entry
+        counters = self._stats.counters
+        for name in names:
+            counters[name] = counters.get(name, 0) + 1
+        labeled = self._stats.labeled
+        labeled[labeled_key] = labeled.get(labeled_key, 0) + 1
+
+    def _entry(self, app: str, store_type: str, store_name: str, status: int):
         app = self.fold_app(app)
         if store_name not in self._known_stores:
             store_name = OTHER
@@ -78,12 +96,7 @@ class CheckCounters:
         entry = self._names.get(key)
         if entry is None:
             entry = self._names[key] = self._build(*key)
-        names, labeled_key = entry
-        counters = self._stats.counters
-        for name in names:
-            counters[name] = counters.get(name, 0) + 1
-        labeled = self._stats.labeled
-        labeled[labeled_key] = labeled.get(labeled_key, 0) + 1
+        return entry
 
     @staticmethod
     def _build(app: str, store_type: str, store_name: str, status: int):

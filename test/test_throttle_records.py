@@ -1,0 +1,132 @@
+"""
+Tests for the throttle core's local records: L{RecentApps},
+L{LowPriorityDenials} and L{CheckCounters}.
+"""
+
+from __future__ import annotations
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from freno.stats import Stats
+from freno.throttle.counters import CHECKS_TOTAL, CheckCounters
+from freno.throttle.lowpriority import LowPriorityDenials
+from freno.throttle.recent import RECENT_APPS_TTL, RecentApps
+
+
+class RecentAppsTests(SynchronousTestCase):
+    """
+    L{RecentApps} is bounded, refreshes on each check and expires after 24 h.
+    """
+
+    def test_record_and_refresh(self):
+        """
+        A key's time is its latest check.
+        """
+        r = RecentApps()
+        r.record("a/h", 10.0)
+        r.record("a/h", 20.0)
+        self.assertEqual(list(r.items(30.0)), [("a/h", 20.0)])
+
+    def test_bounded(self):
+        """
+        Past the bound, the least recently checked key goes.
+        """
+        r = RecentApps(max_entries=3)
+        for i, key in enumerate(["a", "b", "c"]):
+            r.record(key, float(i))
+        r.record("a", 5.0)
+        r.record("d", 6.0)
+        self.assertEqual(sorted(k for k, _ in r.items(7.0)), ["a", "c", "d"])
+        for i in range(1000):
+            r.record(f"x{i}", 10.0 + i)
+        self.assertEqual(len(r), 3)
+
+    def test_expiry(self):
+        """
+        Keys disappear 24 h after their latest check.
+        """
+        r = RecentApps()
+        r.record("a", 0.0)
+        r.record("b", 100.0)
+        self.assertEqual([k for k, _ in r.items(RECENT_APPS_TTL)], ["b"])
+
+    def test_last_minutes(self):
+        """
+        C{last_minutes > 0} keeps keys whose whole minutes since the check are
+        at most that; 0 and negative keep all.
+        """
+        r = RecentApps()
+        r.record("old", 0.0)
+        r.record("new", 170.0)
+        now = 180.0
+        self.assertEqual([k for k, _ in r.items(now, 2)], ["new"])
+        self.assertEqual([k for k, _ in r.items(now, 3)], ["old", "new"])
+        self.assertEqual(len(list(r.items(now, 0))), 2)
+        self.assertEqual(len(list(r.items(now, -1))), 2)
+
+
+class LowPriorityDenialsTests(SynchronousTestCase):
+    """
+    L{LowPriorityDenials} remembers a mark for one second.
+    """
+
+    def test_window(self):
+        """
+        Denied strictly within the window after the mark.
+        """
+        d = LowPriorityDenials()
+        self.assertFalse(d.denied("mysql/a", 0.0))
+        d.mark("mysql/a", 10.0)
+        self.assertTrue(d.denied("mysql/a", 10.999))
+        self.assertFalse(d.denied("mysql/b", 10.5))
+        self.assertFalse(d.denied("mysql/a", 11.0))
+
+
+class CheckCountersTests(SynchronousTestCase):
+    """
+    L{CheckCounters} writes freno's names and the labeled series.
+    """
+
+    def test_names(self):
+        """
+        A 200 counts the four totals; a 404 adds the errors; a 500 adds the
+        internal errors.
+        """
+        stats = Stats()
+        c = CheckCounters(stats, {"main"})
+        c.count("a", "mysql", "main", 200)
+        c.count("a", "mysql", "main", 404)
+        c.count("a", "mysql", "main", 500)
+        self.assertEqual(
+            stats.counters,
+            {
+                "check.any.total": 3, "check.a.total": 3,
+                "check.any.mysql.main.total": 3, "check.a.mysql.main.total": 3,
+                "check.any.error": 2, "check.a.error": 2,
+                "check.any.mysql.main.error": 2, "check.a.mysql.main.error": 2,
+                "check.any.internal-error": 1, "check.a.internal-error": 1,
+                "check.any.mysql.main.internal-error": 1,
+                "check.a.mysql.main.internal-error": 1,
+            },
+        )
+        key = (
+            CHECKS_TOTAL,
+            (("app", "a"), ("store_type", "mysql"), ("store_name", "main"), ("status", "404")),
+        )
+        self.assertEqual(stats.labeled[key], 1)
+
+    def test_bounded(self):
+        """
+        Apps beyond the bound and unknown stores count as C{other}.
+        """
+        stats = Stats()
+        c = CheckCounters(stats, {"main"}, max_apps=2)
+        for app in ["a", "b", "c", "d", "a"]:
+            c.count(app, "mysql", "main", 200)
+        c.count("a", "mysql", "nosuch", 200)
+        self.assertEqual(stats.counters["check.other.total"], 2)
+        self.assertEqual(stats.counters["check.a.total"], 3)
+        self.assertEqual(stats.counters["check.any.mysql.other.total"], 1)
+        self.assertNotIn("check.c.total", stats.counters)
+        apps = {dict(labels)["app"] for (_, labels) in stats.labeled}
+        self.assertEqual(apps, {"a", "b", "other"})
