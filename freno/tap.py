@@ -27,7 +27,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from freno import __version__
-from freno.config.loader import ConfigError, apply_overrides, load_config, load_default_config
+from freno.config.loader import ConfigError, Overrides, load_config, load_default_config
 from freno.config.model import Config
 
 
@@ -86,20 +86,19 @@ class Options(usage.Options):
         bad configuration prints one line naming the file, the key and the
         problem, and exits with status 1 (never a traceback).
         """
-        raft_nodes = self["raft-nodes"]
+        overrides = Overrides(
+            http_port=self["http-port"],
+            raft_bind=self["raft-bind"],
+            raft_datadir=self["raft-datadir"],
+            raft_nodes=self["raft-nodes"],
+            force_leadership=bool(self["force-leadership"]),
+            enable_profiling=bool(self["enable-profiling"]),
+        )
         try:
-            config = (
-                load_config(self["config"])
+            self["freno-config"] = (
+                load_config(self["config"], overrides=overrides)
                 if self["config"]
-                else load_default_config()
-            )
-            self["freno-config"] = apply_overrides(
-                config,
-                http_port=self["http-port"],
-                raft_bind=self["raft-bind"],
-                raft_datadir=self["raft-datadir"],
-                raft_nodes=raft_nodes,
-                enable_profiling=bool(self["enable-profiling"]) or None,
+                else load_default_config(overrides=overrides)
             )
         except ConfigError as e:
             sys.stderr.write(f"freno: configuration error: {e}\n")
@@ -137,7 +136,11 @@ def build_service(
     """
     from freno.consensus.raft import RaftConsensusService
     from freno.http.site import build_site
+    from treq.client import HTTPClient
+    from twisted.web.client import Agent, HTTPConnectionPool
+
     from freno.inventory.factory import make_source
+    from freno.inventory.haproxy import CSVFetcher
     from freno.inventory.refresh import Inventory
     from freno.probe.metrics import AggregatedMetrics
     from freno.probe.mysql_source import MySQLMetricSource
@@ -161,12 +164,20 @@ def build_service(
         {name: cluster.throttle_threshold for name, cluster in clusters.items()},
         probe_settings.freshness,
     )
+    http_client = HTTPClient(Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False)))
+    fetcher = CSVFetcher(reactor, http_client)
+    sources = {
+        name: make_source(
+            cluster,
+            reactor=reactor,
+            http_client=http_client,
+            threadpool=reactor.getThreadPool(),
+            haproxy_fetcher=fetcher,
+        )
+        for name, cluster in clusters.items()
+    }
     inventory = Inventory(
-        reactor,
-        clusters,
-        {name: make_source(cluster, reactor=reactor) for name, cluster in clusters.items()},
-        stats,
-        probe_settings.inventory_refresh_interval,
+        reactor, clusters, sources, stats, probe_settings.inventory_refresh_interval
     )
     source = MySQLMetricSource(reactor, probe_settings)
     probe = ProbeService(reactor, config, consensus, inventory, source, metrics, stats)
