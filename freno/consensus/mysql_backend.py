@@ -75,6 +75,12 @@ The DB's C{now()} is used only for the election and health windows, where
 all nodes compare against the same DB clock, exactly as freno does; so Go
 freno nodes can share the tables.
 
+Construction never touches the database: a node whose backend is down at
+start runs, unhealthy and not leader, and joins once the backend answers
+(freno could store a typed nil here, B23). C{status()} and
+L{MySQLBackendConsensus.shared_domain_services} answer from the last health
+round (at most C{health_interval} old), without a query.
+
 The service creates missing tables at start (C{CREATE TABLE IF NOT EXISTS};
 pass C{create_tables=False} to skip) and warns if C{throttled_apps.expires_at}
 is C{NOT NULL} (permanent throttles would then fail). Lacking the privilege to
