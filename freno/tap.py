@@ -8,7 +8,8 @@ the reactor, clock or thread pool it needs as an argument.
 The service tree (a L{MultiService}), started in this order and stopped in
 reverse::
 
-    consensus          raft (pysyncobj) node: leadership and replicated commands
+    consensus          raft (pysyncobj) node, or the MySQL-table backend when
+                       BackendMySQLHost is set: leadership and replicated commands
     probe              inventory refresh, MySQL probes, HTTP checks; only while leader
     memcache           publishes aggregated values (when MemcacheServers is set)
     http               the API: a fast check resource in front of a Klein app
@@ -134,6 +135,7 @@ def build_service(
         threads).
     @param config: the validated configuration.
     """
+    from freno.consensus.mysql_backend import MySQLBackendConsensus
     from freno.consensus.raft import RaftConsensusService
     from freno.http.site import build_site
     from treq.client import HTTPClient
@@ -150,12 +152,21 @@ def build_service(
     from freno.stats import Stats
 
     stats = Stats()
+    force_leadership = force_leadership or config.force_leadership
+    hostname = hostname if hostname is not None else socket.gethostname()
     clusters = config.mysql.clusters
     probe_settings = config.mysql.probe
 
     top = MultiService()
 
-    consensus = RaftConsensusService(reactor, config, force_leadership=force_leadership, stats=stats)
+    if config.consensus_kind == "mysql":
+        consensus = MySQLBackendConsensus(
+            reactor, config, force_leadership=force_leadership, stats=stats, hostname=hostname
+        )
+    else:
+        consensus = RaftConsensusService(
+            reactor, config, force_leadership=force_leadership, stats=stats
+        )
     consensus.setName("consensus")
     consensus.setServiceParent(top)
 
@@ -197,7 +208,7 @@ def build_service(
         consensus=consensus,
         metrics=metrics,
         stats=stats,
-        hostname=hostname if hostname is not None else socket.gethostname(),
+        hostname=hostname,
         metrics_resource=MetricsResource(stats),
     )
     endpoint = TCP4ServerEndpoint(reactor, config.listen_port, interface=interface)
