@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from twisted.enterprise import adbapi
 from twisted.internet.defer import Deferred, fail, gatherResults, succeed
