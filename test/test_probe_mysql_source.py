@@ -285,6 +285,16 @@ class MySQLMetricSourceTests(SynchronousTestCase):
         self.successResultOf(self.source.probe(CLUSTER, HOST))
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_discard(self):
+        """
+        Discarding a host closes its connection; the next probe reconnects.
+        """
+        self.successResultOf(self.source.probe(CLUSTER, HOST))
+        self.source.discard("c1", HOST)
+        self.assertTrue(self.db.connections[0].closed)
+        self.successResultOf(self.source.probe(CLUSTER, HOST))
+        self.assertEqual(len(self.db.connects), 2)
+
     def test_close(self):
         """
         C{close} closes every connection; later probes fail.

@@ -197,6 +197,9 @@ class ProbeServiceTests(SynchronousTestCase):
         h.inventory.set_hosts("c1", [B])
         self.assertEqual(h.value(), 0.1)
         self.assertEqual(set(h.service._results["c1"]), {B})
+        self.assertEqual(h.source.discarded, [("c1", A)])
+        h.consensus.set_leader(False)
+        self.assertEqual(h.source.discarded, [("c1", A), ("c1", B)])
 
     def test_stop_service(self):
         """

@@ -93,6 +93,7 @@ class FakeMetricSource:
     for L{release}.
 
     @ivar calls: every C{(cluster_name, host)} probed, in order.
+    @ivar discarded: every C{(cluster_name, host)} discarded, in order.
     @ivar closed: whether L{close} was called.
     """
 
@@ -104,6 +105,7 @@ class FakeMetricSource:
         self._held: Dict[HostKey, List[Deferred]] = {}
         self._holding: set = set()
         self.calls: List[Tuple[str, HostKey]] = []
+        self.discarded: List[Tuple[str, HostKey]] = []
         self.closed = False
 
     def set_value(self, host: HostKey, value: float, cluster: Optional[str] = None) -> None:
@@ -194,6 +196,12 @@ class FakeMetricSource:
         else:
             self._clock.callLater(delay, self._answer, d, cluster.name, host)
         return d
+
+    def discard(self, cluster_name: str, host: HostKey) -> None:
+        """
+        Record that C{host} of C{cluster_name} was discarded.
+        """
+        self.discarded.append((cluster_name, host))
 
     def close(self) -> Deferred:
         """

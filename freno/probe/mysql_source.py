@@ -339,6 +339,30 @@ class MySQLMetricSource:
         done.addBoth(finished)
         return result
 
+    def discard(self, cluster_name: str, host: HostKey) -> None:
+        """
+        Forget C{host} of cluster C{cluster_name} (it left the inventory, or
+        this node stopped leading): its connection is closed in the pool,
+        after its running probe if there is one. Not part of
+        L{IMetricSource}; L{freno.probe.service.ProbeService} calls it when
+        the source has it.
+        """
+        for key in [k for k in self._hosts if k[0] == cluster_name and k[1] == host]:
+            state = self._hosts.pop(key)
+            pool = state.pool
+
+            def disconnect(_=None, pool=pool):
+                d = deferToThreadPool(self._reactor, self._threadpool, pool.close)
+                d.addErrback(
+                    lambda f: self._log.failure("closing {host} failed", f, host=str(host))
+                )
+                return None
+
+            if state.running is not None:
+                state.running.addBoth(disconnect)
+            else:
+                disconnect()
+
     def close(self) -> Deferred:
         """
         Wait for running probes (each bounded by the timeout), close every

@@ -25,7 +25,9 @@ Aggregation (L{freno.probe.aggregate}) runs for a cluster each time one of
 its probe results arrives, so a crossing of the threshold reaches the check
 path in the same reactor turn; also when its inventory or a host's HTTP
 check changes. Skipped hosts are read from the consensus state at each
-aggregation. Hosts that leave the inventory lose their results at once.
+aggregation. Hosts that leave the inventory lose their results at once and,
+when the source has C{discard(cluster_name, host)} (the MySQL source and the
+fake do), their connections; losing leadership discards every host.
 """
 
 from __future__ import annotations
@@ -188,6 +190,9 @@ class ProbeService(Service):
         if self._http is not None:
             self._http.stop()
         self._inventory_stopped = maybeDeferred(self._inventory.stop)
+        for name, hosts in self._hosts.items():
+            for host in hosts:
+                self._discard(name, host)
         self._hosts.clear()
         self._host_sets.clear()
         self._results.clear()
@@ -208,12 +213,24 @@ class ProbeService(Service):
         keep = set(ordered)
         for host in [h for h in results if h not in keep]:
             del results[host]
+        for host in old - keep:
+            self._discard(name, host)
         self._prober.set_targets(cluster, ordered)
         if self._http is not None:
             self._http.set_targets(cluster, ordered)
         self._aggregate(name)
         if probe_new and self._prober.running:
             self._prober.probe_cluster(cluster, [h for h in ordered if h not in old])
+
+    def _discard(self, name: str, host: HostKey) -> None:
+        # Optional extension of IMetricSource: close the connection of a
+        # host that is no longer probed.
+        discard = getattr(self._source, "discard", None)
+        if discard is not None:
+            try:
+                discard(name, host)
+            except Exception:
+                self._log.failure("discarding {host} failed", host=str(host), cluster=name)
 
     def _on_result(self, name: str, host: HostKey, result: HostResult) -> None:
         if not self._leading:
