@@ -401,3 +401,34 @@ class HostRouteTests(SynchronousTestCase):
         self.s.get("/skip-host/h1")
         self.s.get("/skip-host/h1/ttl/-1")
         self.assertEqual(dict(self.s.consensus.skipped_hosts()), {})
+
+
+class MetricsResourceTests(SynchronousTestCase):
+    """
+    build_site mounts the given metrics resource at /metrics.
+    """
+
+    def test_mounted(self):
+        """
+        /metrics is served by C{metrics_resource}; without one it is a 404.
+        """
+        from twisted.web.resource import Resource
+
+        from freno.http.site import build_site
+
+        class Metrics(Resource):
+            isLeaf = True
+
+            def render_GET(self, request):
+                return b"freno_up 1\n"
+
+        s = Service(self)
+        self.assertEqual(s.get("/metrics")[0], 404)
+        site = build_site(
+            clock=s.clock, config=s.config, consensus=s.consensus, metrics=s.metrics,
+            stats=s.stats, hostname="n", metrics_resource=Metrics(),
+        )
+        from treq.testing import StubTreq
+
+        s.treq = StubTreq(site.resource)
+        self.assertEqual(s.get("/metrics"), (200, b"freno_up 1\n"))

@@ -9,7 +9,6 @@ from twisted.internet import defer, reactor
 from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.trial.unittest import TestCase
 
-import treq
 from treq.client import HTTPClient
 from twisted.web.client import Agent, HTTPConnectionPool
 
