@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBS := mariadb-server haproxy memcached
+DEBS := mariadb-server haproxy memcached wrk hey
 TRIAL_JOBS ?= 2
 export PYTHONPATH := $(CURDIR)
 
