@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 
+from pysyncobj.monotonic import monotonic
 from pysyncobj.node import TCPNode
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -158,3 +159,55 @@ class ThrottleMachineTests(SynchronousTestCase):
         self.assertEqual(
             conf.journalFile, os.path.join(self.dir, "freno-raft.journal")
         )
+
+
+class LeaseTests(SynchronousTestCase):
+    """
+    L{ThrottleMachine.has_majority_lease} follows pysyncobj's step-down rule
+    at the moment of the call.
+    """
+
+    def setUp(self):
+        self.dir = self.mktemp()
+        os.makedirs(self.dir)
+        self.poller = ReactorPoller(FakeFDSet(), lambda: None)
+        conf = raft_settings(self.dir, SnapshotFile(ThrottleState()), None, None)
+        self.partners = [f"127.0.0.1:{p}" for p in (2, 3, 4, 5)]
+        self.machine = ThrottleMachine(
+            "127.0.0.1:1", self.partners, conf, self.poller, ThrottleState(), NoNetworkTransport
+        )
+        self.addCleanup(self.poller.close)
+        self.addCleanup(self.machine.close_leftovers)
+        self.addCleanup(self.machine.destroy)
+
+    def answers(self, *ages):
+        now = monotonic()
+        self.machine._SyncObj__raftState = 2  # pretend to be leader
+        self.machine._SyncObj__lastResponseTime = {
+            TCPNode(p): now - age for p, age in zip(self.partners, ages)
+        }
+        self.machine.refresh_lease()
+
+    def test_majority_recent(self):
+        """
+        Two of four partners answered recently: with us, a majority of five.
+        """
+        self.answers(0.1, 0.2, 30, 40)
+        self.assertTrue(self.machine.has_majority_lease())
+
+    def test_majority_stale(self):
+        """
+        Only one partner answered within the lease: no majority.
+        """
+        self.answers(0.1, LEADER_LEASE + 0.1, 30, 40)
+        self.assertFalse(self.machine.has_majority_lease())
+
+    def test_not_leader(self):
+        """
+        A follower has no lease whatever the answers.
+        """
+        self.answers(0.1, 0.1, 0.1, 0.1)
+        self.machine._SyncObj__raftState = 0
+        self.assertFalse(self.machine.has_majority_lease())
+        self.machine.refresh_lease()
+        self.assertEqual(self.machine._lease_until, 0.0)

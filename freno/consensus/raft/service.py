@@ -323,6 +323,7 @@ class RaftConsensusService(Service):
             machine.doTick(0.0)
         except Exception:
             self._log.failure("raft tick failed")
+        machine.refresh_lease()
         try:
             self._observe()
         except Exception:
