@@ -49,11 +49,20 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
 
-import attr
 import pymysql
 from twisted.logger import Logger
 
 from freno.sandbox import heartbeat, processes
+from freno.sandbox.datadir import DatadirError, make_datadir
+from freno.sandbox.server import (
+    SERVER_OPTIONS,
+    SandboxError,
+    Server,
+    ServerProcesses,
+    need_binary,
+)
+
+__all__ = ["LAG_QUERY", "MySQLSandbox", "SandboxError", "Server", "main"]
 
 #: freno's standard lag query (its default C{MetricQuery}).
 LAG_QUERY = (
@@ -61,73 +70,8 @@ LAG_QUERY = (
     " from meta.heartbeat order by ts desc limit 1"
 )
 
-#: How C{mariadbd}'s error log says the port was taken.
-_BIND_ERRORS = ("Address already in use", "Do you already have another")
-
-#: Options shared by every server: small, fast, no durability (throwaway data).
-_SERVER_OPTIONS = (
-    "--skip-name-resolve",
-    "--default-time-zone=+00:00",
-    "--innodb-log-file-size=8M",
-    "--innodb-buffer-pool-size=32M",
-    "--innodb-flush-log-at-trx-commit=0",
-    "--innodb-doublewrite=0",
-    "--sync-binlog=0",
-    "--binlog-format=ROW",
-    "--log-bin=mysql-bin",
-    "--relay-log=relay-bin",
-    "--performance-schema=OFF",
-    "--max-connections=300",
-)
-
 #: The longest path a Unix socket can have (C{sun_path} is 108 bytes).
 _MAX_SOCKET_PATH = 107
-
-
-class SandboxError(Exception):
-    """
-    The sandbox cannot do what was asked: C{mariadbd} is not installed, a
-    server did not start (the message carries the tail of its error log),
-    replication did not come up in time, and so on.
-    """
-
-
-@attr.s(auto_attribs=True)
-class Server:
-    """
-    One C{mariadbd} of the sandbox.
-
-    @ivar name: C{"primary"}, C{"replica1"}, C{"replica2"}, ...
-    @ivar host: always C{"127.0.0.1"}.
-    @ivar port: its TCP port (chosen free when the sandbox starts; kept across
-        L{MySQLSandbox.stop_replica}/L{MySQLSandbox.start_replica}).
-    @ivar datadir: its data directory.
-    @ivar socket: its Unix socket path.
-    @ivar pid: its process id while it runs, else L{None}.
-    @ivar server_id: its replication server id (1 for the primary).
-    """
-
-    name: str
-    host: str
-    port: int
-    datadir: str
-    socket: str
-    pid: Optional[int] = None
-    server_id: int = 0
-
-    @property
-    def hostport(self) -> str:
-        """
-        C{"127.0.0.1:PORT"}, as freno's configuration names a host.
-        """
-        return f"{self.host}:{self.port}"
-
-    @property
-    def error_log(self) -> str:
-        """
-        The path of its error log.
-        """
-        return os.path.join(os.path.dirname(self.datadir), "error.log")
 
 
 class MySQLSandbox:
@@ -193,9 +137,8 @@ class MySQLSandbox:
         self._created_base_dir = False
         self.primary: Optional[Server] = None
         self.replicas: List[Server] = []
-        self._procs: Dict[str, "subprocess.Popen[bytes]"] = {}
+        self._servers: Optional[ServerProcesses] = None
         self._heartbeat: Optional["subprocess.Popen[bytes]"] = None
-        self._mariadbd: Optional[str] = None
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -228,8 +171,9 @@ class MySQLSandbox:
         """
         The body of L{start}; may leave things behind for L{stop} to clean.
         """
-        self._mariadbd = _need_binary("mariadbd")
-        install_db = _need_binary("mariadb-install-db")
+        mariadbd = need_binary("mariadbd")
+        install_db = processes.find_binary("mariadb-install-db")
+        self._servers = ServerProcesses(mariadbd, self._extra_args, self._timeout)
         if self._base_dir is not None and not os.path.isdir(self._base_dir):
             os.makedirs(self._base_dir)
             self._created_base_dir = True
@@ -237,7 +181,17 @@ class MySQLSandbox:
         atexit.register(self.stop)
 
         template = os.path.join(self.root, "template")
-        self._install(install_db, template)
+        try:
+            make_datadir(
+                mariadbd,
+                install_db,
+                template,
+                os.path.join(self.root, "install.log"),
+                self._timeout,
+                [o for o in SERVER_OPTIONS if o.startswith("--innodb-log-file-size")],
+            )
+        except DatadirError as e:
+            raise SandboxError(str(e)) from None
         names = ["primary"] + [f"replica{i}" for i in range(1, self._replica_count + 1)]
         socket_dir = self._make_socket_dir(max(len(n) for n in names) + len(".sock") + 1)
         servers = []
@@ -251,7 +205,7 @@ class MySQLSandbox:
         shutil.rmtree(template)
         self.primary, self.replicas = servers[0], servers[1:]
 
-        self._launch(servers, new_ports=True)
+        self._servers.start(servers, new_ports=True)
         self._set_up_primary()
         for replica in self.replicas:
             self._set_up_replica(replica)
@@ -285,14 +239,8 @@ class MySQLSandbox:
         if self._heartbeat is not None:
             processes.stop_process(self._heartbeat, signal.SIGTERM, timeout=5)
             self._heartbeat = None
-        procs, self._procs = self._procs, {}
-        for proc in procs.values():
-            try:
-                os.kill(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for proc in procs.values():
-            proc.wait()
+        if self._servers is not None:
+            self._servers.kill_all()
         for server in ([self.primary] if self.primary else []) + self.replicas:
             server.pid = None
         if self._socket_dir is not None:
@@ -422,9 +370,12 @@ class MySQLSandbox:
 
         @param seconds: L{None} for growing lag (its SQL thread stops, so the
             heartbeat stops advancing there); a number for a steady lag of
-            about that many seconds (C{MASTER_DELAY}, which counts whole
-            seconds: C{seconds} is rounded, and the lag query then reads a
-            saw-tooth from about 0.3 s below to 0.6 s above it).
+            about that many seconds (C{MASTER_DELAY}). MariaDB counts the
+            delay in whole seconds against binlog timestamps in whole seconds,
+            with a whole-second estimate of the primary's clock offset, so
+            C{seconds} is rounded and the lag query then reads a saw-tooth
+            about one second wide that lies within roughly a second of it
+            (measured: 1.2-2.1 s in one run, 1.7-2.6 s in another, for 2).
         @raise ValueError: C{seconds} is negative or not finite.
         """
         replica = self._replica(index)
@@ -455,12 +406,8 @@ class MySQLSandbox:
         Its datadir and port are kept for L{start_replica}.
         """
         replica = self._replica(index)
-        proc = self._procs.pop(replica.name, None)
-        if proc is not None:
-            processes.stop_process(
-                proc, signal.SIGTERM if graceful else signal.SIGKILL, timeout=30
-            )
-        replica.pid = None
+        if self._servers is not None:
+            self._servers.stop(replica, signal.SIGTERM if graceful else signal.SIGKILL, 30)
 
     def start_replica(self, index: int) -> None:
         """
@@ -472,9 +419,11 @@ class MySQLSandbox:
         @raise SandboxError: it is running already, or did not start.
         """
         replica = self._replica(index)
-        if replica.name in self._procs:
+        if self._servers is None or self.root is None:
+            raise SandboxError("sandbox not started")
+        if self._servers.running(replica):
             raise SandboxError(f"{replica.name} is already running (pid {replica.pid})")
-        self._launch([replica], new_ports=False)
+        self._servers.start([replica], new_ports=False)
 
     def freeze(self, index: int) -> None:
         """
@@ -517,176 +466,59 @@ class MySQLSandbox:
             raise SandboxError(f"{replica.name} is not running")
         return replica
 
-    def _install(self, install_db: str, datadir: str) -> None:
+    def _execute(self, server: Server, statements: Sequence) -> None:
         """
-        Make a fresh datadir with C{mariadb-install-db}.
+        Run C{statements} (each a string, or a C{(sql, args)} pair) on
+        C{server}, in order, over one root connection.
         """
-        log_path = os.path.join(self.root, "install.log")
-        with open(log_path, "wb") as out:
-            result = subprocess.run(
-                [
-                    install_db,
-                    "--no-defaults",
-                    f"--datadir={datadir}",
-                    "--user=root" if os.geteuid() == 0 else f"--user={_login()}",
-                    "--auth-root-authentication-method=normal",
-                    "--skip-test-db",
-                    "--innodb-log-file-size=8M",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=self._timeout,
-            )
-        if result.returncode != 0:
-            raise SandboxError(
-                f"mariadb-install-db failed with status {result.returncode}:\n"
-                + processes.tail(log_path)
-            )
-
-    def _argv(self, server: Server) -> List[str]:
-        """
-        The C{mariadbd} command line for C{server}.
-        """
-        directory = os.path.dirname(server.datadir)
-        argv = [
-            self._mariadbd,
-            "--no-defaults",
-            f"--datadir={server.datadir}",
-            f"--port={server.port}",
-            "--bind-address=127.0.0.1",
-            f"--socket={server.socket}",
-            f"--pid-file={os.path.join(directory, 'mysqld.pid')}",
-            f"--log-error={server.error_log}",
-            f"--tmpdir={directory}",
-            f"--server-id={server.server_id}",
-        ]
-        if os.geteuid() == 0:
-            argv.append("--user=root")
-        return argv + list(_SERVER_OPTIONS) + list(self._extra_args)
-
-    def _launch(self, servers: Sequence[Server], new_ports: bool) -> None:
-        """
-        Start C{servers} in parallel and wait until each accepts connections.
-        With C{new_ports}, each gets a free port, and a fresh one if another
-        process took it first (up to 5 tries).
-        """
-        pending = list(servers)
-        for attempt in range(5):
-            for server in pending:
-                if new_ports:
-                    server.port = processes.free_port()
-                self._spawn(server)
-            pending = self._wait_ready(pending)
-            if not pending:
-                return
-            if not new_ports:
-                break
-            self.log.warn(
-                "ports taken, retrying: {servers}", servers=[s.name for s in pending]
-            )
-        server = pending[0]
-        raise SandboxError(
-            f"{server.name} could not bind 127.0.0.1:{server.port} (port in use); "
-            f"error log {server.error_log}:\n{processes.tail(server.error_log)}"
-        )
-
-    def _spawn(self, server: Server) -> None:
-        """
-        Start C{server}'s C{mariadbd} and remember its process.
-        """
-        # A fresh error log per attempt, so a bind error is this attempt's.
-        if os.path.exists(server.error_log):
-            os.replace(server.error_log, server.error_log + ".old")
-        proc = processes.spawn(
-            self._argv(server), os.path.join(os.path.dirname(server.datadir), "stdout.log")
-        )
-        self._procs[server.name] = proc
-        server.pid = proc.pid
-
-    def _wait_ready(self, servers: Sequence[Server]) -> List[Server]:
-        """
-        Wait until each of C{servers} answers on its port. Returns those that
-        exited because their port was taken (forgotten, for a retry).
-
-        @raise SandboxError: one exited for another reason, or did not answer
-            within the start timeout.
-        """
-        deadline = time.monotonic() + self._timeout
-        waiting = list(servers)
-        port_taken = []
-        while waiting:
-            for server in list(waiting):
-                proc = self._procs[server.name]
-                if proc.poll() is not None:
-                    del self._procs[server.name]
-                    server.pid = None
-                    waiting.remove(server)
-                    log = processes.tail(server.error_log, 25)
-                    if any(marker in log for marker in _BIND_ERRORS):
-                        port_taken.append(server)
-                        continue
-                    raise SandboxError(
-                        f"{server.name} (mariadbd on port {server.port}) exited with "
-                        f"status {proc.returncode} while starting; error log "
-                        f"{server.error_log}:\n{log}"
-                    )
-                if _answers(server):
-                    waiting.remove(server)
-            if not waiting:
-                break
-            if time.monotonic() >= deadline:
-                server = waiting[0]
-                raise SandboxError(
-                    f"{server.name} (mariadbd on port {server.port}) did not accept "
-                    f"connections within {self._timeout:.0f}s; error log:\n"
-                    + processes.tail(server.error_log)
-                )
-            time.sleep(0.03)
-        return port_taken
+        connection = self.connect(server)
+        try:
+            with connection.cursor() as cursor:
+                for statement in statements:
+                    sql, args = statement if isinstance(statement, tuple) else (statement, None)
+                    cursor.execute(sql, args)
+        finally:
+            connection.close()
 
     def _set_up_primary(self) -> None:
         """
         Create the probe user and C{meta.heartbeat} on the primary (the
         replicas get them through replication) and write a first heartbeat.
         """
-        for statement in (
-            f"CREATE USER '{self.user}'@'%' IDENTIFIED BY '{self.password}'",
-            f"CREATE USER '{self.user}'@'localhost' IDENTIFIED BY '{self.password}'",
-            "CREATE DATABASE meta",
-            heartbeat.CREATE_TABLE,
-        ):
-            self.query(self.primary, statement)
+        statements = ["CREATE DATABASE meta", heartbeat.CREATE_TABLE]
         for host in ("%", "localhost"):
-            self.query(self.primary, f"GRANT SELECT ON meta.* TO '{self.user}'@'{host}'")
-            self.query(
-                self.primary,
-                "GRANT PROCESS, REPLICATION CLIENT, SLAVE MONITOR ON *.* "
-                f"TO '{self.user}'@'{host}'",
-            )
-        self.query(self.primary, heartbeat.UPDATE, (self.primary.server_id,))
+            account = f"'{self.user}'@'{host}'"
+            statements += [
+                f"CREATE USER {account} IDENTIFIED BY '{self.password}'",
+                f"GRANT SELECT ON meta.* TO {account}",
+                f"GRANT PROCESS, REPLICATION CLIENT, SLAVE MONITOR ON *.* TO {account}",
+            ]
+        statements.append((heartbeat.UPDATE, (self.primary.server_id,)))
+        self._execute(self.primary, statements)
 
     def _set_up_replica(self, replica: Server) -> None:
         """
         Point C{replica} at the primary (GTID) and start replicating.
         """
-        self.query(
+        self._execute(
             replica,
-            "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, "
-            "MASTER_USER='root', MASTER_PASSWORD='', MASTER_CONNECT_RETRY=1, "
-            "MASTER_USE_GTID=slave_pos",
-            (self.primary.port,),
+            [
+                (
+                    "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%s, "
+                    "MASTER_USER='root', MASTER_PASSWORD='', MASTER_CONNECT_RETRY=1, "
+                    "MASTER_USE_GTID=slave_pos",
+                    (self.primary.port,),
+                ),
+                "START SLAVE",
+            ],
         )
-        self.query(replica, "START SLAVE")
 
     def _change_master(self, replica: Server, setting: str) -> None:
         """
         Stop replication on C{replica}, apply one C{CHANGE MASTER} setting, and
         start both threads again.
         """
-        self.query(replica, "STOP SLAVE")
-        self.query(replica, f"CHANGE MASTER TO {setting}")
-        self.query(replica, "START SLAVE")
+        self._execute(replica, ["STOP SLAVE", f"CHANGE MASTER TO {setting}", "START SLAVE"])
 
     def _start_heartbeat(self) -> None:
         """
@@ -735,51 +567,10 @@ class MySQLSandbox:
         """
         The pids of every process the sandbox is running now.
         """
-        pids = [p.pid for p in self._procs.values()]
+        pids = list(self._servers.pids) if self._servers is not None else []
         if self._heartbeat is not None:
             pids.append(self._heartbeat.pid)
         return pids
-
-
-def _answers(server: Server) -> bool:
-    """
-    Whether C{server} accepts a root login now.
-    """
-    try:
-        connection = pymysql.connect(
-            host=server.host,
-            port=server.port,
-            user="root",
-            password="",
-            connect_timeout=1,
-            read_timeout=2,
-        )
-    except pymysql.MySQLError:
-        return False
-    connection.close()
-    return True
-
-
-def _need_binary(name: str) -> str:
-    """
-    The path of MariaDB's C{name}, or a L{SandboxError} saying how to get it.
-    """
-    path = processes.find_binary(name)
-    if path is None:
-        raise SandboxError(
-            f"{name} not found on PATH or in /usr/sbin: the MySQL sandbox needs "
-            "MariaDB's server binaries; install them with: apt-get install mariadb-server"
-        )
-    return path
-
-
-def _login() -> str:
-    """
-    The current user's name (for C{mariadb-install-db --user} when not root).
-    """
-    import pwd
-
-    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
