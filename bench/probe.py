@@ -215,18 +215,24 @@ class CheckPoller(threading.Thread):
         return None
 
 
-def direct_lag_below(sandbox, index, deadline):
+def remove_and_wait_below(sandbox, index, timeout=20.0):
     """
-    Poll replica C{index} directly until its lag is <= the threshold.
+    Remove replica C{index}'s lag, then poll it directly (on a connection
+    opened beforehand) until its lag is <= the threshold.
+
+    @return: the time just before the first query that read such a lag.
     """
     conn = sandbox.connect(sandbox.replicas[index])
     try:
+        sandbox.remove_lag(index)
+        deadline = time.time() + timeout
         while time.time() < deadline:
+            before = time.time()
             with conn.cursor() as cursor:
                 cursor.execute(LAG_QUERY)
                 (lag,) = cursor.fetchone()
             if lag is not None and float(lag) <= THRESHOLD:
-                return time.time()
+                return before
             time.sleep(0.002)
     finally:
         conn.close()
@@ -290,12 +296,7 @@ def visibility(sandbox, crossings, background, pool=20):
                 results["up_check"].append(up_check - crossing)
             yield deferLater(reactor, 0.3, lambda: None)
 
-            def remove():
-                started = time.time()
-                sandbox.remove_lag(0)
-                return direct_lag_below(sandbox, 0, started + 20)
-
-            back = yield deferToThread(remove)
+            back = yield deferToThread(remove_and_wait_below, sandbox, 0)
             deadline = time.time() + 5
             while time.time() < deadline and (
                 first(False, back - 1) is None or poller.first(200, back - 1) is None
