@@ -42,10 +42,14 @@ Wiring (the tap, once the configuration is loaded)::
         sys.stdout, secrets=secrets_of(config))
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
-Under C{twistd}, which starts logging itself, the same observer can be
-given to twistd's C{--logger} option through a zero-argument factory, or
-added with C{globalLogPublisher.addObserver} (twistd's own observer then
-also receives every event).
+Under C{twistd}, which starts logging itself after C{makeService} returns,
+use L{offer_log_observer}: C{makeService} returns its top service through
+it, and twistd then logs through our observer instead of its default one
+(twistd's C{--logger} still wins; its C{--logfile} is then not used, the
+output goes to C{out}, normally stdout, i.e. the journal under systemd)::
+
+    top = build_service(...)
+    return offer_log_observer(top, observer)
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ import sys
 from datetime import datetime, timezone
 from typing import IO, Any, Dict, Iterable, Tuple
 
+from twisted.application.service import IService, MultiService
 from twisted.logger import (
     FileLogObserver,
     FilteringLogObserver,
@@ -270,3 +275,35 @@ def make_log_observer(
         FileLogObserver(out, formatter),
         [LogLevelFilterPredicate(defaultLogLevel=level)],
     )
+
+
+class _ObserverOffer(MultiService):
+    """
+    A service wrapping the real top service; when twistd makes it a child of
+    its C{Application}, it offers its observer as the application's
+    L{ILogObserver}, which twistd's C{AppLogger} uses.
+    """
+
+    def __init__(self, observer: ILogObserver) -> None:
+        super().__init__()
+        self.observer = observer
+
+    def setServiceParent(self, parent) -> None:
+        """
+        Offer the observer to a componentized parent (twistd's
+        C{Application}) that has none yet, then attach as usual.
+        """
+        get = getattr(parent, "getComponent", None)
+        if get is not None and get(ILogObserver, None) is None:
+            parent.setComponent(ILogObserver, self.observer)
+        super().setServiceParent(parent)
+
+
+def offer_log_observer(top: IService, observer: ILogObserver) -> IService:
+    """
+    Wrap C{top} so that twistd logs through C{observer} (see the module
+    docstring); C{top} becomes the only child of the returned service.
+    """
+    offer = _ObserverOffer(observer)
+    top.setServiceParent(offer)
+    return offer

@@ -10,7 +10,8 @@ from typing import List
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from twisted.logger import Logger, LogLevel
+from twisted.application.service import Application, IService, MultiService
+from twisted.logger import ILogObserver, Logger, LogLevel
 from twisted.trial.unittest import SynchronousTestCase
 
 from freno.config.model import ClusterSettings, Config, MySQLStoreSettings, ProxySQLSettings
@@ -19,6 +20,7 @@ from freno.logs import (
     Redactor,
     level_from_flags,
     make_log_observer,
+    offer_log_observer,
     secrets_of,
 )
 
@@ -211,3 +213,34 @@ class SecretsTests(SynchronousTestCase):
         redactor = Redactor(["ab"])
         self.assertEqual(redactor.text("ab"), REDACTED)
         self.assertEqual(redactor.text("table"), "table")
+
+
+class OfferTests(SynchronousTestCase):
+    """
+    L{offer_log_observer} hands the observer to twistd's application.
+    """
+
+    def test_offer(self) -> None:
+        """
+        Attached to an C{Application} the way twistd attaches a plugin's
+        service, the wrapper sets the application's L{ILogObserver}, and
+        the real service is its child.
+        """
+        observer = make_log_observer("json")
+        top = MultiService()
+        wrapped = offer_log_observer(top, observer)
+        application = Application("freno")
+        wrapped.setServiceParent(application)
+        self.assertIs(application.getComponent(ILogObserver), observer)
+        self.assertEqual(list(wrapped), [top])
+        self.assertIn(wrapped, list(IService(application)))
+
+    def test_existing_observer_kept(self) -> None:
+        """
+        An observer the application already has is not replaced.
+        """
+        application = Application("freno")
+        mine = make_log_observer("text")
+        application.setComponent(ILogObserver, mine)
+        offer_log_observer(MultiService(), make_log_observer("json")).setServiceParent(application)
+        self.assertIs(application.getComponent(ILogObserver), mine)
