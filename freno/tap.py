@@ -24,12 +24,14 @@ from typing import Optional
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService, MultiService
 from twisted.internet.endpoints import TCP4ServerEndpoint
-from twisted.logger import Logger
+from twisted.logger import LogLevel
+from twisted.python.logfile import LogFile
 from twisted.python import usage
 
 from freno import __version__
 from freno.config.loader import ConfigError, Overrides, load_config, load_default_config
 from freno.config.model import Config
+from freno.logs import make_log_observer, offer_log_observer, secrets_of
 
 
 class Options(usage.Options):
@@ -218,15 +220,40 @@ def build_service(
     return top
 
 
+def _log_file(options: Options):
+    """
+    Where twistd would have logged: its C{--logfile} (C{-} is stdout), or
+    stdout under C{--nodaemon}, or C{twistd.log}.
+    """
+    parent = getattr(options, "parent", None)
+    name = parent.get("logfile") if parent is not None else "-"
+    nodaemon = parent.get("nodaemon") if parent is not None else True
+    if name == "-" or (not name and nodaemon):
+        return sys.stdout
+    return LogFile.fromFullPath(name or "twistd.log")
+
+
 def makeService(options: Options) -> IService:
     """
     The twistd entry point: the one place that imports the global reactor.
+
+    twistd logs through our observer (text or one JSON object per line, as
+    C{LogFormat} says, at the level C{--verbose}/C{--debug}/C{--quiet} ask
+    for, with secrets redacted), written where twistd's C{--logfile} says.
     """
     from twisted.internet import reactor
 
-    return build_service(
+    config = options["freno-config"]
+    top = build_service(
         reactor,
-        options["freno-config"],
+        config,
         force_leadership=bool(options["force-leadership"]),
         interface=options["http-interface"],
     )
+    observer = make_log_observer(
+        config.log_format,
+        LogLevel.levelWithName(options.log_level),
+        _log_file(options),
+        secrets_of(config),
+    )
+    return offer_log_observer(top, observer)
