@@ -1,0 +1,237 @@
+"""
+Tests for L{freno.tap}: the twistd plugin's options and wiring.
+"""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from twisted.application.service import IService
+from twisted.internet import reactor
+from twisted.internet.defer import inlineCallbacks
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from treq import get as treq_get, content as treq_content
+
+from freno.sandbox.nodes import REPO_ROOT, free_port
+from freno.tap import Options, build_service
+
+
+def write_config(testcase, config):
+    """
+    Write C{config} (a dict) to a temporary file and return its path.
+    """
+    path = testcase.mktemp() + ".json"
+    with open(path, "w") as f:
+        json.dump(config, f)
+    return path
+
+
+def single_node_config(testcase, http_port=0):
+    """
+    A minimal valid single-node configuration with one static cluster.
+    """
+    return {
+        "ListenPort": http_port,
+        "RaftBind": f"127.0.0.1:{free_port()}",
+        "RaftDataDir": os.path.abspath(testcase.mktemp()),
+        "RaftNodes": [],
+        "Stores": {
+            "MySQL": {
+                "ThrottleThreshold": 1,
+                "Clusters": {"main": {"StaticHostsSettings": {"Hosts": ["127.0.0.1:1"]}}},
+            }
+        },
+    }
+
+
+class OptionsTests(SynchronousTestCase):
+    """
+    L{Options} mirrors freno's command line.
+    """
+
+    def test_help_documents_every_flag(self):
+        """
+        C{--help} lists freno's flags.
+        """
+        text = str(Options())
+        for flag in [
+            "--config", "--http-port", "--raft-bind", "--raft-datadir",
+            "--raft-nodes", "--force-leadership", "--verbose", "--debug",
+        ]:
+            self.assertIn(flag, text)
+
+    def test_overrides_apply(self):
+        """
+        Command-line values replace the file's, before validation.
+        """
+        path = write_config(self, single_node_config(self, 8087))
+        options = Options()
+        options.parseOptions([
+            "--config", path, "--http-port", "9999", "--raft-bind", "127.0.0.1:7001",
+            "--raft-nodes", "", "--force-leadership", "--debug",
+        ])
+        config = options["freno-config"]
+        self.assertEqual(config.listen_port, 9999)
+        self.assertEqual(config.raft_bind, "127.0.0.1:7001")
+        self.assertEqual(config.raft_nodes, ())
+        self.assertTrue(config.force_leadership)
+        self.assertEqual(options.log_level, "debug")
+
+    def test_raft_datadir_satisfies_validation(self):
+        """
+        C{--raft-datadir} can supply the data dir a file leaves out (freno
+        applied overrides after validation, B20).
+        """
+        config = single_node_config(self)
+        del config["RaftDataDir"]
+        path = write_config(self, config)
+        options = Options()
+        options.parseOptions(["--config", path, "--raft-datadir", "/tmp/x"])
+        self.assertEqual(options["freno-config"].raft_data_dir, "/tmp/x")
+
+    def test_bad_config_exits_with_one_line(self):
+        """
+        A bad configuration writes one line to stderr and exits 1.
+        """
+        config = single_node_config(self)
+        config["Stores"]["MySQL"]["Clusters"]["main"]["ThrottleThreshold"] = "abc"
+        path = write_config(self, config)
+        stderr = io.StringIO()
+        self.patch(sys, "stderr", stderr)
+        with self.assertRaises(SystemExit) as raised:
+            Options().parseOptions(["--config", path])
+        self.assertEqual(raised.exception.code, 1)
+        lines = stderr.getvalue().splitlines()
+        self.assertEqual(len(lines), 1)
+        self.assertIn("Stores.MySQL.Clusters.main.ThrottleThreshold", lines[0])
+        self.assertIn(path, lines[0])
+
+    def test_log_levels(self):
+        """
+        --quiet wins; the default is warn.
+        """
+        path = write_config(self, single_node_config(self))
+        for flags, level in [([], "warn"), (["--verbose"], "info"),
+                             (["--verbose", "--debug", "--quiet"], "error")]:
+            options = Options()
+            options.parseOptions(["--config", path] + flags)
+            self.assertEqual(options.log_level, level)
+
+
+class ServiceTreeTests(TestCase):
+    """
+    L{build_service} builds a service tree that starts and stops cleanly in
+    the test reactor (no dirty reactor).
+    """
+
+    @inlineCallbacks
+    def test_start_serve_stop(self):
+        """
+        The tree starts, serves /lb-check and /leader-check, and stops.
+        """
+        port = free_port()
+        options = Options()
+        options.parseOptions(["--config", write_config(self, single_node_config(self, port))])
+        top = build_service(reactor, options["freno-config"], interface="127.0.0.1")
+        self.assertTrue(IService.providedBy(top))
+        self.assertEqual(
+            sorted(s.name for s in top), ["consensus", "http", "probe"]
+        )
+        top.startService()
+        try:
+            response = yield treq_get(f"http://127.0.0.1:{port}/lb-check", persistent=False)
+            self.assertEqual(response.code, 200)
+            self.assertEqual(json.loads((yield treq_content(response))),
+                             {"StatusCode": 200, "Message": "OK"})
+            deadline = time.monotonic() + 10
+            while True:
+                response = yield treq_get(f"http://127.0.0.1:{port}/leader-check", persistent=False)
+                yield treq_content(response)
+                if response.code == 200 or time.monotonic() > deadline:
+                    break
+                from twisted.internet.task import deferLater
+                yield deferLater(reactor, 0.05, lambda: None)
+            self.assertEqual(response.code, 200)
+        finally:
+            yield top.stopService()
+
+
+class TwistdProcessTests(SynchronousTestCase):
+    """
+    The real C{twistd freno} command.
+    """
+
+    def twistd(self, *args, timeout=30):
+        env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+        return subprocess.run(
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+             "-n", "--pidfile=", *args],
+            env=env, capture_output=True, text=True, timeout=timeout, cwd=self.mktemp_dir(),
+        )
+
+    def mktemp_dir(self):
+        path = self.mktemp()
+        os.makedirs(path)
+        return path
+
+    def test_help(self):
+        """
+        C{twistd freno --help} documents the flags and exits 0.
+        """
+        result = self.twistd("freno", "--help")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("--force-leadership", result.stdout)
+
+    def test_bad_config_no_traceback(self):
+        """
+        A bad configuration: exit status 1, one line, no traceback.
+        """
+        path = write_config(self, {"ListenPort": "x"})
+        result = self.twistd("freno", "--config", os.path.abspath(path))
+        self.assertEqual(result.returncode, 1)
+        self.assertNotIn("Traceback", result.stderr + result.stdout)
+        self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.stderr)
+        self.assertIn("ListenPort", result.stderr)
+
+    def test_missing_config(self):
+        """
+        A missing file is named in the one-line error.
+        """
+        result = self.twistd("freno", "--config", "/nonexistent/freno.json")
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("/nonexistent/freno.json", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+
+    def test_sigterm_stops_cleanly(self):
+        """
+        SIGTERM stops a running node within 2 seconds, without a traceback.
+        """
+        port = free_port()
+        path = os.path.abspath(write_config(self, single_node_config(self, port)))
+        log = os.path.abspath(self.mktemp())
+        env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
+             "-n", "--pidfile=", f"--logfile={log}", "freno", "--config", path],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        self.addCleanup(lambda: process.poll() is None and (process.kill(), process.wait()))
+        from freno.sandbox.nodes import http_get, wait_for
+        wait_for(lambda: http_get(f"http://127.0.0.1:{port}/lb-check")[0] == 200, 20,
+                 what="twistd freno to serve")
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(5)
+        elapsed = time.monotonic() - started
+        # twistd re-raises the stopping signal on itself once shut down.
+        self.assertIn(process.returncode, (0, -signal.SIGTERM))
+        self.assertLess(elapsed, 2.0)
+        with open(log) as f:
+            text = f.read()
+        self.assertNotIn("Traceback", text)
+        self.assertIn("Main loop terminated", text)
