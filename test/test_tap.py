@@ -217,7 +217,7 @@ class TwistdProcessTests(SynchronousTestCase):
         env = dict(os.environ, PYTHONPATH=REPO_ROOT)
         process = subprocess.Popen(
             [sys.executable, "-c", "from twisted.scripts.twistd import run; run()",
-             "-n", "--pidfile=", f"--logfile={log}", "freno", "--config", path],
+             "-n", "--pidfile=", f"--logfile={log}", "freno", "--config", path, "--verbose"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         self.addCleanup(lambda: process.poll() is None and (process.kill(), process.wait()))
