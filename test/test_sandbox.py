@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -474,3 +476,65 @@ class SandboxLifecycleTests(SynchronousTestCase):
         pids = sandbox.pids
         sandbox.stop()
         self.assertNothingLeft(sandbox, pids, root)
+
+
+class CommandLineTests(SynchronousTestCase):
+    """
+    SLOW: C{python -m freno.sandbox.mysql}.
+    """
+
+    def run_cli(self, *args):
+        """
+        Start the command line in a child process; return it and the path of
+        its output.
+        """
+        output = os.path.abspath(self.mktemp())
+        env = dict(os.environ)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        with open(output, "wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "freno.sandbox.mysql", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        self.addCleanup(processes.stop_process, proc, signal.SIGKILL, 5)
+        return proc, output
+
+    def test_runs_until_sigterm(self):
+        """
+        It prints the ports and the lag query of each replica, and SIGTERM
+        stops it and everything it started.
+        """
+        proc, output = self.run_cli("--replicas", "1")
+
+        def text():
+            with open(output) as f:
+                return f.read()
+
+        poll(lambda: "Ctrl-C stops it." in text() or proc.poll() is not None, 30, "sandbox up")
+        self.assertIn("Ctrl-C stops it.", text())
+        self.assertIn(LAG_QUERY, text())
+        line = [l for l in text().splitlines() if l.strip().startswith("replica1")][0]
+        port = int(line.split()[1].split(":")[1])
+        root = text().splitlines()[0].rsplit("(", 1)[1].rstrip(")")
+        self.assertTrue(os.path.isdir(root))
+        pids = processes_mentioning(root)
+        self.assertEqual(len(pids), 2)
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(10), 0)
+        self.assertIn("MySQL sandbox stopped.", text())
+        self.assertFalse(os.path.exists(root))
+        self.assertEqual(processes_mentioning(root), [])
+        with socket.socket() as s:
+            self.assertNotEqual(s.connect_ex(("127.0.0.1", port)), 0)
+
+    def test_bad_arguments(self):
+        """
+        A bad argument gives a one-line usage error and exit status 2.
+        """
+        proc, output = self.run_cli("--replicas", "-1")
+        self.assertEqual(proc.wait(30), 2)
+        with open(output) as f:
+            self.assertIn("replicas must be an integer >= 0", f.read())

@@ -23,9 +23,11 @@ script, not from reactor code)::
         sandbox.freeze(1); sandbox.thaw(1)        # SIGSTOP / SIGCONT
         sandbox.stop_replica(0); sandbox.start_replica(0)
 
-C{start()} takes a couple of seconds: one template datadir is made with
-C{mariadb-install-db} and copied for each server; the servers start in
-parallel. C{stop()} kills every process it started by pid, waits for them, and
+C{start()} takes one to three seconds: one template datadir is made (by a
+short C{mariadbd --bootstrap}, see L{freno.sandbox.datadir}) and copied for
+each server; the servers start in parallel; it returns once every replica
+replicates with sub-second lag.
+C{stop()} takes well under a second. C{stop()} kills every process it started by pid, waits for them, and
 removes the directory it created, also after a failed or half-done start.
 
 From a shell, C{python -m freno.sandbox.mysql [--replicas N]} starts one,
@@ -302,13 +304,14 @@ class MySQLSandbox:
         finally:
             connection.close()
 
-    def lag(self, server: Server) -> float:
+    def lag(self, server: Server, timeout: float = 10.0) -> float:
         """
         Run L{LAG_QUERY} on C{server}.
 
         @raise SandboxError: C{meta.heartbeat} is empty there.
+        @raise pymysql.MySQLError: no answer within C{timeout} seconds.
         """
-        rows = self.query(server, LAG_QUERY)
+        rows = self.query(server, LAG_QUERY, timeout=timeout)
         if not rows or rows[0][0] is None:
             raise SandboxError(f"no heartbeat on {server.name} ({server.hostport})")
         return float(rows[0][0])
@@ -348,8 +351,9 @@ class MySQLSandbox:
             replica = self._replica(index)
 
             def caught_up():
+                remaining = deadline - time.monotonic()
                 try:
-                    return self.lag(replica) < max_lag
+                    return self.lag(replica, max(0.2, min(2.0, remaining))) < max_lag
                 except (pymysql.MySQLError, SandboxError):
                     return False
 
@@ -605,7 +609,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"MySQL sandbox up in {time.monotonic() - started:.1f}s ({sandbox.root})")
         print(f"  primary   {sandbox.primary.hostport}  pid {sandbox.primary.pid}")
         for replica in sandbox.replicas:
-            print(f"  {replica.name:9} {replica.hostport}  pid {replica.pid}")
+            print(
+                f"  {replica.name:9} {replica.hostport}  pid {replica.pid}  "
+                f"lag {sandbox.lag(replica):.3f}s"
+            )
         print(f"probe user: {sandbox.user} / {sandbox.password}")
         for replica in sandbox.replicas:
             print(
