@@ -5,7 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEBS := mariadb-server haproxy memcached wrk hey
-TRIAL_JOBS ?= 2
+# trial -j N cannot be used: its workers run from twisted/trial/_dist/, whose own
+# `test` package shadows ours.
+TRIAL_ARGS ?=
 export PYTHONPATH := $(CURDIR)
 
 .PHONY: run test deps debs venv bench clean
@@ -32,7 +34,7 @@ run: deps
 	$(PY) -m freno.sandbox.cluster
 
 test: deps
-	$(PY) -m twisted.trial -j $(TRIAL_JOBS) test
+	$(PY) -m twisted.trial $(TRIAL_ARGS) test
 
 bench: deps
 	$(PY) -m bench.all
