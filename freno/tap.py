@@ -193,7 +193,9 @@ def build_service(
         reactor, clusters, sources, stats, probe_settings.inventory_refresh_interval
     )
     source = MySQLMetricSource(reactor, probe_settings)
-    probe = ProbeService(reactor, config, consensus, inventory, source, metrics, stats)
+    probe = ProbeService(
+        reactor, config, consensus, inventory, source, metrics, stats, http_client=http_client
+    )
     probe.setName("probe")
     probe.setServiceParent(top)
 
