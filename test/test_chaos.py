@@ -1,0 +1,250 @@
+"""
+Tests for the chaos test of the raft group (L{bench.chaos}).
+
+L{AnalysisTests} check the definitions of L{bench.chaos_analysis} on
+hand-made timelines (fast, pure). L{ChaosProcessTests} is the bounded run:
+a slow integration test (about 40 s) of three real C{twistd freno}
+processes under load, with two leader kills and two leader freezes, that
+asserts both properties on what it recorded.
+"""
+
+from __future__ import annotations
+
+import os
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from bench import chaos
+from bench.chaos_analysis import (
+    DOWN,
+    INF,
+    NO_ANSWER,
+    CommandRecord,
+    NodeState,
+    Observation,
+    analyse,
+    checks_outside_leadership,
+    leader_regions,
+    missing_commands,
+    overlaps,
+    serving_runs,
+)
+from freno.sandbox.nodes import FrenoGroup
+
+
+def rounded(regions):
+    return [(round(lo, 6), round(hi, 6)) for lo, hi in regions]
+
+
+def samples(node, *timeline, period=0.1, latency=0.01):
+    """
+    Sequential samples of C{node}: one status per C{period}, starting at 0.
+    """
+    return [
+        Observation(node, i * period, i * period + latency, status)
+        for i, status in enumerate(timeline)
+    ]
+
+
+def checks(node, start, stop, status=200, period=0.05, latency=0.01):
+    """
+    Checks of C{node} every C{period} from C{start} to C{stop}.
+    """
+    out, t = [], start
+    while t < stop - 1e-9:
+        out.append(Observation(node, t, t + latency, status))
+        t += period
+    return out
+
+
+class LeaderRegionTests(SynchronousTestCase):
+    """
+    L{leader_regions}: the sampling granularity and no more.
+    """
+
+    def test_run_bracketed_by_neighbours(self):
+        """
+        A run of 200 samples may extend from the sending of the sample
+        before it to the answer of the sample after it.
+        """
+        s = samples("a", 404, 200, 200, 404)
+        self.assertEqual(rounded(leader_regions(s)), [(0.0, 0.31)])
+
+    def test_open_ended(self):
+        """
+        Without a definite sample before or after, the region is open.
+        """
+        self.assertEqual(rounded(leader_regions(samples("a", 200, 404))), [(-INF, 0.11)])
+        self.assertEqual(rounded(leader_regions(samples("a", 404, 200))), [(0.0, INF)])
+
+    def test_no_answer_carries_no_information(self):
+        """
+        Timed-out samples neither end a run nor bound it; refused
+        connections do (nothing listened).
+        """
+        s = samples("a", 404, 200, NO_ANSWER, 200, NO_ANSWER, 404)
+        self.assertEqual(rounded(leader_regions(s)), [(0.0, 0.51)])
+        s = samples("a", 200, DOWN, 200)
+        self.assertEqual(len(leader_regions(s)), 2)
+
+    def test_never_leader(self):
+        self.assertEqual(leader_regions(samples("a", 404, 404, DOWN)), [])
+
+
+class CheckOutsideLeadershipTests(SynchronousTestCase):
+    """
+    Property 2a.
+    """
+
+    def test_inside(self):
+        """
+        200 checks within the node's sampled leadership are fine, including
+        at the uncertain edges.
+        """
+        s = samples("a", 404, 200, 200, 404)
+        c = checks("a", 0.02, 0.30)
+        self.assertEqual(checks_outside_leadership(c, s), [])
+
+    def test_outside(self):
+        """
+        A 200 check entirely between two 404 samples with no 200 sample in
+        between is a violation, reported with the samples around it.
+        """
+        s = samples("a", 404, 200, 404, 404, 404)
+        bad = Observation("a", 0.32, 0.35, 200)
+        found = checks_outside_leadership([bad], s)
+        self.assertEqual(len(found), 1)
+        self.assertEqual(found[0].kind, "check-200-from-non-leader")
+        self.assertIn("before: 404 [0.300, 0.310]", found[0].detail)
+        self.assertIn("after: 404 [0.400, 0.410]", found[0].detail)
+
+    def test_other_node_leadership_does_not_count(self):
+        s = samples("a", 404, 404, 404) + samples("b", 200, 200, 200)
+        found = checks_outside_leadership([Observation("a", 0.12, 0.15, 200)], s)
+        self.assertEqual(len(found), 1)
+
+    def test_non_200_ignored(self):
+        s = samples("a", 404, 404)
+        c = [Observation("a", 0.05, 0.06, 500), Observation("a", 0.05, 0.06, NO_ANSWER)]
+        self.assertEqual(checks_outside_leadership(c, s), [])
+
+
+class OverlapTests(SynchronousTestCase):
+    """
+    Property 2b.
+    """
+
+    def test_serving_runs_break_on_other_answers_and_gaps(self):
+        c = checks("a", 0, 1) + [Observation("a", 1.0, 1.01, 500)] + checks("a", 1.05, 2)
+        self.assertEqual(len(serving_runs(c)), 2)
+        c = checks("a", 0, 1) + checks("a", 2, 3)
+        runs = serving_runs(c, max_gap=0.5)
+        self.assertEqual(len(runs), 2)
+        self.assertAlmostEqual(runs[0][0], 0.01)
+        self.assertAlmostEqual(runs[0][1], 0.95)
+
+    def test_single_answer_is_no_span(self):
+        """
+        One answer, however slow (sent before a freeze, answered after it),
+        certainly covers no span.
+        """
+        self.assertEqual(serving_runs([Observation("a", 0.0, 5.0, 200)]), [])
+
+    def test_handover_within_window(self):
+        """
+        The old leader serving on for less than 2 s after the new one
+        started is allowed.
+        """
+        c = checks("a", 0, 5) + checks("b", 3.5, 8)
+        longest, found = overlaps(c, "/check")
+        self.assertEqual(found, [])
+        self.assertAlmostEqual(longest, 1.5 - 0.06, places=6)
+
+    def test_two_at_once_beyond_window(self):
+        c = checks("a", 0, 5) + checks("b", 2, 8)
+        longest, found = overlaps(c, "/check")
+        self.assertEqual(len(found), 1)
+        self.assertEqual(found[0].kind, "two-nodes-at-once")
+        self.assertGreater(longest, 2.0)
+
+    def test_alternating_leaders_are_fine(self):
+        """
+        a, then b, then a again (re-elected after a restart) never overlap.
+        """
+        c = checks("a", 0, 3) + checks("b", 3.5, 6) + checks("a", 6.5, 9)
+        c += checks("a", 3.0, 6.5, status=DOWN, period=0.1)
+        c += checks("b", 6.0, 9, status=500, period=0.1)
+        self.assertEqual(overlaps(c, "/check")[1], [])
+
+
+class CommandTests(SynchronousTestCase):
+    """
+    Property 1.
+    """
+
+    def command(self, kind, name, status=200, ratio=None):
+        return CommandRecord(kind, name, "n", 0.0, 0.1, status, 60, ratio)
+
+    def test_present(self):
+        commands = [self.command("throttle", "p-a", ratio=0.5), self.command("skip", "p-h")]
+        state = NodeState({"p-a": 0.5}, ["p-h"])
+        self.assertEqual(missing_commands(commands, state, "n0"), [])
+
+    def test_missing_and_wrong_ratio(self):
+        commands = [
+            self.command("throttle", "p-a", ratio=0.5),
+            self.command("throttle", "p-b", ratio=0.5),
+            self.command("skip", "p-h"),
+            self.command("skip", "p-unacked", status=500),
+        ]
+        state = NodeState({"p-a": 0.25}, [])
+        kinds = sorted(v.kind for v in missing_commands(commands, state, "n0"))
+        self.assertEqual(kinds, ["lost-command", "lost-command", "wrong-ratio"])
+
+    def test_unreadable(self):
+        found = missing_commands([], NodeState(None, []), "n0")
+        self.assertEqual([v.kind for v in found], ["state-unreadable"])
+
+    def test_analyse(self):
+        """
+        L{analyse} puts the properties together: phantoms, a missing final
+        leader, and the leader-check overlap are reported too.
+        """
+        commands = [self.command("throttle", "p-a", ratio=1.0)]
+        states = {"a": NodeState({"p-a": 1.0, "p-zz": 1.0}, []), "b": NodeState({}, [])}
+        result = analyse([], [], commands, None, states, "p-")
+        kinds = sorted(v.kind for v in result.violations)
+        self.assertEqual(kinds, ["lost-command", "no-final-leader", "phantom-entry"])
+        s = samples("a", *[200] * 40) + samples("b", *[200] * 40)
+        result = analyse([], s, [], "a", {}, "p-")
+        self.assertEqual([v.kind for v in result.violations], ["two-nodes-at-once"])
+
+
+class ChaosProcessTests(SynchronousTestCase):
+    """
+    Slow integration test: the bounded chaos run (2 kills, 2 freezes) on
+    three real C{twistd freno} processes and the shared MariaDB.
+    """
+
+    def test_bounded_chaos(self):
+        group = FrenoGroup(os.path.abspath(self.mktemp()), size=3, store=chaos.STORE)
+        self.addCleanup(group.stop)
+        group.start(30)
+        result = chaos.run(
+            group,
+            rounds=4,
+            freeze_seconds=(2.2, 2.8),
+            settle_seconds=(0.3, 0.8),
+            check_threads=1,
+        )
+        report = chaos.summary(result, 4)
+        self.assertEqual(result.violations, [], report)
+        self.assertEqual(result.rounds_done, 4, report)
+        self.assertEqual(sorted(f["kind"] for f in result.faults), ["freeze", "freeze", "kill", "kill"])
+        acknowledged = [c for c in result.recorder.commands if c.acknowledged]
+        self.assertGreater(len(acknowledged), 10, report)
+        self.assertEqual(len(result.states), 3, report)
+        self.assertTrue(any(o.status == 200 for o in result.recorder.checks), report)
+        times = result.failover_times()
+        self.assertEqual(len(times["kill"]["check"]), 2, report)
+        self.assertEqual(len(times["freeze"]["check"]), 2, report)
