@@ -4,7 +4,10 @@ C{MetricQuery} semantics (freno's C{ReadThrottleMetric}, its §3.2): which
 statement a cluster's query is, and how a result set becomes one float.
 
 Everything here but L{classify} runs in a thread-pool thread with a DB-API
-connection; nothing touches the reactor.
+connection; nothing touches the reactor. L{select_value},
+L{show_global_value} and L{replication_lag} interpret a result set given as
+column names and rows, so a source that reads result sets some other way
+(L{freno.probe.wire}) shares the same semantics.
 
 Dispatch (decided, freno differs):
     - The query is trimmed and the I{dispatch} is case-insensitive, so
@@ -41,6 +44,12 @@ REPLICATION = "replication"
 
 _NOT_A_REPLICA = "not a replica (SHOW SLAVE STATUS returned no rows)"
 _SYNTAX_ERROR = 1064
+
+#: The replication-status statement tried first, and the fallback for a
+#: server that answers it with a syntax error (L{SYNTAX_ERROR}).
+SHOW_REPLICA_STATUS = "SHOW REPLICA STATUS"
+SHOW_SLAVE_STATUS = "SHOW SLAVE STATUS"
+SYNTAX_ERROR = _SYNTAX_ERROR
 
 
 class ProbeConnectError(ProbeError):
@@ -107,7 +116,15 @@ def _execute(connection, statement: str) -> Tuple[Sequence[str], list]:
 
 
 def _select(connection, text: str) -> float:
-    names, rows = _execute(connection, text)
+    return select_value(*_execute(connection, text))
+
+
+def select_value(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> float:
+    """
+    The metric of a C{select} query's result set (column names, rows).
+
+    @raise ProbeError: not exactly one column, no rows, or not a number.
+    """
     if len(names) != 1:
         raise ProbeError(
             f"metric query must return exactly one column, got {len(names)}"
@@ -118,7 +135,15 @@ def _select(connection, text: str) -> float:
 
 
 def _show_global(connection, text: str) -> float:
-    names, rows = _execute(connection, text)
+    return show_global_value(*_execute(connection, text))
+
+
+def show_global_value(names: Sequence[str], rows: Sequence[Sequence[Any]]) -> float:
+    """
+    The metric of a C{show global ...} result set: the first row's value.
+
+    @raise ProbeError: not two columns, no rows, or not a number.
+    """
     if len(names) != 2:
         raise ProbeError(
             f"show global query must return (name, value), got {len(names)} columns"
@@ -179,7 +204,7 @@ class ReplicationStatement:
     """
 
     def __init__(self) -> None:
-        self.statement = "SHOW REPLICA STATUS"
+        self.statement = SHOW_REPLICA_STATUS
 
     def run(self, connection) -> float:
         """
@@ -189,9 +214,9 @@ class ReplicationStatement:
         try:
             names, rows = _execute(connection, self.statement)
         except Exception as e:
-            if self.statement != "SHOW REPLICA STATUS" or error_code(e) != _SYNTAX_ERROR:
+            if self.statement != SHOW_REPLICA_STATUS or error_code(e) != _SYNTAX_ERROR:
                 raise
-            self.statement = "SHOW SLAVE STATUS"
+            self.statement = SHOW_SLAVE_STATUS
             names, rows = _execute(connection, self.statement)
         return replication_lag(names, rows)
 

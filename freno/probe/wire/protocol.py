@@ -1,0 +1,428 @@
+# -*- test-case-name: test.test_probe_wire_protocol -*-
+"""
+L{MySQLClientProtocol}: a MySQL client connection as a Twisted protocol,
+and L{connect}, which opens one through an endpoint on the injected
+reactor.
+
+The connection authenticates (L{freno.probe.wire.auth}), then runs one
+C{COM_QUERY} at a time (L{MySQLClientProtocol.query}); autocommit is left
+as the server's default (on), so no transaction is ever opened by a probe.
+Each query may have a timeout by the reactor's clock: when it expires the
+query fails with L{QueryTimeoutError} and the connection is dropped
+(C{abortConnection}), because the server's answer may still arrive and
+would be taken for the next query's. Anything the server sends that is
+not valid protocol at that point (garbage, a wrong sequence id, an
+unsolicited packet) also drops the connection and fails whatever waits
+with L{WireProtocolError}. An ERR in answer to a query fails only that
+query; the connection stays usable.
+
+Usage::
+
+    d = connect(reactor, "db1", 3306, "freno", "secret",
+                database="information_schema", timeout=1.0)
+    d.addCallback(lambda conn: conn.query("select 1", timeout=1.0))
+    # -> a ResultSet(names=("1",), rows=[(b"1",)])
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.endpoints import HostnameEndpoint
+from twisted.internet.error import ConnectingCancelledError
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Factory, Protocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from freno.probe.wire.auth import Authenticator
+from freno.probe.wire.packets import (
+    CLIENT_DEPRECATE_EOF,
+    COM_QUIT,
+    DEFAULT_MAX_PACKET,
+    Handshake,
+    PacketDecoder,
+    ResultParser,
+    ServerError,
+    WireProtocolError,
+    com_query,
+    frame,
+    parse_err,
+    parse_handshake,
+)
+
+
+class DialError(Exception):
+    """
+    The TCP connection could not be made (refused, unreachable, unknown
+    host, or no answer within the timeout).
+
+    @ivar reason: a short readable reason.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ConnectTimeoutError(Exception):
+    """
+    TCP connected but the handshake or authentication did not finish in
+    time (a frozen server: the kernel accepts, nobody answers).
+    """
+
+
+class QueryTimeoutError(Exception):
+    """
+    A query got no complete answer in time; the connection was dropped.
+    """
+
+
+class ConnectionLostError(Exception):
+    """
+    The connection closed while something waited on it.
+    """
+
+
+class ClientStateError(Exception):
+    """
+    A query was asked for while the connection was not ready for one
+    (not yet authenticated, busy with another query, or closed).
+    """
+
+
+_HANDSHAKE, _AUTH, _READY, _QUERY, _CLOSED = "handshake", "auth", "ready", "query", "closed"
+
+
+class MySQLClientProtocol(Protocol):
+    """
+    One MySQL client connection.
+
+    @param clock: schedules query timeouts.
+    @param user: the user name.
+    @param password: the password (C{""} for none).
+    @param database: the default database (C{""} for none).
+    @param deprecate_eof: offer C{CLIENT_DEPRECATE_EOF} (used only if the
+        server offers it too).
+    @param max_packet: the largest payload accepted.
+
+    @ivar handshake: the server's L{Handshake}, once received.
+    @ivar error: why the connection was dropped, if it was dropped by this
+        side.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        user: str,
+        password: str = "",
+        database: str = "",
+        deprecate_eof: bool = True,
+        max_packet: int = DEFAULT_MAX_PACKET,
+    ) -> None:
+        self._clock = clock
+        self._decoder = PacketDecoder(max_packet)
+        self._auth = Authenticator(user, password, database, deprecate_eof)
+        self._state = _HANDSHAKE
+        self._ready_waiters: List[Deferred] = []
+        self._ready_result: Optional[object] = None
+        self._seq = 0
+        self._query: Optional[Deferred] = None
+        self._parser: Optional[ResultParser] = None
+        self._timer = None
+        self._lost: List[Deferred] = []
+        self._deprecate_eof = False
+        self._connection_lost = False
+        self.handshake: Optional[Handshake] = None
+        self.error: Optional[BaseException] = None
+
+    # -- public API -------------------------------------------------------
+
+    def when_ready(self) -> Deferred:
+        """
+        A Deferred firing with this protocol once authenticated, or failing
+        with L{ServerError} (access denied), L{WireProtocolError},
+        L{ConnectionLostError} or the error the connection was dropped for.
+        """
+        if self._ready_result is None:
+            d = Deferred()
+            self._ready_waiters.append(d)
+            return d
+        if isinstance(self._ready_result, Failure):
+            return fail(self._ready_result)
+        return succeed(self)
+
+    @property
+    def ready(self) -> bool:
+        """
+        Whether a query can be sent now.
+        """
+        return self._state == _READY
+
+    @property
+    def usable(self) -> bool:
+        """
+        Whether the connection is still open (and not being dropped).
+        """
+        return self._state != _CLOSED
+
+    def query(self, sql: str, timeout: Optional[float] = None) -> Deferred:
+        """
+        Run C{sql}.
+
+        @param timeout: seconds by the clock after which the query fails
+            with L{QueryTimeoutError} and the connection is dropped; C{None}
+            for no timeout.
+        @return: a Deferred firing with a L{freno.probe.wire.packets.OK} or
+            L{freno.probe.wire.packets.ResultSet}, or failing with
+            L{ServerError} (the connection stays usable), or with
+            L{QueryTimeoutError}, L{WireProtocolError} or
+            L{ConnectionLostError} (it does not). Cancelling it drops the
+            connection.
+        """
+        if self._state != _READY:
+            return fail(ClientStateError(f"connection not ready for a query ({self._state})"))
+        self._state = _QUERY
+        self._seq = 1
+        self._parser = ResultParser(self._deprecate_eof)
+        d = self._query = Deferred(self._cancel_query)
+        if timeout is not None:
+            self._timer = self._clock.callLater(max(0.0, timeout), self._timed_out, timeout)
+        self.transport.write(frame(com_query(sql), 0))
+        return d
+
+    def close(self) -> Deferred:
+        """
+        Say C{COM_QUIT} (when idle) and close.
+
+        @return: a Deferred firing when the connection is lost.
+        """
+        if self.transport is None or self._connection_lost:
+            return succeed(None)
+        d = Deferred()
+        self._lost.append(d)
+        if self._state != _CLOSED:
+            if self._state == _READY:
+                self.transport.write(frame(COM_QUIT, 0))
+            self._state = _CLOSED
+            self._fail_waiters(ConnectionLostError("connection closed by the client"))
+            self.transport.loseConnection()
+        return d
+
+    # -- Protocol ---------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        """
+        Ask for TCP_NODELAY: probes are small request/response exchanges.
+        """
+        set_no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if set_no_delay is not None:
+            try:
+                set_no_delay(True)
+            except Exception:
+                pass
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Handle complete packets; drop the connection on a protocol error.
+        """
+        if self._state == _CLOSED:
+            return
+        try:
+            for seq, payload in self._decoder.feed(data):
+                if self._state == _CLOSED:
+                    return
+                self._packet(seq, payload)
+        except (WireProtocolError, ServerError) as e:
+            self._drop(e)
+
+    def connectionLost(self, reason: Failure = None) -> None:
+        """
+        Fail whatever waits with L{ConnectionLostError}.
+        """
+        self._connection_lost = True
+        text = reason.getErrorMessage() if reason is not None else "connection lost"
+        self._state = _CLOSED
+        self._fail_waiters(ConnectionLostError(text))
+        lost, self._lost = self._lost, []
+        for d in lost:
+            d.callback(None)
+
+    # -- internals --------------------------------------------------------
+
+    def _packet(self, seq: int, payload: bytes) -> None:
+        if seq != self._seq:
+            raise WireProtocolError(f"packet sequence {seq} out of order (expected {self._seq})")
+        self._seq = (seq + 1) & 0xFF
+        state = self._state
+        if state == _QUERY:
+            try:
+                outcome = self._parser.feed(payload)
+            except ServerError as e:
+                self._query_done(Failure(e))
+                return
+            if outcome is not None:
+                self._query_done(outcome)
+            return
+        if state == _HANDSHAKE:
+            self.handshake = parse_handshake(payload)
+            response = self._auth.start(self.handshake)
+            self._deprecate_eof = bool(self._auth.capabilities & CLIENT_DEPRECATE_EOF)
+            self._state = _AUTH
+            self._send(response)
+            return
+        if state == _AUTH:
+            reply = self._auth.feed(payload)
+            if reply is not None:
+                self._send(reply)
+            elif self._auth.authenticated:
+                self._state = _READY
+                self._seq = 0
+                self._ready_result = self
+                waiters, self._ready_waiters = self._ready_waiters, []
+                for d in waiters:
+                    d.callback(self)
+            return
+        # Idle: the server speaks unasked (MariaDB's "connection killed",
+        # MySQL's inactivity ERR) only before it closes.
+        if payload[:1] == b"\xff":
+            raise parse_err(payload)
+        raise WireProtocolError("unexpected packet while idle")
+
+    def _send(self, payload: bytes) -> None:
+        self.transport.write(frame(payload, self._seq))
+        self._seq = (self._seq + 1) & 0xFF
+
+    def _query_done(self, outcome) -> None:
+        d, self._query = self._query, None
+        self._parser = None
+        self._stop_timer()
+        self._state = _READY
+        self._seq = 0
+        if isinstance(outcome, Failure):
+            d.errback(outcome)
+        else:
+            d.callback(outcome)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            if self._timer.active():
+                self._timer.cancel()
+            self._timer = None
+
+    def _timed_out(self, timeout: float) -> None:
+        self._timer = None
+        self._drop(QueryTimeoutError(f"query timed out after {timeout:g}s"))
+
+    def _cancel_query(self, d: Deferred) -> None:
+        self._drop(QueryTimeoutError("query cancelled"))
+
+    def _fail_waiters(self, error: BaseException) -> None:
+        self._stop_timer()
+        if self._ready_result is None:
+            self._ready_result = Failure(error)
+        waiters, self._ready_waiters = self._ready_waiters, []
+        for d in waiters:
+            d.errback(error)
+        query, self._query = self._query, None
+        self._parser = None
+        if query is not None:
+            query.errback(error)
+
+    def _drop(self, error: BaseException) -> None:
+        """
+        Drop the connection because of C{error}, failing whatever waits.
+        """
+        if self._state == _CLOSED:
+            return
+        self.error = error
+        self._state = _CLOSED
+        self._log.debug("dropping MySQL connection: {error}", error=str(error))
+        self._fail_waiters(error)
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+    def abort(self, error: BaseException) -> None:
+        """
+        Drop the connection at once, failing whatever waits with C{error}.
+        """
+        self._drop(error)
+
+
+class _ClientFactory(Factory):
+    def __init__(self, make) -> None:
+        self._make = make
+
+    def buildProtocol(self, addr):
+        return self._make()
+
+
+def connect(
+    reactor,
+    host: str,
+    port: int,
+    user: str,
+    password: str = "",
+    database: str = "",
+    timeout: float = 1.0,
+    deprecate_eof: bool = True,
+    endpoint=None,
+) -> Deferred:
+    """
+    Open and authenticate a connection.
+
+    @param reactor: provides C{callLater} and TCP (via C{HostnameEndpoint}).
+    @param timeout: seconds for everything: TCP connect, handshake and
+        authentication.
+    @param endpoint: an C{IStreamClientEndpoint} to use instead of
+        C{HostnameEndpoint(reactor, host, port)} (tests).
+    @return: a Deferred firing with a ready L{MySQLClientProtocol}, or
+        failing with L{DialError} (TCP failed, including no answer within
+        C{timeout}), L{ConnectTimeoutError} (connected, then no handshake
+        within C{timeout}), L{ServerError} (e.g. access denied),
+        L{WireProtocolError} or L{ConnectionLostError}.
+    """
+    if endpoint is None:
+        endpoint = HostnameEndpoint(reactor, host, port, timeout=max(timeout, 0.001))
+    result = Deferred()
+    protocols: List[MySQLClientProtocol] = []
+
+    def make():
+        protocol = MySQLClientProtocol(reactor, user, password, database, deprecate_eof)
+        protocols.append(protocol)
+        return protocol
+
+    def expire():
+        if result.called:
+            return
+        if protocols and protocols[0].transport is not None:
+            protocols[0].abort(ConnectTimeoutError(f"handshake timed out after {timeout:g}s"))
+        else:
+            dialing.cancel()
+
+    timer = reactor.callLater(max(0.0, timeout), expire)
+
+    def finish(outcome):
+        if timer.active():
+            timer.cancel()
+        if not result.called:
+            if isinstance(outcome, Failure):
+                result.errback(outcome)
+            else:
+                result.callback(outcome)
+
+    def connected(protocol):
+        protocol.when_ready().addBoth(finish)
+
+    def dial_failed(failure):
+        if failure.check(ConnectingCancelledError):
+            finish(Failure(DialError("i/o timeout")))
+        else:
+            finish(Failure(DialError(failure.getErrorMessage().rstrip("."))))
+
+    dialing = endpoint.connect(_ClientFactory(make))
+    dialing.addCallbacks(connected, dial_failed)
+    return result
