@@ -179,7 +179,7 @@ class Load:
             for _ in range(self._check_threads):
                 self._spawn(self._checker, node)
             self._spawn(self._sampler, node)
-        for index in range(self._command_threads):
+        for _ in range(self._command_threads):
             thread = self._spawn(self._commander, random.Random(self._rng.random()))
             self._commanders.append(thread)
 
