@@ -167,6 +167,13 @@ class InheritanceTests(ConfigFileMixin, SynchronousTestCase):
         )
 
 
+    def test_native_probe_driver(self):
+        """
+        C{ProbeDriver: "native"} selects the native wire-protocol source.
+        """
+        self.assertEqual(self.load(with_store(base(), ProbeDriver="native")).mysql.probe.driver, "native")
+
+
 class EnvironmentTests(ConfigFileMixin, SynchronousTestCase):
     """
     C{${NAME}} expansion.

@@ -152,7 +152,8 @@ class ProbeSettings:
     @ivar timeout: connect, read and write timeout of one probe, seconds.
     @ivar freshness: a host value older than this no longer counts, seconds.
     @ivar thread_pool_size: the bound on MySQL client threads.
-    @ivar driver: C{"pymysql"} or C{"MySQLdb"}.
+    @ivar driver: C{"pymysql"} or C{"MySQLdb"} (adbapi), or C{"native"}
+        (L{freno.probe.wire.source.NativeMetricSource}).
     """
 
     interval: float = 0.05

@@ -59,7 +59,7 @@ DEFAULT_MEMCACHE_PORT = 11211
 DEFAULT_PROXYSQL_PORT = 6032
 DEFAULT_VITESS_TIMEOUT_SECS = 5
 LOG_FORMATS = ("text", "json")
-PROBE_DRIVERS = ("pymysql", "MySQLdb")
+PROBE_DRIVERS = ("pymysql", "MySQLdb", "native")
 MULTI_NODE_NEEDS_PASSWORD = (
     "a multi-node raft group requires RaftPassword (pysyncobj runs code sent by any peer without it)"
 )
@@ -203,7 +203,7 @@ class Resolver:
             )
         driver = store.get("ProbeDriver", "pymysql")
         if driver not in PROBE_DRIVERS:
-            raise self.fail(_STORE + ("ProbeDriver",), f'expected "pymysql" or "MySQLdb", got "{driver}"')
+            raise self.fail(_STORE + ("ProbeDriver",), f'expected "pymysql", "MySQLdb" or "native", got "{driver}"')
         return ProbeSettings(
             interval=interval / 1000.0,
             timeout=store.get("ProbeTimeoutMillis", 1000) / 1000.0,
