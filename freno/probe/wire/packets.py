@@ -71,6 +71,10 @@ MAX_PAYLOAD = 0xFFFFFF
 #: The largest reassembled payload accepted (and the max packet size the
 #: client announces): a probe's result is a few kilobytes at most.
 DEFAULT_MAX_PACKET = 16 * 1024 * 1024
+#: The bound on a packet before authentication completes: a handshake is
+#: about 100 bytes, so a peer that is not a MySQL server (an HTTP port, say)
+#: is found out at once instead of being waited for.
+CONNECTION_PHASE_MAX_PACKET = 64 * 1024
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -284,7 +288,8 @@ class PacketDecoder:
 
     def __init__(self, max_payload: int = DEFAULT_MAX_PACKET) -> None:
         self._buffer = b""
-        self._max = max_payload
+        #: The bound on one payload; may be changed between feeds.
+        self.max_payload = max_payload
         self._parts: List[bytes] = []
         self._parts_len = 0
         self._first_seq = 0
@@ -304,10 +309,10 @@ class PacketDecoder:
         while size - pos >= 4:
             length = buffer[pos] | (buffer[pos + 1] << 8) | (buffer[pos + 2] << 16)
             seq = buffer[pos + 3]
-            if self._parts_len + length > self._max:
+            if self._parts_len + length > self.max_payload:
                 raise WireProtocolError(
                     f"packet of {self._parts_len + length} bytes exceeds the "
-                    f"{self._max}-byte limit"
+                    f"{self.max_payload}-byte limit"
                 )
             end = pos + 4 + length
             if end > size:

@@ -40,6 +40,7 @@ from freno.probe.wire.auth import Authenticator
 from freno.probe.wire.packets import (
     CLIENT_DEPRECATE_EOF,
     COM_QUIT,
+    CONNECTION_PHASE_MAX_PACKET,
     DEFAULT_MAX_PACKET,
     Handshake,
     PacketDecoder,
@@ -124,7 +125,8 @@ class MySQLClientProtocol(Protocol):
         max_packet: int = DEFAULT_MAX_PACKET,
     ) -> None:
         self._clock = clock
-        self._decoder = PacketDecoder(max_packet)
+        self._decoder = PacketDecoder(min(max_packet, CONNECTION_PHASE_MAX_PACKET))
+        self._max_packet = max_packet
         self._auth = Authenticator(user, password, database, deprecate_eof)
         self._state = _HANDSHAKE
         self._ready_waiters: List[Deferred] = []
@@ -281,6 +283,7 @@ class MySQLClientProtocol(Protocol):
             elif self._auth.authenticated:
                 self._state = _READY
                 self._seq = 0
+                self._decoder.max_payload = self._max_packet
                 self._ready_result = self
                 waiters, self._ready_waiters = self._ready_waiters, []
                 for d in waiters:
@@ -389,6 +392,7 @@ def connect(
         endpoint = HostnameEndpoint(reactor, host, port, timeout=max(timeout, 0.001))
     result = Deferred()
     protocols: List[MySQLClientProtocol] = []
+    expired: List[bool] = []
 
     def make():
         protocol = MySQLClientProtocol(reactor, user, password, database, deprecate_eof)
@@ -398,6 +402,7 @@ def connect(
     def expire():
         if result.called:
             return
+        expired.append(True)
         if protocols and protocols[0].transport is not None:
             protocols[0].abort(ConnectTimeoutError(f"handshake timed out after {timeout:g}s"))
         else:
@@ -418,7 +423,7 @@ def connect(
         protocol.when_ready().addBoth(finish)
 
     def dial_failed(failure):
-        if failure.check(ConnectingCancelledError):
+        if expired or failure.check(ConnectingCancelledError):
             finish(Failure(DialError("i/o timeout")))
         else:
             finish(Failure(DialError(failure.getErrorMessage().rstrip("."))))
