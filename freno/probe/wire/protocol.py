@@ -296,8 +296,9 @@ class MySQLClientProtocol(Protocol):
         raise WireProtocolError("unexpected packet while idle")
 
     def _send(self, payload: bytes) -> None:
-        self.transport.write(frame(payload, self._seq))
-        self._seq = (self._seq + 1) & 0xFF
+        seq = self._seq
+        self._seq = (seq + 1) & 0xFF
+        self.transport.write(frame(payload, seq))
 
     def _query_done(self, outcome) -> None:
         d, self._query = self._query, None
