@@ -31,7 +31,6 @@ known path redirects (301 for GET, 307 otherwise).
 
 from __future__ import annotations
 
-import html
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import attr
@@ -58,6 +57,7 @@ from freno.http.responses import (
     method_not_allowed,
     not_found,
     options,
+    redirect,
     respond,
     respond_bad_parameter,
     respond_generic,
@@ -414,7 +414,7 @@ class FrenoAPI:
     def _not_found(self, request, failure):
         path = request.path
         if len(path) > 1 and path.endswith(b"/") and _allowed(self.app, path[:-1]):
-            return _redirect(request, path[:-1])
+            return redirect(request, path[:-1])
         return not_found(request)
 
     @app.handle_errors(MethodNotAllowed)
@@ -454,18 +454,6 @@ def _allow_header(app: Klein, path: bytes) -> bytes:
     return ", ".join(sorted(methods)).encode("ascii")
 
 
-def _redirect(request, location: bytes) -> bytes:
-    query = request.uri.partition(b"?")[2]
-    if query:
-        location += b"?" + query
-    request.setHeader(b"location", location)
-    if request.method == b"GET":
-        href = html.escape(location.decode("latin-1")).encode("latin-1")
-        body = b'<a href="%s">Moved Permanently</a>.\n\n' % (href,)
-        return respond(request, 301, body, b"text/html; charset=utf-8")
-    return respond(request, 307, b"", None)
-
-
 class ApiResource(Resource):
     """
     The root resource for every non-check path: GET and HEAD go to the Klein
@@ -491,7 +479,7 @@ class ApiResource(Resource):
             return self._klein.render(request)
         if not _allowed(self._api.app, path):
             if len(path) > 1 and path.endswith(b"/") and _allowed(self._api.app, path[:-1]):
-                return _redirect(request, path[:-1])
+                return redirect(request, path[:-1])
             return not_found(request)
         allow = _allow_header(self._api.app, path)
         if method == b"OPTIONS":

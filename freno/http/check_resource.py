@@ -32,7 +32,6 @@ characters; else the peer's host (IPv4 or IPv6, fixing freno's IPv6 cut).
 
 from __future__ import annotations
 
-import html
 
 from typing import Dict, Optional, Tuple
 from urllib.parse import unquote_to_bytes
@@ -48,6 +47,7 @@ from freno.http.responses import (
     method_not_allowed,
     not_found,
     options,
+    redirect,
     respond,
     respond_generic,
 )
@@ -165,7 +165,7 @@ class CheckResource(Resource):
             )
         except _NotARoute as e:
             if e.redirect is not None:
-                return _redirect(request, e.redirect)
+                return redirect(request, e.redirect)
             return not_found(request)
         except ParameterError as e:
             return respond_generic(request, 400, str(e))
@@ -200,15 +200,3 @@ def _remote_addr(request) -> str:
         return forwarded[0][:MAX_NAME_LENGTH].decode("utf-8", "replace")
     address = request.getClientAddress()
     return getattr(address, "host", None) or "local"
-
-
-def _redirect(request, location: bytes) -> bytes:
-    query = request.uri.partition(b"?")[2]
-    if query:
-        location += b"?" + query
-    request.setHeader(b"location", location)
-    if request.method == b"GET":
-        href = html.escape(location.decode("latin-1")).encode("latin-1")
-        body = b'<a href="%s">Moved Permanently</a>.\n\n' % (href,)
-        return respond(request, 301, body, b"text/html; charset=utf-8")
-    return respond(request, 307, b"", None)

@@ -8,6 +8,8 @@ to chunked encoding and a HEAD response carries the right length.
 
 from __future__ import annotations
 
+import html
+
 from typing import Optional
 
 from freno.http.gojson import go_float, go_string
@@ -104,3 +106,19 @@ def check_result_body(result, _bodies={}) -> bytes:
             _bodies.clear()
         _bodies[result] = body
     return body
+
+
+def redirect(request, location: bytes) -> bytes:
+    """
+    Redirect to the canonical path as freno's router does: 301 with a small
+    HTML body for GET, 307 with no body otherwise; the query string is kept.
+    """
+    query = request.uri.partition(b"?")[2]
+    if query:
+        location += b"?" + query
+    request.setHeader(b"location", location)
+    if request.method == b"GET":
+        href = html.escape(location.decode("latin-1")).encode("latin-1")
+        body = b'<a href="%s">Moved Permanently</a>.\n\n' % (href,)
+        return respond(request, 301, body, b"text/html; charset=utf-8")
+    return respond(request, 307, b"", None)

@@ -14,15 +14,15 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import attr
+
+from freno.sandbox.processes import free_port, wait_for
 
 #: The repository root (so children import this checkout's freno).
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -33,36 +33,6 @@ class NodeError(Exception):
     A node failed to start or to answer in time; the message says which and
     carries the tail of its log.
     """
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """
-    A TCP port that was free on C{host} a moment ago.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def wait_for(
-    predicate: Callable[[], Any],
-    timeout: float,
-    interval: float = 0.05,
-    what: str = "condition",
-) -> Any:
-    """
-    Poll C{predicate} until it returns a true value, and return that value.
-
-    @raise TimeoutError: C{timeout} seconds passed first.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def http_get(url: str, method: str = "GET", timeout: float = 1.0) -> Tuple[int, bytes]:
