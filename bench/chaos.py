@@ -35,7 +35,8 @@ sampling granularity and nothing more) in L{bench.chaos_analysis}:
 
 It prints a summary (rounds, commands, checks by status, failover times,
 violations), writes every record to C{chaos-records.json} in the work
-directory as evidence, and exits 1 on any violation.
+directory as evidence, and exits 1 on any violation. C{--json PATH} also
+writes the summary's figures there (for C{bench.all}).
 
 L{run} is the same run for a caller that owns the group (the bounded
 version in C{test.test_chaos}).
@@ -485,6 +486,41 @@ def summary(result: ChaosResult, rounds: int) -> str:
     return "\n".join(lines)
 
 
+def figures(result: ChaosResult, rounds: int) -> dict:
+    """
+    The summary's figures as a JSON-ready dict.
+    """
+    r = result.recorder
+    kinds = [f["kind"] for f in result.faults]
+    on_leader = _missing(result.states.get(result.final_leader or ""), r.commands)
+    anywhere = {name for state in result.states.values() for name in _missing(state, r.commands)}
+
+    def counts(statuses) -> Dict[str, int]:
+        out: Dict[str, int] = {}
+        names = {NO_ANSWER: "no-answer", DOWN: "refused"}
+        for status in statuses:
+            key = str(names.get(status, status))
+            out[key] = out.get(key, 0) + 1
+        return out
+
+    return {
+        "rounds": rounds,
+        "rounds_done": result.rounds_done,
+        "kills": kinds.count("kill"),
+        "freezes": kinds.count("freeze"),
+        "elapsed": result.elapsed,
+        "commands_sent": len(r.commands),
+        "commands_acknowledged": sum(1 for c in r.commands if c.acknowledged),
+        "missing_on_final_leader": len(on_leader),
+        "missing_on_some_node": len(anywhere),
+        "checks": counts(o.status for o in r.checks),
+        "longest_check_overlap": max(0.0, result.analysis.longest_check_overlap),
+        "longest_leader_overlap": max(0.0, result.analysis.longest_leader_overlap),
+        "failover_times": result.failover_times(),
+        "violations": [f"{v.kind}: {v.detail}" for v in result.violations],
+    }
+
+
 def main(argv=None) -> int:
     """
     Run the chaos test; exit status 1 on any violation.
@@ -495,6 +531,7 @@ def main(argv=None) -> int:
     parser.add_argument("--check-threads", type=int, default=2)
     parser.add_argument("--command-threads", type=int, default=2)
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--json", default=None, help="write the summary's figures to this file")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -520,6 +557,9 @@ def main(argv=None) -> int:
         json.dump(document, f)
     print(summary(result, args.rounds))
     print(f"records and node logs: {workdir}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures(result, args.rounds), f, indent=1)
     return 1 if result.violations else 0
 
 

@@ -1,5 +1,6 @@
 """
-Failover benchmark: C{python -m bench.failover [--rounds N] [--only kill|stop|cold]}.
+Failover benchmark: C{python -m bench.failover [--rounds N] [--only kill|stop|cold]
+[--json PATH]}.
 
 Real C{twistd freno} processes on loopback (L{freno.sandbox.nodes}), with one
 cluster C{main} whose only host is the shared MariaDB on 127.0.0.1:3306 and a
@@ -18,11 +19,13 @@ probed.
 Medians over C{--rounds} (default 10). Targets (issue 5): kill to first
 correct C{/check} on the new leader at most 2.5 s; cold start to first
 C{/check} 200 at most 3 s. (The original freno: 10.7 s and 10.2 s.)
+C{--json PATH} also writes every round's figures there (for C{bench.all}).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -124,15 +127,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--only", choices=["kill", "stop", "cold"], default=None)
+    parser.add_argument("--json", default=None, help="write every round's figures to this file")
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="freno-failover-")
     kinds = [args.only] if args.only else ["kill", "stop", "cold"]
+    measured: Dict[str, List[Dict[str, float]]] = {}
     for how in kinds:
         if how == "cold":
             samples = [
                 _cold_round(os.path.join(workdir, f"cold{i}")) for i in range(args.rounds)
             ]
             _report("cold", samples, {"check": 3.0})
+            measured[how] = samples
             continue
         group = FrenoGroup(os.path.join(workdir, how), size=3, store=STORE)
         try:
@@ -141,6 +147,10 @@ def main(argv=None) -> int:
         finally:
             group.stop()
         _report(how, samples, {"check": 2.5} if how == "kill" else {})
+        measured[how] = samples
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(measured, f, indent=1)
     return 0
 
 
