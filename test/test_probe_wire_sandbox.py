@@ -219,6 +219,11 @@ class NativeProbeSandboxTests(integration.ProbeSandboxTests):
     tests, unchanged, with L{NativeMetricSource} as the metric source.
     """
 
+    # Its own shared-sandbox bookkeeping (not the base class's counters).
+    _shared: Optional[MySQLSandbox] = None
+    _created = 0
+    _finished = 0
+
     def setUp(self):
         self.patch(
             integration,
