@@ -1,11 +1,13 @@
 """
 Benchmark of probing: C{python -m bench.probe [--runs N] [--duration S]
-[--hosts 50,200] [--crossings K]}.
+[--hosts 50,200] [--crossings K] [--driver pymysql,native]}.
 
 It starts a MariaDB sandbox (a primary and two replicas, heartbeat every
 20 ms) and, in this process on the real reactor, the real
 L{freno.probe.service.ProbeService} with L{MySQLMetricSource} (PyMySQL, the
-default 20-thread pool).
+default 20-thread pool), or, with C{--driver native}, the pure-Twisted
+L{freno.probe.wire.source.NativeMetricSource}. C{--driver pymysql,native}
+measures both in the same run, one after the other, on the same sandbox.
 
 Load: N hosts as N separate connections (N/2 clusters, each listing both
 replicas, so each cluster/host pair has its own connection), probed every
@@ -55,6 +57,7 @@ from freno.inventory.interfaces import IInventory
 from freno.probe.metrics import AggregatedMetrics
 from freno.probe.mysql_source import MySQLMetricSource
 from freno.probe.service import ProbeService
+from freno.probe.wire.source import NativeMetricSource
 from freno.sandbox.mysql import LAG_QUERY, MySQLSandbox
 from freno.stats import Stats
 
@@ -119,7 +122,19 @@ def pct(samples, p):
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-def build(sandbox, load_hosts, with_main=False, pool=20):
+DRIVERS = ("pymysql", "native")
+
+
+def make_source(driver, probe):
+    """
+    The metric source for C{driver}.
+    """
+    if driver == "native":
+        return NativeMetricSource(reactor, probe)
+    return MySQLMetricSource(reactor, probe)
+
+
+def build(sandbox, load_hosts, with_main=False, pool=20, driver="pymysql"):
     r0 = HostKey("127.0.0.1", sandbox.replicas[0].port)
     r1 = HostKey("127.0.0.1", sandbox.replicas[1].port)
     clusters = {}
@@ -147,14 +162,14 @@ def build(sandbox, load_hosts, with_main=False, pool=20):
     stats = Stats()
     service = ProbeService(
         reactor, config, consensus, _StaticInventory(hosts),
-        MySQLMetricSource(reactor, probe), metrics, stats,
+        make_source(driver, probe), metrics, stats,
     )
     return config, consensus, metrics, stats, service
 
 
 @inlineCallbacks
-def load_run(sandbox, n, duration, pool=20):
-    _, _, _, stats, service = build(sandbox, n, pool=pool)
+def load_run(sandbox, n, duration, pool=20, driver="pymysql"):
+    _, _, _, stats, service = build(sandbox, n, pool=pool, driver=driver)
     service.startService()
     yield deferLater(reactor, 2.0, lambda: None)
     lag = ReactorLag()
@@ -240,10 +255,12 @@ def remove_and_wait_below(sandbox, index, timeout=20.0):
 
 
 @inlineCallbacks
-def visibility(sandbox, crossings, background, pool=20):
+def visibility(sandbox, crossings, background, pool=20, driver="pymysql"):
     from freno.http.site import build_site
 
-    config, consensus, metrics, stats, service = build(sandbox, background, with_main=True, pool=pool)
+    config, consensus, metrics, stats, service = build(
+        sandbox, background, with_main=True, pool=pool, driver=driver
+    )
     site = build_site(
         clock=reactor, config=config, consensus=consensus, metrics=metrics,
         stats=stats, hostname="bench",
@@ -327,11 +344,36 @@ def med(values):
 
 @inlineCallbacks
 def main_async(args, sandbox):
+    results = {}
+    for driver in args.driver:
+        print(f"driver {driver}:", flush=True)
+        results[driver] = yield measure(args, sandbox, driver)
+    print("\nmedians:")
+    for driver, (summary, vis) in results.items():
+        print(f" driver {driver}:")
+        for n, s in summary.items():
+            per_1000 = s["cpu"] / (s["probes_per_s"] / 1000.0)
+            print(
+                f"  N={n}: {s['probes_per_s']:.0f} probes/s, CPU {100 * s['cpu']:.1f}% of one core "
+                f"({100 * per_1000:.1f}% per 1,000 probes/s), reactor lag p99 "
+                f"{1000 * s['lag_p99']:.2f} ms (max {1000 * s['lag_max']:.1f} ms), "
+                f"errors {s['errors']:.0f}"
+            )
+        if vis is not None:
+            print(
+                f"  crossing -> aggregate {1000 * med(vis['up_agg']):.1f} ms, -> 429 "
+                f"{1000 * med(vis['up_check']):.1f} ms; back -> aggregate "
+                f"{1000 * med(vis['down_agg']):.1f} ms, -> 200 {1000 * med(vis['down_check']):.1f} ms"
+            )
+
+
+@inlineCallbacks
+def measure(args, sandbox, driver):
     summary = {}
     for n in args.hosts:
         runs = []
         for r in range(args.runs):
-            result = yield load_run(sandbox, n, args.duration, args.pool)
+            result = yield load_run(sandbox, n, args.duration, args.pool, driver)
             runs.append(result)
             print(
                 f"N={n} run {r + 1} (load average {os.getloadavg()[0]:.1f}): "
@@ -345,21 +387,8 @@ def main_async(args, sandbox):
     vis = None
     if args.crossings:
         print(f"lag visibility ({args.crossings} crossings, {args.background} background hosts):")
-        vis = yield visibility(sandbox, args.crossings, args.background, args.pool)
-    print("\nmedians:")
-    for n, s in summary.items():
-        per_1000 = s["cpu"] / (s["probes_per_s"] / 1000.0)
-        print(
-            f"  N={n}: {s['probes_per_s']:.0f} probes/s, CPU {100 * s['cpu']:.1f}% of one core "
-            f"({100 * per_1000:.1f}% per 1,000 probes/s), reactor lag p99 "
-            f"{1000 * s['lag_p99']:.2f} ms (max {1000 * s['lag_max']:.1f} ms)"
-        )
-    if vis is not None:
-        print(
-            f"  crossing -> aggregate {1000 * med(vis['up_agg']):.1f} ms, -> 429 "
-            f"{1000 * med(vis['up_check']):.1f} ms; back -> aggregate "
-            f"{1000 * med(vis['down_agg']):.1f} ms, -> 200 {1000 * med(vis['down_check']):.1f} ms"
-        )
+        vis = yield visibility(sandbox, args.crossings, args.background, args.pool, driver)
+    return summary, vis
 
 
 def main(argv=None):
@@ -371,11 +400,19 @@ def main(argv=None):
     parser.add_argument("--background", type=int, default=50)
     parser.add_argument("--pool", type=int, default=20, help="ProbeThreadPoolSize")
     parser.add_argument(
+        "--driver", default="pymysql",
+        help="comma-separated metric sources to measure in turn: pymysql, native",
+    )
+    parser.add_argument(
         "--switch-interval", type=float, default=None,
         help="sys.setswitchinterval (seconds; Python's default is 0.005)",
     )
     args = parser.parse_args(argv)
     args.hosts = [int(x) for x in args.hosts.split(",") if x]
+    args.driver = [x.strip() for x in args.driver.split(",") if x.strip()]
+    unknown = [x for x in args.driver if x not in DRIVERS]
+    if unknown or not args.driver:
+        parser.error(f"--driver: expected some of {', '.join(DRIVERS)}, got {unknown or 'nothing'}")
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
     print(f"pool {args.pool} threads, switch interval {sys.getswitchinterval() * 1000:g} ms", flush=True)
