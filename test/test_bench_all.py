@@ -267,5 +267,5 @@ class ParseTests(SynchronousTestCase):
         for b in bench_all.benchmarks(["pymysql", "native"]):
             self.assertTrue(b.quick, b.key)
         haproxy = [b for b in bench_all.benchmarks() if b.key == "haproxy"][0]
-        self.assertIn("10 rounds", haproxy.method(haproxy.full))
+        self.assertIn("15 rounds", haproxy.method(haproxy.full))
         self.assertIn("1 rounds", haproxy.method(haproxy.quick))
