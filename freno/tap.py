@@ -149,6 +149,7 @@ def build_service(
     from freno.probe.metrics import AggregatedMetrics
     from freno.probe.mysql_source import MySQLMetricSource
     from freno.probe.service import ProbeService
+    from freno.probe.wire.source import NativeMetricSource
     from freno.publish.memcache import MemcachePublisher
     from freno.publish.prometheus import MetricsResource
     from freno.stats import Stats
@@ -192,7 +193,10 @@ def build_service(
     inventory = Inventory(
         reactor, clusters, sources, stats, probe_settings.inventory_refresh_interval
     )
-    source = MySQLMetricSource(reactor, probe_settings)
+    if probe_settings.driver == "native":
+        source = NativeMetricSource(reactor, probe_settings)
+    else:
+        source = MySQLMetricSource(reactor, probe_settings)
     probe = ProbeService(
         reactor, config, consensus, inventory, source, metrics, stats, http_client=http_client
     )
