@@ -235,3 +235,52 @@ class TwistdProcessTests(SynchronousTestCase):
             text = f.read()
         self.assertNotIn("Traceback", text)
         self.assertIn("Main loop terminated", text)
+
+
+class WiredCheckTests(TestCase):
+    """
+    The whole tree, in the test reactor, probing the machine's MariaDB
+    (read-only: C{select 0}) with each probe driver, answers /check 200.
+    """
+
+    @inlineCallbacks
+    def check_answers_200(self, driver):
+        from twisted.internet.task import deferLater
+
+        port = free_port()
+        config = single_node_config(self, port)
+        config["Stores"]["MySQL"].update(
+            {"User": "root", "MetricQuery": "select 0", "ProbeDriver": driver}
+        )
+        config["Stores"]["MySQL"]["Clusters"]["main"]["StaticHostsSettings"]["Hosts"] = [
+            "127.0.0.1:3306"
+        ]
+        options = Options()
+        options.parseOptions(["--config", write_config(self, config)])
+        top = build_service(reactor, options["freno-config"], interface="127.0.0.1")
+        top.startService()
+        try:
+            deadline = time.monotonic() + 15
+            while True:
+                response = yield treq_get(
+                    f"http://127.0.0.1:{port}/check/app/mysql/main", persistent=False
+                )
+                body = json.loads((yield treq_content(response)))
+                if response.code == 200 or time.monotonic() > deadline:
+                    break
+                yield deferLater(reactor, 0.05, lambda: None)
+            self.assertEqual((response.code, body["Value"], body["Threshold"]), (200, 0, 1))
+        finally:
+            yield top.stopService()
+
+    def test_pymysql_driver(self):
+        """
+        The default adbapi + PyMySQL source.
+        """
+        return self.check_answers_200("pymysql")
+
+    def test_native_driver(self):
+        """
+        The pure-Twisted protocol source.
+        """
+        return self.check_answers_200("native")
