@@ -5,7 +5,7 @@ Benchmark of probing: C{python -m bench.probe [--runs N] [--duration S]
 It starts a MariaDB sandbox (a primary and two replicas, heartbeat every
 20 ms) and, in this process on the real reactor, the real
 L{freno.probe.service.ProbeService} with L{MySQLMetricSource} (PyMySQL, the
-default 20-thread pool), or, with C{--driver native}, the pure-Twisted
+default 8-thread pool), or, with C{--driver native}, the pure-Twisted
 L{freno.probe.wire.source.NativeMetricSource}. C{--driver pymysql,native}
 measures both in the same run, one after the other, on the same sandbox.
 
@@ -50,7 +50,13 @@ from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from zope.interface import implementer
 
-from freno.config.model import ClusterSettings, Config, MySQLStoreSettings, ProbeSettings
+from freno.config.model import (
+    DEFAULT_PROBE_THREADS,
+    ClusterSettings,
+    Config,
+    MySQLStoreSettings,
+    ProbeSettings,
+)
 from freno.consensus.local import LocalConsensus
 from freno.hosts import HostKey
 from freno.inventory.interfaces import IInventory
@@ -134,7 +140,7 @@ def make_source(driver, probe):
     return MySQLMetricSource(reactor, probe)
 
 
-def build(sandbox, load_hosts, with_main=False, pool=20, driver="pymysql"):
+def build(sandbox, load_hosts, with_main=False, pool=DEFAULT_PROBE_THREADS, driver="pymysql"):
     r0 = HostKey("127.0.0.1", sandbox.replicas[0].port)
     r1 = HostKey("127.0.0.1", sandbox.replicas[1].port)
     clusters = {}
@@ -168,7 +174,7 @@ def build(sandbox, load_hosts, with_main=False, pool=20, driver="pymysql"):
 
 
 @inlineCallbacks
-def load_run(sandbox, n, duration, pool=20, driver="pymysql"):
+def load_run(sandbox, n, duration, pool=DEFAULT_PROBE_THREADS, driver="pymysql"):
     _, _, _, stats, service = build(sandbox, n, pool=pool, driver=driver)
     service.startService()
     yield deferLater(reactor, 2.0, lambda: None)
@@ -255,7 +261,7 @@ def remove_and_wait_below(sandbox, index, timeout=20.0):
 
 
 @inlineCallbacks
-def visibility(sandbox, crossings, background, pool=20, driver="pymysql"):
+def visibility(sandbox, crossings, background, pool=DEFAULT_PROBE_THREADS, driver="pymysql"):
     from freno.http.site import build_site
 
     config, consensus, metrics, stats, service = build(
@@ -398,7 +404,9 @@ def main(argv=None):
     parser.add_argument("--hosts", default="50,200")
     parser.add_argument("--crossings", type=int, default=5)
     parser.add_argument("--background", type=int, default=50)
-    parser.add_argument("--pool", type=int, default=20, help="ProbeThreadPoolSize")
+    parser.add_argument(
+        "--pool", type=int, default=DEFAULT_PROBE_THREADS, help="ProbeThreadPoolSize"
+    )
     parser.add_argument(
         "--driver", default="pymysql",
         help="comma-separated metric sources to measure in turn: pymysql, native",

@@ -182,3 +182,35 @@ class ProberTests(SynchronousTestCase):
         self.assertEqual(len(self.source.calls), 2)
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 2)
         prober.stop()
+
+
+class SpreadTests(SynchronousTestCase):
+    """
+    A round is spread over the interval in slices instead of one burst.
+    """
+
+    def test_rounds_are_spread(self):
+        """
+        After the first full round, each tick probes about a fifth of the
+        hosts, and every host once per interval.
+        """
+        from freno.probe.prober import SLICES
+
+        clock = Clock()
+        source = FakeMetricSource(clock)
+        hosts = [HostKey(f"h{i}", 3306) for i in range(10)]
+        for host in hosts:
+            source.set_value(host, 0.1)
+        prober = Prober(clock, source, 0.05, lambda c, h, r: None, Stats())
+        prober.set_targets(C1, hosts)
+        prober.start()
+        self.assertEqual(len(source.calls), 10)
+        per_tick = []
+        for _ in range(SLICES):
+            before = len(source.calls)
+            clock.advance(0.05 / SLICES)
+            per_tick.append(len(source.calls) - before)
+        self.assertEqual(per_tick, [10 // SLICES] * SLICES)
+        self.assertEqual(sorted(h for _, h in source.calls[10:]), sorted(hosts))
+        prober.stop()
+        self.assertEqual(clock.getDelayedCalls(), [])
