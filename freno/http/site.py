@@ -8,6 +8,7 @@ Wiring (in L{freno.tap})::
         clock=reactor, config=config, consensus=consensus, metrics=metrics,
         stats=stats, hostname=socket.gethostname(),
         metrics_resource=prometheus_resource,   # optional, served at /metrics
+        shared_domain=shared_domain_health,     # optional, §2.3 step 8
     )
     StreamServerEndpointService(serverFromString(reactor, "tcp:8087"), site)
 
@@ -36,7 +37,7 @@ from freno.http.api import ApiResource, FrenoAPI
 from freno.http.check_resource import CheckResource
 from freno.probe.metrics import AggregatedMetrics
 from freno.stats import Stats
-from freno.throttle.checker import Throttler
+from freno.throttle.checker import SharedDomainSource, Throttler
 
 CHECK_PREFIX = b"/check"
 
@@ -110,6 +111,7 @@ def build_site(
     memcache_path: Optional[str] = None,
     random: Callable[[], float] = _random.random,
     throttler: Optional[Throttler] = None,
+    shared_domain: Optional[SharedDomainSource] = None,
 ) -> FrenoSite:
     """
     Build the HTTP service.
@@ -118,9 +120,14 @@ def build_site(
     @param memcache_path: C{/config/memcache}'s path (default: config).
     @param throttler: an existing L{Throttler} to serve (default: a new one
         built from the other arguments).
+    @param shared_domain: the shared-domain health source for the check
+        algorithm (a L{freno.throttle.shared_domain.SharedDomainHealth}), or
+        C{None}; used only when C{throttler} is not given.
     """
     if throttler is None:
-        throttler = Throttler(clock, config, consensus, metrics, stats, random)
+        throttler = Throttler(
+            clock, config, consensus, metrics, stats, random, shared_domain=shared_domain
+        )
     api = FrenoAPI(
         clock=clock,
         throttler=throttler,

@@ -5,7 +5,12 @@ L{Throttler}: the check algorithm (freno's C{Check}/C{checkAppMetricResult},
 
 Construction (the lead wires this in L{freno.tap})::
 
-    Throttler(clock, config, consensus, metrics, stats, random.random)
+    Throttler(clock, config, consensus, metrics, stats, random.random,
+              shared_domain=None)
+
+C{shared_domain} is a L{freno.throttle.shared_domain.SharedDomainHealth} (or
+anything with its C{seconds_since_healthy(metric_name, now)}); C{None}, the
+default, leaves step 9 out.
 
 Order of evaluation of L{Throttler.check}:
 
@@ -33,13 +38,19 @@ Order of evaluation of L{Throttler.check}:
     7. C{App denied}: 417; C{No such metric}: 404; any other error: 500.
     8. C{value > threshold}: 429 C{Threshold exceeded}; if the request is not
        low priority, not a check-read and the app is not C{freno}, the metric
-       is marked for low-priority denial. Otherwise 200.
-    9. Count (L{CheckCounters}) with the status above, and
-    10. record C{<app>/<remote_addr>} in the recent apps.
-    11. if-exists routes turn a 404 into a 200 (a new result object; B2).
-
-freno's step 8 (shared-domain health, MySQL backend only) is not implemented
-here: there is no shared-domain health source in this project yet.
+       is marked for low-priority denial.
+    9. Shared-domain health (freno's §2.3 step 8; only with a C{shared_domain}
+       source, i.e. the MySQL backend with a C{ShareDomain}): if the app is
+       not C{freno} and another domain's leader reports the metric
+       C{mysql/<store>} unhealthy for at least 1 s
+       (L{SharedDomainHealth.seconds_since_healthy} C{>= 1}), 429
+       C{Threshold exceeded} with the I{local} value and threshold (so the
+       body may show a value below the threshold, as freno). It applies to
+       check-read and low-priority requests alike, and never marks
+       low-priority denial. Otherwise 200.
+    10. Count (L{CheckCounters}) with the status above, and
+    11. record C{<app>/<remote_addr>} in the recent apps.
+    12. if-exists routes turn a 404 into a 200 (a new result object; B2).
 
 The check reads only C{consensus.throttled_apps()}, C{consensus.is_leader()},
 L{AggregatedMetrics.get} and the clock: it never waits on anything.
@@ -70,7 +81,7 @@ rather than being silently restored at the next restart as in freno.
 from __future__ import annotations
 
 import random as _random
-from typing import Callable, Dict, Mapping, Optional
+from typing import Callable, Dict, Mapping, Optional, Protocol
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -109,6 +120,19 @@ MAX_TTL_MINUTES = 100 * 365 * 24 * 60
 DEFAULT_SKIP_TTL_MINUTES = 60
 
 
+class SharedDomainSource(Protocol):
+    """
+    What the check path needs from the shared-domain health
+    (L{freno.throttle.shared_domain.SharedDomainHealth}).
+    """
+
+    def seconds_since_healthy(self, metric_name: str, now: float) -> Optional[float]:
+        """
+        The other domains' worst C{SecondsSinceLastHealthy} for
+        C{metric_name}, or C{None} when none is known.
+        """
+
+
 class CommandError(ValueError):
     """
     A control command was refused before reaching consensus; nothing changed.
@@ -133,6 +157,8 @@ class Throttler:
     @param metrics: the aggregated metrics, freshness applied by its C{get}.
     @param stats: where checks are counted.
     @param random: a callable returning a float in [0, 1) (the ratio dice).
+    @param shared_domain: the shared-domain health source (step 9), or
+        C{None}.
     """
 
     def __init__(
@@ -143,6 +169,7 @@ class Throttler:
         metrics: AggregatedMetrics,
         stats: Stats,
         random: Callable[[], float] = _random.random,
+        shared_domain: Optional[SharedDomainSource] = None,
     ) -> None:
         self._clock = clock
         self._config = config
@@ -151,6 +178,7 @@ class Throttler:
         self._metrics = metrics
         self._stats = stats
         self._random = random
+        self._shared_domain = shared_domain
         self.recent_apps = RecentApps()
         self.low_priority = LowPriorityDenials()
         self.counters = CheckCounters(stats, self._clusters)
@@ -223,6 +251,11 @@ class Throttler:
             if not flags.low_priority and override is None and app != FRENO_APP:
                 self.low_priority.mark("mysql/" + store_name, now)
             return CheckResult(429, value, threshold, THRESHOLD_EXCEEDED)
+        shared = self._shared_domain
+        if shared is not None and app != FRENO_APP:
+            seconds = shared.seconds_since_healthy("mysql/" + store_name, now)
+            if seconds is not None and seconds >= 1:
+                return CheckResult(429, value, threshold, THRESHOLD_EXCEEDED)
         return CheckResult(200, value, threshold, "")
 
     def is_app_throttled(self, app: str, store_name: str, now: float) -> bool:
