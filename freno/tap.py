@@ -11,6 +11,8 @@ reverse::
     consensus          raft (pysyncobj) node, or the MySQL-table backend when
                        BackendMySQLHost is set: leadership and replicated commands
     probe              inventory refresh, MySQL probes, HTTP checks; only while leader
+    shared-domain      other domains' /metrics-health, every 1 s while leader (MySQL
+                       backend with a ShareDomain only)
     memcache           publishes aggregated values (when MemcacheServers is set)
     http               the API: a fast check resource in front of a Klein app
 """
@@ -203,6 +205,14 @@ def build_service(
     probe.setName("probe")
     probe.setServiceParent(top)
 
+    shared_domain = None
+    if config.consensus_kind == "mysql" and config.share_domain:
+        from freno.throttle.shared_domain import SharedDomainHealth
+
+        shared_domain = SharedDomainHealth(reactor, consensus, http_client, stats)
+        shared_domain.setName("shared-domain")
+        shared_domain.setServiceParent(top)
+
     if config.memcache_servers:
         publisher = MemcachePublisher(
             reactor, config.memcache_servers, config.memcache_path, metrics, stats, reactor
@@ -218,6 +228,7 @@ def build_service(
         stats=stats,
         hostname=hostname,
         metrics_resource=MetricsResource(stats),
+        shared_domain=shared_domain,
     )
     endpoint = TCP4ServerEndpoint(reactor, config.listen_port, interface=interface)
     http = StreamServerEndpointService(endpoint, site)
