@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBS := mariadb-server haproxy memcached wrk hey
+DEBS := mariadb-server haproxy memcached
+BENCH_DEBS := wrk hey
 # trial -j N cannot be used: its workers run from twisted/trial/_dist/, whose own
 # `test` package shadows ours.
 TRIAL_ARGS ?=
@@ -13,7 +14,7 @@ export PYTHONPATH := $(CURDIR)
 .PHONY: run test deps debs venv bench clean
 
 debs:
-	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(DEBS) $(EXTRA_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -36,6 +37,7 @@ run: deps
 test: deps
 	$(PY) -m twisted.trial $(TRIAL_ARGS) test
 
+bench: EXTRA_DEBS = $(BENCH_DEBS)
 bench: deps
 	$(PY) -m bench.all
 
