@@ -25,8 +25,11 @@ Differences, each deliberate:
 Routing is on the percent-decoded path (C{%2F} separates segments, as in
 freno), an empty segment is an empty parameter, unknown paths answer Go's
 C{404 page not found}, a method a route does not take answers 405 with
-C{Allow}, C{OPTIONS} answers 200 with C{Allow}, and a trailing slash after a
-known path redirects (301 for GET, 307 otherwise).
+C{Allow}, C{OPTIONS} answers 200 with C{Allow}, and a path that matches a
+route only case-insensitively or with one trailing slash (C{/LB-CHECK},
+C{/lb-check/}, C{/CHECK/a/mysql/main}) redirects to the canonical path, the
+parameters' case kept (301 for GET, 307 otherwise; L{ROUTE_FIXER}, see
+L{freno.http.fixpath}).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from werkzeug.routing import BaseConverter
 
 from freno.consensus.interface import ConsensusError, IConsensusService
 from freno.http.expvar import refresh_gauges, render_expvar
+from freno.http.fixpath import PathFixer
 from freno.http.gojson import GoTime, Struct, go_json
 from freno.http.params import (
     ParameterError,
@@ -412,9 +416,9 @@ class FrenoAPI:
 
     @app.handle_errors(NotFound)
     def _not_found(self, request, failure):
-        path = request.path
-        if len(path) > 1 and path.endswith(b"/") and _allowed(self.app, path[:-1]):
-            return redirect(request, path[:-1])
+        fixed = ROUTE_FIXER.fixed(request.path)
+        if fixed is not None:
+            return redirect(request, fixed)
         return not_found(request)
 
     @app.handle_errors(MethodNotAllowed)
@@ -425,6 +429,11 @@ class FrenoAPI:
     def _internal_error(self, request, failure):
         self._log.failure("request failed", failure, path=request.path)
         return respond_generic(request, 500, "internal error")
+
+
+#: Every route of this API (the Klein app's and the check routes, which all
+#: appear in L{HELP}), for case-insensitive and trailing-slash redirects.
+ROUTE_FIXER = PathFixer(HELP + [rule.rule for rule in FrenoAPI.app.url_map.iter_rules()])
 
 
 def _decoded(path: bytes) -> Optional[str]:
@@ -478,8 +487,9 @@ class ApiResource(Resource):
         if method == b"GET" or method == b"HEAD":
             return self._klein.render(request)
         if not _allowed(self._api.app, path):
-            if len(path) > 1 and path.endswith(b"/") and _allowed(self._api.app, path[:-1]):
-                return redirect(request, path[:-1])
+            fixed = ROUTE_FIXER.fixed(path)
+            if fixed is not None:
+                return redirect(request, fixed)
             return not_found(request)
         allow = _allow_header(self._api.app, path)
         if method == b"OPTIONS":

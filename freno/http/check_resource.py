@@ -21,9 +21,13 @@ Answers:
       or a name longer than 128 characters: 400 with a generic JSON body
       naming the parameter (freno: 500, or silently ignored; B17).
     - C{OPTIONS}: 200 with C{Allow: GET, HEAD, OPTIONS}; other methods: 405.
-    - Any other C{/check...} path: Go's text 404; a trailing slash after a
-      valid check path redirects to the path without it (301 for GET, 307
-      otherwise), as freno's router.
+    - Any other C{/check...} path: Go's text 404; a path that is a check
+      route but for the case of its fixed segments or a trailing slash
+      (C{/check-READ/a/mysql/main/1}, C{/check/a/mysql/main/}) redirects to
+      the canonical path, the parameters' case kept (301 for GET, 307
+      otherwise), as freno's router (L{freno.http.fixpath}). Paths that do
+      not start with C{/check} exactly (C{/CHECK/...}) are the API
+      resource's, which redirects them the same way.
 
 C{remote_addr} (for recent apps) is the first C{X-Forwarded-For} header value
 verbatim, as freno (B18, kept: recent apps are informational), cut to 128
@@ -39,6 +43,7 @@ from urllib.parse import unquote_to_bytes
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 
+from freno.http.fixpath import PathFixer
 from freno.http.params import MAX_NAME_LENGTH, ParameterError, parse_threshold
 from freno.http.responses import (
     JSON,
@@ -75,6 +80,11 @@ _FLAGS = {
     (True, True): LOW_PRIORITY_OK_IF_NOT_EXISTS,
 }
 _PARAMETERS = ("app", "storeType", "storeName")
+#: The check routes' patterns, for redirects.
+CHECK_FIXER = PathFixer(
+    [f"/{name}/:app/:storeType/:storeName" + ("/:threshold" if count == 6 else "")
+     for name, (count, _) in _ROUTES.items()]
+)
 #: The bound on the cache of parsed paths.
 _ROUTE_CACHE_SIZE = 4096
 
@@ -83,11 +93,8 @@ Route = Tuple[bool, str, str, str, Optional[str]]
 
 class _NotARoute(Exception):
     """
-    The path is no check route; C{redirect} is the canonical path, if any.
+    The path is no check route.
     """
-
-    def __init__(self, redirect: Optional[bytes] = None) -> None:
-        self.redirect = redirect
 
 
 def parse_check_path(path: bytes) -> Route:
@@ -109,8 +116,6 @@ def parse_check_path(path: bytes) -> Route:
         raise _NotARoute()
     count, if_exists = route
     if len(segments) != count:
-        if len(segments) == count + 1 and segments[-1] == "":
-            raise _NotARoute(path[:-1])
         raise _NotARoute()
     for name, value in zip(_PARAMETERS, segments[2:5]):
         if len(value) > MAX_NAME_LENGTH:
@@ -163,9 +168,10 @@ class CheckResource(Resource):
             if_exists, app, store_type, store_name, threshold_text = self._route(
                 request.path
             )
-        except _NotARoute as e:
-            if e.redirect is not None:
-                return redirect(request, e.redirect)
+        except _NotARoute:
+            fixed = CHECK_FIXER.fixed(request.path)
+            if fixed is not None:
+                return redirect(request, fixed)
             return not_found(request)
         except ParameterError as e:
             return respond_generic(request, 400, str(e))

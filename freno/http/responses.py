@@ -8,8 +8,6 @@ to chunked encoding and a HEAD response carries the right length.
 
 from __future__ import annotations
 
-import html
-
 from typing import Optional
 
 from freno.http.gojson import go_float, go_string
@@ -108,6 +106,12 @@ def check_result_body(result, _bodies={}) -> bytes:
     return body
 
 
+#: Go's C{htmlEscape} (net/http), in its order (C{&} first).
+_GO_HTML_ESCAPES = (
+    (b"&", b"&amp;"), (b"<", b"&lt;"), (b">", b"&gt;"), (b'"', b"&#34;"), (b"'", b"&#39;"),
+)
+
+
 def redirect(request, location: bytes) -> bytes:
     """
     Redirect to the canonical path as freno's router does: 301 with a small
@@ -118,7 +122,9 @@ def redirect(request, location: bytes) -> bytes:
         location += b"?" + query
     request.setHeader(b"location", location)
     if request.method == b"GET":
-        href = html.escape(location.decode("latin-1")).encode("latin-1")
+        href = location
+        for raw, escaped in _GO_HTML_ESCAPES:
+            href = href.replace(raw, escaped)
         body = b'<a href="%s">Moved Permanently</a>.\n\n' % (href,)
         return respond(request, 301, body, b"text/html; charset=utf-8")
     return respond(request, 307, b"", None)
