@@ -70,16 +70,10 @@ from bench.chaos_analysis import (
     Violation,
     analyse,
 )
-from freno.sandbox.nodes import FrenoGroup, FrenoNode, NodeError, wait_for
+from freno.sandbox.nodes import LOCAL_MARIADB_STORE, FrenoGroup, FrenoNode, NodeError, wait_for
 
 #: One cluster whose only host is the shared MariaDB, with a constant metric.
-STORE = {
-    "User": "root",
-    "Password": "",
-    "MetricQuery": "select 0",
-    "ThrottleThreshold": 1.0,
-    "Clusters": {"main": {"StaticHostsSettings": {"Hosts": ["127.0.0.1:3306"]}}},
-}
+STORE = LOCAL_MARIADB_STORE
 #: The app the checks use (never throttled by the run).
 CHECK = "/check/chaos-check/mysql/main"
 #: Seconds between two C{/leader-check} samples of one node.

@@ -33,15 +33,9 @@ import tempfile
 import time
 from typing import Dict, List
 
-from freno.sandbox.nodes import FrenoGroup, FrenoNode, wait_for
+from freno.sandbox.nodes import LOCAL_MARIADB_STORE, FrenoGroup, FrenoNode, wait_for
 
-STORE = {
-    "User": "root",
-    "Password": "",
-    "MetricQuery": "select 0",
-    "ThrottleThreshold": 1.0,
-    "Clusters": {"main": {"StaticHostsSettings": {"Hosts": ["127.0.0.1:3306"]}}},
-}
+STORE = LOCAL_MARIADB_STORE
 CHECK = "/check/bench/mysql/main"
 POLL = 0.01
 

@@ -15,16 +15,15 @@ import time
 from typing import Dict, Optional, Sequence, Tuple
 
 from twisted.internet import reactor
-from twisted.internet.defer import inlineCallbacks, succeed
+from twisted.internet.defer import inlineCallbacks
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
-from zope.interface import implementer
 
 from freno.config.model import ClusterSettings, Config, MySQLStoreSettings, ProbeSettings
 from freno.consensus.local import LocalConsensus
 from freno.hosts import HostKey
-from freno.inventory.interfaces import IInventory
+from freno.inventory.fake import FakeInventory
 from freno.probe.metrics import AggregatedMetrics
 from freno.probe.mysql_source import MySQLMetricSource
 from freno.probe.service import ProbeService
@@ -32,34 +31,6 @@ from freno.sandbox.mysql import LAG_QUERY, MySQLSandbox
 from freno.stats import Stats
 
 THRESHOLD = 1.0
-
-
-@implementer(IInventory)
-class StaticInventory:
-    """
-    A fixed inventory (the test's own, minimal L{IInventory}).
-    """
-
-    def __init__(self, hosts: Dict[str, Sequence[HostKey]]) -> None:
-        self._hosts = {k: tuple(v) for k, v in hosts.items()}
-        self._observers = []
-
-    def hosts(self, cluster_name):
-        return self._hosts.get(cluster_name)
-
-    def refresh(self):
-        return succeed(None)
-
-    def add_observer(self, observer):
-        self._observers.append(observer)
-
-    def start(self):
-        for name, hosts in self._hosts.items():
-            for observer in self._observers:
-                observer(name, hosts)
-
-    def stop(self):
-        return succeed(None)
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.01):
@@ -156,7 +127,7 @@ class ProbeSandboxTests(TestCase):
             reactor, {n: THRESHOLD for n in clusters}, probe.freshness
         )
         self.stats = Stats()
-        inventory = StaticInventory({n: h for n, (h, _) in clusters.items()})
+        inventory = FakeInventory({n: h for n, (h, _) in clusters.items()})
         source = MySQLMetricSource(reactor, probe)
         self.service = ProbeService(
             reactor, config, self.consensus, inventory, source, self.metrics, self.stats

@@ -17,17 +17,11 @@ import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from freno.sandbox.nodes import FrenoGroup, wait_for
+from freno.sandbox.nodes import LOCAL_MARIADB_STORE, FrenoGroup, wait_for
 
 #: One cluster, "main", whose only host is the shared MariaDB and whose
 #: metric is always 0: /check/<app>/mysql/main answers 200 on the leader.
-MYSQL_STORE = {
-    "User": "root",
-    "Password": "",
-    "MetricQuery": "select 0",
-    "ThrottleThreshold": 1.0,
-    "Clusters": {"main": {"StaticHostsSettings": {"Hosts": ["127.0.0.1:3306"]}}},
-}
+MYSQL_STORE = LOCAL_MARIADB_STORE
 CHECK = "/check/raft-test/mysql/main"
 
 
