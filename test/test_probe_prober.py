@@ -214,3 +214,30 @@ class SpreadTests(SynchronousTestCase):
         self.assertEqual(sorted(h for _, h in source.calls[10:]), sorted(hosts))
         prober.stop()
         self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_spread_survives_a_stall(self):
+        """
+        After a stall longer than a round (every slice late at once), the
+        late slices are probed once, together, and then return to their own
+        phases: the rounds are spread again, not one burst per interval.
+        """
+        from freno.probe.prober import SLICES
+
+        clock = Clock()
+        source = FakeMetricSource(clock)
+        hosts = [HostKey(f"h{i}", 3306) for i in range(10)]
+        for host in hosts:
+            source.set_value(host, 0.1)
+        prober = Prober(clock, source, 0.05, lambda c, h, r: None, Stats())
+        prober.set_targets(C1, hosts)
+        prober.start()
+        clock.advance(0.2)  # one late tick for the four missed rounds
+        self.assertEqual(len(source.calls), 20)
+        clock.advance(0.05)  # settle
+        per_tick = []
+        for _ in range(2 * SLICES):
+            before = len(source.calls)
+            clock.advance(0.05 / SLICES)
+            per_tick.append(len(source.calls) - before)
+        self.assertEqual(per_tick, [10 // SLICES] * (2 * SLICES))
+        prober.stop()

@@ -16,7 +16,11 @@ small batches instead of one burst per interval, which keeps the reactor's
 lag low with many hosts (200 hosts at 50 ms was a 200-probe burst every
 tick). L{Prober.start} still probes every host at once (a new leader wants
 its first values now). A slice that falls behind (a stalled reactor) is
-probed once and rescheduled from now, never in a catch-up burst.
+probed once, never in a catch-up burst, and keeps its phase: its next
+round is at its own next multiple of the interval, not "now + interval"
+(which, after a stall longer than a round such as the first round's
+connection set-up, used to leave every slice due at the same moment, so
+the whole round went out in one burst again for good).
 
 C{CacheMillis}: a valid result is reused for that long, keyed by
 C{(cluster, host, query)} (freno keyed by host and query only, B11).
@@ -148,13 +152,19 @@ class Prober:
         Probe the slices that are due.
         """
         now = self._clock.seconds()
-        tolerance = self._interval / SLICES / 2
+        interval = self._interval
+        tolerance = interval / SLICES / 2
         due = []
         for index, when in enumerate(self._slice_due):
             if when <= now + tolerance:
                 due.append(index)
-                when += self._interval
-                self._slice_due[index] = when if when > now else now + self._interval
+                when += interval
+                if when <= now:
+                    # Behind by a round or more: skip the missed rounds
+                    # but keep the slice's phase, so that slices that
+                    # fell behind together do not stay together.
+                    when += interval * ((now - when) // interval + 1)
+                self._slice_due[index] = when
         if not due:
             return
         for name, (cluster, _) in list(self._targets.items()):
