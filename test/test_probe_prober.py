@@ -191,27 +191,27 @@ class SpreadTests(SynchronousTestCase):
 
     def test_rounds_are_spread(self):
         """
-        After the first full round, each tick probes about a fifth of the
+        After the first full round, each tick probes 1/L{SLICES} of the
         hosts, and every host once per interval.
         """
         from freno.probe.prober import SLICES
 
         clock = Clock()
         source = FakeMetricSource(clock)
-        hosts = [HostKey(f"h{i}", 3306) for i in range(10)]
+        hosts = [HostKey(f"h{i}", 3306) for i in range(2 * SLICES)]
         for host in hosts:
             source.set_value(host, 0.1)
         prober = Prober(clock, source, 0.05, lambda c, h, r: None, Stats())
         prober.set_targets(C1, hosts)
         prober.start()
-        self.assertEqual(len(source.calls), 10)
+        self.assertEqual(len(source.calls), 2 * SLICES)
         per_tick = []
         for _ in range(SLICES):
             before = len(source.calls)
             clock.advance(0.05 / SLICES)
             per_tick.append(len(source.calls) - before)
-        self.assertEqual(per_tick, [10 // SLICES] * SLICES)
-        self.assertEqual(sorted(h for _, h in source.calls[10:]), sorted(hosts))
+        self.assertEqual(per_tick, [2] * SLICES)
+        self.assertEqual(sorted(h for _, h in source.calls[2 * SLICES:]), sorted(hosts))
         prober.stop()
         self.assertEqual(clock.getDelayedCalls(), [])
 
@@ -225,19 +225,19 @@ class SpreadTests(SynchronousTestCase):
 
         clock = Clock()
         source = FakeMetricSource(clock)
-        hosts = [HostKey(f"h{i}", 3306) for i in range(10)]
+        hosts = [HostKey(f"h{i}", 3306) for i in range(2 * SLICES)]
         for host in hosts:
             source.set_value(host, 0.1)
         prober = Prober(clock, source, 0.05, lambda c, h, r: None, Stats())
         prober.set_targets(C1, hosts)
         prober.start()
         clock.advance(0.2)  # one late tick for the four missed rounds
-        self.assertEqual(len(source.calls), 20)
+        self.assertEqual(len(source.calls), 4 * SLICES)
         clock.advance(0.05)  # settle
         per_tick = []
         for _ in range(2 * SLICES):
             before = len(source.calls)
             clock.advance(0.05 / SLICES)
             per_tick.append(len(source.calls) - before)
-        self.assertEqual(per_tick, [10 // SLICES] * (2 * SLICES))
+        self.assertEqual(per_tick, [2] * (2 * SLICES))
         prober.stop()

@@ -14,7 +14,10 @@ Each round is spread over L{SLICES} ticks of C{interval / SLICES}: every host
 belongs to one slice and is probed once per interval, but the probes leave in
 small batches instead of one burst per interval, which keeps the reactor's
 lag low with many hosts (200 hosts at 50 ms was a 200-probe burst every
-tick). L{Prober.start} still probes every host at once (a new leader wants
+tick). Ten slices: a slice's sends and its answers run back to back on the
+reactor (about 60 us a probe with the native source), so the slice size
+bounds the reactor's longest busy stretch; 20 probes a slice at 200 hosts
+keep it near 1.5 ms, where 40 (five slices) made it 4-5 ms. L{Prober.start} still probes every host at once (a new leader wants
 its first values now). A slice that falls behind (a stalled reactor) is
 probed once, never in a catch-up burst, and keeps its phase: its next
 round is at its own next multiple of the interval, not "now + interval"
@@ -49,7 +52,7 @@ from freno.stats import Stats
 ResultCallback = Callable[[str, HostKey, HostResult], None]
 
 #: How many ticks one probe round is spread over.
-SLICES = 5
+SLICES = 10
 
 
 class Prober:
