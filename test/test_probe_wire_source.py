@@ -299,6 +299,24 @@ class NativeMetricSourceTests(SynchronousTestCase):
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
 
+    def test_close_waits_for_discarded(self):
+        """
+        C{close} also waits for hosts discarded while their probe ran (the
+        service discards every host before closing the source).
+        """
+        self.server.answers["select v"] = None
+        d = self.source.probe(CLUSTER, HOST)
+        self.source.discard("c1", HOST)
+        closed = self.source.close()
+        self.assertNoResult(closed)
+        self.clock.advance(1.0)
+        self.failureResultOf(d, ProbeError)
+        self.successResultOf(closed)
+        self.assertFalse(self.server.connections[0].usable)
+        self.assertEqual(self.source._closing, [])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
 def _mariadb_up() -> bool:
     try:
         socket.create_connection(("127.0.0.1", 3306), 0.5).close()

@@ -263,6 +263,8 @@ class NativeMetricSource:
         self._hosts: Dict[Tuple, _HostState] = {}
         self._queries: Dict[str, MetricQuery] = {}
         self._closed = False
+        #: discarded hosts whose connection is not closed yet (a probe ran)
+        self._closing: List[Deferred] = []
 
     def _connect(self, cluster: ClusterSettings, host: HostKey, timeout: float) -> Deferred:
         return connect(
@@ -347,19 +349,33 @@ class NativeMetricSource:
         L{freno.probe.service.ProbeService} calls it when the source has it.
         """
         for key in [k for k in self._hosts if k[0] == cluster_name and k[1] == host]:
-            self._discard_state(self._hosts.pop(key))
+            done = self._discard_state(self._hosts.pop(key))
+            if not done.called:
+                self._closing.append(done)
+                done.addBoth(self._closed_one, done)
+
+    def _closed_one(self, result, done: Deferred):
+        self._closing.remove(done)
+        return result
 
     def close(self) -> Deferred:
         """
         Close every connection, each after its running probe (bounded by
         the timeout); later probes fail.
 
-        @return: a Deferred firing when every connection is closed.
+        @return: a Deferred firing when every connection is closed,
+            including those of hosts discarded earlier whose probe was
+            still running (L{ProbeService} discards every host before it
+            closes the source).
         """
         self._closed = True
         states = list(self._hosts.values())
         self._hosts.clear()
         waits = [self._discard_state(state) for state in states]
+        for done in self._closing:
+            wait = Deferred()
+            done.addBoth(lambda result, w=wait: (w.callback(None), result)[1])
+            waits.append(wait)
         d = gatherResults(waits) if waits else succeed(None)
         d.addCallback(lambda _: None)
         return d
