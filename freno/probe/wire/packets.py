@@ -23,7 +23,7 @@ same for everything here.
 from __future__ import annotations
 
 import struct
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import attr
 
@@ -555,6 +555,41 @@ def parse_column_name(payload: bytes) -> str:
     return name.decode("utf-8", "replace")
 
 
+#: Column definition payload to its name, for L{ResultParser}: a probe
+#: asks the same query every time, so the same few definitions come back.
+_COLUMN_NAMES: Dict[bytes, str] = {}
+#: Definitions longer than this are parsed every time, never kept.
+_COLUMN_CACHE_PAYLOAD = 512
+#: The cache is emptied when it holds this many names.
+_COLUMN_CACHE_SIZE = 1024
+
+
+def _column_name(payload: bytes) -> str:
+    """
+    L{parse_column_name}, remembered for short payloads.
+    """
+    name = _COLUMN_NAMES.get(payload)
+    if name is None:
+        name = parse_column_name(payload)
+        if len(payload) <= _COLUMN_CACHE_PAYLOAD:
+            if len(_COLUMN_NAMES) >= _COLUMN_CACHE_SIZE:
+                _COLUMN_NAMES.clear()
+            _COLUMN_NAMES[payload] = name
+    return name
+
+
+def _ok_status(payload: bytes) -> int:
+    """
+    The status flags of an OK packet (what L{parse_ok} reads, without
+    building an L{OK}).
+    """
+    r = Reader(payload)
+    r.int1()
+    r.lenenc_int()
+    r.lenenc_int()
+    return r.int2() if r.remaining() >= 2 else 0
+
+
 def parse_row(payload: bytes, columns: int) -> Tuple[Optional[bytes], ...]:
     """
     A text-protocol row of C{columns} values.
@@ -607,7 +642,7 @@ class ResultParser:
                 len(payload) < 9 if not self._deprecate_eof else len(payload) < MAX_PAYLOAD
             ):
                 status = (
-                    parse_ok(payload).status if self._deprecate_eof else parse_eof_status(payload)
+                    _ok_status(payload) if self._deprecate_eof else parse_eof_status(payload)
                 )
                 return self._finish(status, ResultSet(tuple(self._names), self._rows))
             if header == 0xFF:
@@ -616,7 +651,7 @@ class ResultParser:
             self._rows.append(parse_row(payload, self._columns))
             return None
         if state == self._COLUMNS:
-            self._names.append(parse_column_name(payload))
+            self._names.append(_column_name(payload))
             if len(self._names) == self._columns:
                 self._state = self._ROWS if self._deprecate_eof else self._COLUMNS_EOF
             return None
