@@ -315,7 +315,10 @@ class ProbeSandboxTests(TestCase):
         self.start_service(
             {"main": ([self.r0, self.r1], {"metric_query": ""}), "primary": ([primary], {"metric_query": ""})}
         )
-        yield wait_for(lambda: self.value() is not None and self.value("primary") is not None
-                       and self.value() != "Metric not collected yet", 3, "values")
+        def collected(cluster):
+            return self.value(cluster) not in (None, "Metric not collected yet")
+
+        # The two clusters are probed in different slices of the round.
+        yield wait_for(lambda: collected("main") and collected("primary"), 3, "values")
         self.assertEqual(self.value(), 0.0)
         self.assertEqual(self.value("primary"), "not a replica (SHOW SLAVE STATUS returned no rows)")
