@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
@@ -27,7 +27,8 @@ from freno.inventory.fake import FakeInventory
 from freno.probe.metrics import AggregatedMetrics
 from freno.probe.mysql_source import MySQLMetricSource
 from freno.probe.service import ProbeService
-from freno.sandbox.mysql import LAG_QUERY, MySQLSandbox
+from test.support import SharedSandboxMixin
+from freno.sandbox.mysql import LAG_QUERY
 from freno.stats import Stats
 
 THRESHOLD = 1.0
@@ -50,7 +51,7 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.01):
     return poll()
 
 
-class ProbeSandboxTests(TestCase):
+class ProbeSandboxTests(SharedSandboxMixin, TestCase):
     """
     SLOW (about a minute): probing real replicas.
     """
@@ -59,32 +60,12 @@ class ProbeSandboxTests(TestCase):
         skip = "mariadbd is not installed"
 
     timeout = 120
-    _shared: Optional[MySQLSandbox] = None
-    _created = 0
-    _finished = 0
-
-    def __init__(self, methodName="runTest"):
-        super().__init__(methodName)
-        type(self)._created += 1
+    sandbox_kwargs = {"replicas": 2, "heartbeat_interval": 0.02}
 
     def setUp(self):
-        cls = type(self)
-        if cls._shared is None:
-            sandbox = MySQLSandbox(replicas=2, heartbeat_interval=0.02)
-            sandbox.start()
-            cls._shared = sandbox
-        self.sandbox = cls._shared
-        self.addCleanup(self._release)
+        super().setUp()
         self.r0 = HostKey("localhost", self.sandbox.replicas[0].port)
         self.r1 = HostKey("127.0.0.1", self.sandbox.replicas[1].port)
-
-    def _release(self):
-        cls = type(self)
-        cls._finished += 1
-        if cls._finished >= cls._created:
-            sandbox, cls._shared = cls._shared, None
-            cls._created = cls._finished = 0
-            sandbox.stop()
 
     def restore(self, index):
         """

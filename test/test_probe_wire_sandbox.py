@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from typing import Optional
 
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
@@ -28,10 +27,11 @@ from freno.hosts import HostKey
 from freno.probe.interfaces import ProbeError
 from freno.probe.query import ProbeConnectError
 from freno.probe.wire.source import NativeMetricSource
-from freno.sandbox.mysql import LAG_QUERY, MySQLSandbox
+from test.support import SharedSandboxMixin
+from freno.sandbox.mysql import LAG_QUERY
 
 
-class NativeSourceSandboxTests(TestCase):
+class NativeSourceSandboxTests(SharedSandboxMixin, TestCase):
     """
     SLOW (about 15 s): L{NativeMetricSource} against real replicas.
     """
@@ -40,22 +40,10 @@ class NativeSourceSandboxTests(TestCase):
         skip = "mariadbd is not installed"
 
     timeout = 90
-    _shared: Optional[MySQLSandbox] = None
-    _created = 0
-    _finished = 0
-
-    def __init__(self, methodName="runTest"):
-        super().__init__(methodName)
-        type(self)._created += 1
+    sandbox_kwargs = {"replicas": 2, "heartbeat_interval": 0.02}
 
     def setUp(self):
-        cls = type(self)
-        if cls._shared is None:
-            sandbox = MySQLSandbox(replicas=2, heartbeat_interval=0.02)
-            sandbox.start()
-            cls._shared = sandbox
-        self.sandbox = cls._shared
-        self.addCleanup(self._release)
+        super().setUp()
         self.source = NativeMetricSource(reactor, ProbeSettings(timeout=1.0))
         self.addCleanup(self.source.close)
         self.connects = []
@@ -66,14 +54,6 @@ class NativeSourceSandboxTests(TestCase):
             return connector(cluster, host, timeout)
 
         self.source._connector = counting
-
-    def _release(self):
-        cls = type(self)
-        cls._finished += 1
-        if cls._finished >= cls._created:
-            sandbox, cls._shared = cls._shared, None
-            cls._created = cls._finished = 0
-            sandbox.stop()
 
     def replica(self, index):
         return HostKey("127.0.0.1", self.sandbox.replicas[index].port)
@@ -218,11 +198,6 @@ class NativeProbeSandboxTests(integration.ProbeSandboxTests):
     SLOW (about a minute): L{test.test_probe_integration}'s service-level
     tests, unchanged, with L{NativeMetricSource} as the metric source.
     """
-
-    # Its own shared-sandbox bookkeeping (not the base class's counters).
-    _shared: Optional[MySQLSandbox] = None
-    _created = 0
-    _finished = 0
 
     def setUp(self):
         self.patch(
