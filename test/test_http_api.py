@@ -10,8 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from freno.consensus.interface import NotLeaderError
 from freno.http.api import HELP
-from freno.throttle.checker import MAX_TTL_MINUTES
-from test.test_http_check import START, Service, header
+from test.test_http_check import Service, header
 
 OK = b'{"StatusCode":200,"Message":"OK"}\n'
 

@@ -29,7 +29,6 @@ from zope.interface.verify import verifyObject
 from freno.config.model import Config
 from freno.consensus.interface import (
     CommitTimeoutError,
-    ConsensusError,
     IConsensusService,
     NotLeaderError,
 )

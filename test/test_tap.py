@@ -13,7 +13,6 @@ import time
 from twisted.application.service import IService
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
-from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from treq import get as treq_get, content as treq_content
 

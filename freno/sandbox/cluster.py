@@ -22,7 +22,7 @@ import time
 from freno.config.model import HEARTBEAT_QUERY
 from freno.sandbox.haproxy import HAProxy
 from freno.sandbox.mysql import MySQLSandbox
-from freno.sandbox.nodes import FrenoGroup, free_port
+from freno.sandbox.nodes import FrenoGroup
 
 
 def store_for(sandbox: MySQLSandbox, threshold: float = 1.0) -> dict:
