@@ -48,7 +48,6 @@ from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
-from zope.interface import implementer
 
 from freno.config.model import (
     DEFAULT_PROBE_THREADS,
@@ -59,7 +58,7 @@ from freno.config.model import (
 )
 from freno.consensus.local import LocalConsensus
 from freno.hosts import HostKey
-from freno.inventory.interfaces import IInventory
+from freno.inventory.fake import FakeInventory
 from freno.probe.metrics import AggregatedMetrics
 from freno.probe.mysql_source import MySQLMetricSource
 from freno.probe.service import ProbeService
@@ -68,34 +67,6 @@ from freno.sandbox.mysql import LAG_QUERY, MySQLSandbox
 from freno.stats import Stats
 
 THRESHOLD = 1.0
-
-
-@implementer(IInventory)
-class _StaticInventory:
-    def __init__(self, hosts):
-        self._hosts = {k: tuple(v) for k, v in hosts.items()}
-        self._observers = []
-
-    def hosts(self, name):
-        return self._hosts.get(name)
-
-    def refresh(self):
-        from twisted.internet.defer import succeed
-
-        return succeed(None)
-
-    def add_observer(self, observer):
-        self._observers.append(observer)
-
-    def start(self):
-        for name, hosts in self._hosts.items():
-            for observer in self._observers:
-                observer(name, hosts)
-
-    def stop(self):
-        from twisted.internet.defer import succeed
-
-        return succeed(None)
 
 
 class ReactorLag:
@@ -167,7 +138,7 @@ def build(sandbox, load_hosts, with_main=False, pool=DEFAULT_PROBE_THREADS, driv
     metrics = AggregatedMetrics(reactor, {n: THRESHOLD for n in clusters}, probe.freshness)
     stats = Stats()
     service = ProbeService(
-        reactor, config, consensus, _StaticInventory(hosts),
+        reactor, config, consensus, FakeInventory(hosts),
         make_source(driver, probe), metrics, stats,
     )
     return config, consensus, metrics, stats, service
