@@ -25,11 +25,8 @@ from freno.consensus.interface import (
 from freno.consensus.state import (
     AppThrottle,
     Command,
-    RecoverHost,
-    SkipHost,
-    ThrottleApp,
+    CommandMethods,
     ThrottleState,
-    UnthrottleApp,
 )
 
 #: How often expired throttles and skips are purged (freno: 5 s).
@@ -71,7 +68,7 @@ class LeadershipObservers:
 
 
 @implementer(IConsensusService)
-class LocalConsensus:
+class LocalConsensus(CommandMethods):
     """
     Commands apply immediately to a local L{ThrottleState}.
 
@@ -120,23 +117,11 @@ class LocalConsensus:
             self._leader = leader
             self._observers.notify(leader)
 
-    def _command(self, command: Command):
+    def _submit(self, command: Command):
         if self.reject_commands is not None:
             return fail(self.reject_commands)
         self.state.apply(command)
         return succeed(None)
-
-    def throttle_app(self, app_key, expire_at, ratio):
-        return self._command(ThrottleApp(app_key, expire_at, ratio))
-
-    def unthrottle_app(self, app_key):
-        return self._command(UnthrottleApp(app_key))
-
-    def skip_host(self, hostname, expire_at):
-        return self._command(SkipHost(hostname, expire_at))
-
-    def recover_host(self, hostname):
-        return self._command(RecoverHost(hostname))
 
     def throttled_apps(self) -> Mapping[str, AppThrottle]:
         return self.state.apps

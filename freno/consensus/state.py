@@ -93,6 +93,42 @@ _COMMANDS = {
 _OPS = {cls: op for op, cls in _COMMANDS.items()}
 
 
+class CommandMethods:
+    """
+    The four command methods of
+    L{freno.consensus.interface.IConsensusService}, each building its
+    L{Command} record and handing it to C{self._submit(command)}, which the
+    class mixing this in provides (it returns the command's Deferred).
+    """
+
+    def _submit(self, command: Command):
+        raise NotImplementedError()
+
+    def throttle_app(self, app_key: str, expire_at: Optional[float], ratio: Optional[float]):
+        """
+        See L{freno.consensus.interface.IConsensusService.throttle_app}.
+        """
+        return self._submit(ThrottleApp(app_key, expire_at, ratio))
+
+    def unthrottle_app(self, app_key: str):
+        """
+        See L{freno.consensus.interface.IConsensusService.unthrottle_app}.
+        """
+        return self._submit(UnthrottleApp(app_key))
+
+    def skip_host(self, hostname: str, expire_at: float):
+        """
+        See L{freno.consensus.interface.IConsensusService.skip_host}.
+        """
+        return self._submit(SkipHost(hostname, expire_at))
+
+    def recover_host(self, hostname: str):
+        """
+        See L{freno.consensus.interface.IConsensusService.recover_host}.
+        """
+        return self._submit(RecoverHost(hostname))
+
+
 def command_to_dict(command: Command) -> Dict[str, Any]:
     """
     A plain, JSON-able form of C{command} (for journals and the wire).

@@ -104,11 +104,8 @@ from freno.consensus.raft.poller import ReactorPoller
 from freno.consensus.state import (
     AppThrottle,
     Command,
-    RecoverHost,
-    SkipHost,
-    ThrottleApp,
+    CommandMethods,
     ThrottleState,
-    UnthrottleApp,
     command_to_dict,
 )
 from freno.stats import Stats
@@ -156,7 +153,7 @@ def _members(config: Config) -> Tuple[str, List[str]]:
 
 
 @implementer(IConsensusService)
-class RaftConsensusService(Service):
+class RaftConsensusService(CommandMethods, Service):
     """
     A raft member holding the replicated L{ThrottleState}.
 
@@ -429,18 +426,6 @@ class RaftConsensusService(Service):
             self._finish(cid, ConsensusError("raft command queue full"))
         else:
             self._finish(cid, ConsensusError(f"raft refused the command ({reason})"))
-
-    def throttle_app(self, app_key, expire_at, ratio):
-        return self._submit(ThrottleApp(app_key, expire_at, ratio))
-
-    def unthrottle_app(self, app_key):
-        return self._submit(UnthrottleApp(app_key))
-
-    def skip_host(self, hostname, expire_at):
-        return self._submit(SkipHost(hostname, expire_at))
-
-    def recover_host(self, hostname):
-        return self._submit(RecoverHost(hostname))
 
     # -- state and leadership ----------------------------------------------
 
