@@ -11,7 +11,7 @@ BENCH_DEBS := wrk hey
 TRIAL_ARGS ?=
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test deps debs venv bench clean
+.PHONY: run test unit integration lint deps debs venv bench clean
 
 debs:
 	@missing=""; for p in $(DEBS) $(EXTRA_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -34,8 +34,20 @@ deps: debs venv
 run: deps
 	$(PY) -m freno.sandbox.cluster
 
-test: deps
+# The whole suite: the linter, then every test (unit and integration).
+test: deps lint
 	$(PY) -m twisted.trial $(TRIAL_ARGS) test
+
+# In-memory tests only: no processes, sockets or ports; seconds.
+unit: venv
+	$(PY) -m twisted.trial $(TRIAL_ARGS) test.unit
+
+# Real-process tests only: MariaDB sandboxes, twistd nodes, HAProxy, memcached.
+integration: deps
+	$(PY) -m twisted.trial $(TRIAL_ARGS) test.integration
+
+lint: venv
+	$(VENV)/bin/ruff check .
 
 bench: EXTRA_DEBS = $(BENCH_DEBS)
 bench: deps

@@ -24,6 +24,6 @@ setup(
     ],
     extras_require={
         "mysqlclient": ["mysqlclient>=2.2"],
-        "test": ["hypothesis>=6.100"],
+        "test": ["hypothesis>=6.100", "ruff>=0.6"],
     },
 )

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_bench_all -*-
+# -*- test-case-name: test.unit.test_bench_all -*-
 """
 Every benchmark in one command: C{python -m bench.all [--quick] [--only
 KEY,...] [--output PATH]} (C{make bench}).

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_chaos -*-
+# -*- test-case-name: test.unit.test_chaos,test.integration.test_chaos -*-
 """
 Chaos test of the raft group (issue 5): C{python -m bench.chaos [--rounds 20]}.
 

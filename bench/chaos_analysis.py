@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_chaos -*-
+# -*- test-case-name: test.unit.test_chaos,test.integration.test_chaos -*-
 """
 What the chaos run records, and the pure analysis of it (L{analyse}).
 

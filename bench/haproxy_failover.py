@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_bench_all -*-
+# -*- test-case-name: test.unit.test_bench_all -*-
 """
 Failover through HAProxy as a benchmark:
 C{python -m bench.haproxy_failover [--rounds N] [--json PATH]}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_bench_all -*-
+# -*- test-case-name: test.unit.test_bench_all -*-
 """
 The figures of a benchmark run and their rendering as C{BENCHMARKS.md}.
 

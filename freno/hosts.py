@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_hosts -*-
+# -*- test-case-name: test.unit.test_hosts -*-
 """
 L{HostKey}: one MySQL host, as inventory sources discover it and probes use it.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_logs -*-
+# -*- test-case-name: test.unit.test_logs -*-
 """
 Log output: a L{twisted.logger} observer writing either classic text lines or
 one JSON object per line, filtered by level, with secrets redacted.

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_stats -*-
+# -*- test-case-name: test.unit.test_publish_prometheus,test.unit.test_http_api -*-
 """
 L{Stats}: the in-process metric registry, with freno's metric names (its
 C{/debug/vars} section), from which both C{/debug/vars} and C{/metrics} are

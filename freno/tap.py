@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_tap -*-
+# -*- test-case-name: test.unit.test_tap,test.integration.test_tap -*-
 """
 The wiring of C{twistd freno}: L{Options} mirrors the original freno's command
 line, and L{makeService} builds the service tree. This is the only module that

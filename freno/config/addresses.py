@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_config_resolve,test.test_config -*-
+# -*- test-case-name: test.unit.test_config_resolve,test.unit.test_config -*-
 """
 Address syntax of the configuration: raft members (freno-behaviour.md
 section 5.2), HAProxy stats addresses (section 4.2) and HTTP API URLs.

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_config_resolve,test.test_config -*-
+# -*- test-case-name: test.unit.test_config_resolve,test.unit.test_config -*-
 """
 C{${NAME}} expansion of configuration strings.
 

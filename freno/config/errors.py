@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_config -*-
+# -*- test-case-name: test.unit.test_config -*-
 """
 L{ConfigError}: the one error a bad configuration produces.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_config,test.test_config_resolve,test.test_config_fuzz -*-
+# -*- test-case-name: test.unit.test_config,test.unit.test_config_resolve,test.unit.test_config_fuzz -*-
 """
 Loading freno's JSON configuration: read, check, expand, resolve, validate,
 once, before anything starts.

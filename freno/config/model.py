@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_config -*-
+# -*- test-case-name: test.unit.test_config -*-
 """
 The configuration model: frozen attrs classes holding the I{resolved}
 configuration (store-to-cluster inheritance applied, environment expanded,

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_config -*-
+# -*- test-case-name: test.unit.test_config -*-
 """
 The shape of freno's JSON configuration, and the first pass over a parsed
 file: every key matched to a known key, every value type-checked.

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_consensus_local -*-
+# -*- test-case-name: test.unit.test_consensus_local -*-
 """
 L{IConsensusService}: the seam between the API/throttler and whatever keeps
 the replicated state and decides leadership (freno's C{ConsensusService}).

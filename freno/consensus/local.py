@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_consensus_local -*-
+# -*- test-case-name: test.unit.test_consensus_local -*-
 """
 L{LocalConsensus}: a single-process, in-memory L{IConsensusService}.
 

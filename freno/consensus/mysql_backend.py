@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_consensus_mysql -*-
+# -*- test-case-name: test.unit.test_consensus_mysql -*-
 """
 L{MySQLBackendConsensus}: freno's MySQL-table alternative to raft. Leadership
 is one row per domain in C{service_election}; throttled apps and skipped hosts

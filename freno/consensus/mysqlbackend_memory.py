@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_consensus_mysql -*-
+# -*- test-case-name: test.unit.test_consensus_mysql -*-
 """
 L{MemoryBackendStore}: an in-memory L{IBackendStore} that plays the backend
 database for unit tests, with the same election, health and write semantics

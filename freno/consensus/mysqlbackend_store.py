@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_consensus_mysql -*-
+# -*- test-case-name: test.unit.test_consensus_mysql -*-
 """
 The database seam of the MySQL consensus backend: L{IBackendStore}, its rows,
 and L{MySQLBackendStore}, the real one (adbapi + PyMySQL, freno's tables).

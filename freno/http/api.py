@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_http_api -*-
+# -*- test-case-name: test.unit.test_http_api -*-
 """
 L{FrenoAPI}: the Klein app for every route except the four check routes
 (those are L{freno.http.check_resource.CheckResource}), and L{ApiResource},

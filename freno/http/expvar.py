@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_http_api -*-
+# -*- test-case-name: test.unit.test_http_api -*-
 """
 C{/debug/vars} and C{/debug/metrics} (§7): L{Stats} rendered as Go's expvar
 JSON: C{{\\n}}, one C{"<name>": <json>} per variable in sorted order joined by

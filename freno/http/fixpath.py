@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_http_redirects -*-
+# -*- test-case-name: test.unit.test_http_redirects -*-
 """
 L{PathFixer}: the canonical path for a request path that matched no route,
 as freno's router (julienschmidt/httprouter v1.3, C{RedirectTrailingSlash}

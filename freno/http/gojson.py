@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_http_gojson -*-
+# -*- test-case-name: test.unit.test_http_gojson -*-
 """
 Go-compatible JSON rendering (§1.2), so bodies match freno's byte for byte:
 

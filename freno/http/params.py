@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_http_params -*-
+# -*- test-case-name: test.unit.test_http_check,test.unit.test_http_api -*-
 """
 Parsing and validating path parameters.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_http_api -*-
+# -*- test-case-name: test.unit.test_http_api -*-
 """
 Small helpers writing freno's response shapes onto a Twisted request.
 
@@ -84,15 +84,18 @@ def options(request, allow: bytes) -> bytes:
 
 
 _BODY_CACHE_SIZE = 4096
+#: Rendered check bodies by result (bounded by L{_BODY_CACHE_SIZE}).
+_BODIES: dict = {}
 
 
-def check_result_body(result, _bodies={}) -> bytes:
+def check_result_body(result) -> bytes:
     """
     A L{CheckResult} as freno's JSON, field order C{StatusCode, Value,
     Threshold, Message}. Results are frozen values, so rendered bodies are
     cached by result (bounded): a steady metric renders once.
     """
-    body = _bodies.get(result)
+    bodies = _BODIES
+    body = bodies.get(result)
     if body is None:
         body = b'{"StatusCode":%d,"Value":%s,"Threshold":%s,"Message":%s}\n' % (
             result.status_code,
@@ -100,9 +103,9 @@ def check_result_body(result, _bodies={}) -> bytes:
             go_float(result.threshold).encode("ascii"),
             go_string(result.message).encode("utf-8", "surrogateescape"),
         )
-        if len(_bodies) >= _BODY_CACHE_SIZE:
-            _bodies.clear()
-        _bodies[result] = body
+        if len(bodies) >= _BODY_CACHE_SIZE:
+            bodies.clear()
+        bodies[result] = body
     return body
 
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_http_api -*-
+# -*- test-case-name: test.unit.test_http_api -*-
 """
 L{build_site}: the whole HTTP service as one C{twisted.web} L{Site}.
 

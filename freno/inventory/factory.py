@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_inventory_sources -*-
+# -*- test-case-name: test.unit.test_inventory_sources -*-
 """
 L{make_source}: the L{IInventorySource} a cluster's configuration asks for
 (C{ClusterSettings.inventory_kind}: HAProxy, ProxySQL, Vitess or static, in

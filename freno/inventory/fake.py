@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_inventory_fake -*-
+# -*- test-case-name: test.unit.test_inventory_fake -*-
 """
 In-memory fakes of the inventory seams, for unit tests of the inventory's
 consumers (the prober) and of the refresh loop:

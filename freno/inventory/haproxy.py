@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_inventory_haproxy -*-
+# -*- test-case-name: test.unit.test_inventory_haproxy -*-
 """
 L{HAProxySource}: the servers of one HAProxy backend (pool), read from the
 stats page's CSV export (freno-behaviour.md section 4.2).

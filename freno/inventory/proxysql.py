@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_inventory_proxysql -*-
+# -*- test-case-name: test.unit.test_inventory_proxysql,test.integration.test_inventory_proxysql -*-
 """
 L{ProxySQLSource}: the servers of one ProxySQL hostgroup, read from the admin
 interface over the MySQL protocol (freno-behaviour.md section 4.3).

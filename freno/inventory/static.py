@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_inventory_sources -*-
+# -*- test-case-name: test.unit.test_inventory_sources -*-
 """
 L{StaticSource}: a cluster's hosts written in the configuration
 (C{StaticHostsSettings.Hosts}, freno-behaviour.md section 4.1).

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_inventory_vitess -*-
+# -*- test-case-name: test.unit.test_inventory_vitess,test.integration.test_inventory_vitess -*-
 """
 L{VitessSource}: the serving REPLICA tablets of one keyspace/shard, from
 vtctld's HTTP API (freno-behaviour.md section 4.4).

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_probe_aggregate -*-
+# -*- test-case-name: test.unit.test_probe_aggregate -*-
 """
 Aggregation of one cluster's host results into one L{ClusterMetric}
 (freno's C{aggregateMySQLProbes}, its §3.5), as pure functions of their

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_probe_prober -*-
+# -*- test-case-name: test.unit.test_probe_prober -*-
 """
 In-memory test doubles for the probe package:
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_probe_service -*-
+# -*- test-case-name: test.unit.test_probe_service -*-
 """
 L{HttpChecker}: freno's HTTP checks (§3.4). Every
 C{ProbeSettings.http_check_interval} (freno: 5 s), each host of a cluster

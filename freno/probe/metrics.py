@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_probe_metrics -*-
+# -*- test-case-name: test.unit.test_probe_metrics -*-
 """
 L{AggregatedMetrics}: one value (or error) per cluster, as the check path reads it.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_probe_mysql_source -*-
+# -*- test-case-name: test.unit.test_probe_mysql_source,test.integration.test_probe_mysql_source -*-
 """
 L{MySQLMetricSource}: the real L{IMetricSource}, MySQL through
 C{twisted.enterprise.adbapi} and a DB-API driver (PyMySQL by default,

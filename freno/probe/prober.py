@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_probe_prober -*-
+# -*- test-case-name: test.unit.test_probe_prober -*-
 """
 L{Prober}: probes every host of every cluster on a C{LoopingCall}
 (C{ProbeSettings.interval}, freno: 50 ms) and reports each result.

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_probe_query -*-
+# -*- test-case-name: test.unit.test_probe_query -*-
 """
 C{MetricQuery} semantics (freno's C{ReadThrottleMetric}, its §3.2): which
 statement a cluster's query is, and how a result set becomes one float.

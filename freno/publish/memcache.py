@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_publish_memcache -*-
+# -*- test-case-name: test.unit.test_publish_memcache -*-
 """
 L{MemcachePublisher}: the leader's aggregated metrics, written to memcached.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_publish_prometheus -*-
+# -*- test-case-name: test.unit.test_publish_prometheus -*-
 """
 C{/metrics}: everything in L{freno.stats.Stats}, in Prometheus' text format.
 

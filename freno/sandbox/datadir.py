@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_sandbox -*-
+# -*- test-case-name: test.unit.test_sandbox,test.integration.test_sandbox -*-
 """
 Making a fresh MariaDB datadir quickly: L{make_datadir}.
 

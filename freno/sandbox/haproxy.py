@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_sandbox_haproxy -*-
+# -*- test-case-name: test.unit.test_sandbox_haproxy -*-
 """
 Running the real HAProxy in front of a freno group, with the project's
 recommended C{haproxy.cfg} adapted to local ports.

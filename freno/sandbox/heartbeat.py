@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_sandbox -*-
+# -*- test-case-name: test.unit.test_sandbox,test.integration.test_sandbox -*-
 """
 A heartbeat writer in the manner of C{pt-heartbeat --update --utc}: every
 C{interval} seconds it writes the primary's current UTC time, as a string such

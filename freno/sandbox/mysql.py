@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_sandbox -*-
+# -*- test-case-name: test.unit.test_sandbox,test.integration.test_sandbox -*-
 """
 A real MariaDB replication sandbox on loopback: L{MySQLSandbox}.
 

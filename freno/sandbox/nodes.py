@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_nodes -*-
+# -*- test-case-name: test.integration.test_raft_processes,test.integration.test_tap -*-
 """
 Launching real C{twistd freno} processes on loopback: one L{FrenoNode} per
 process, and L{FrenoGroup} for a raft group of them.

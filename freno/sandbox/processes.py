@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_sandbox -*-
+# -*- test-case-name: test.unit.test_sandbox,test.integration.test_sandbox -*-
 """
 Blocking helpers for child processes and loopback ports, used by the MySQL
 sandbox: pick a free port, spawn a child that dies with its parent, poll with a

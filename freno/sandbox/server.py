@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_sandbox -*-
+# -*- test-case-name: test.unit.test_sandbox,test.integration.test_sandbox -*-
 """
 One sandbox C{mariadbd}: its description (L{Server}) and the processes that
 run a set of them (L{ServerProcesses}): parallel start on free loopback ports

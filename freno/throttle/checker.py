@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_throttle -*-
+# -*- test-case-name: test.unit.test_throttle -*-
 """
 L{Throttler}: the check algorithm (freno's C{Check}/C{checkAppMetricResult},
 §2) and the control commands that change throttles and skips.

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_throttle -*-
+# -*- test-case-name: test.unit.test_throttle -*-
 """
 L{CheckFlags}: how one check request wants to be evaluated.
 

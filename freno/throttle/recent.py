@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_throttle_records -*-
+# -*- test-case-name: test.unit.test_throttle_records -*-
 """
 L{RecentApps}: which apps checked recently, from where (§2.5), bounded.
 

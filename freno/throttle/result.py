@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_throttle -*-
+# -*- test-case-name: test.unit.test_throttle -*-
 """
 L{CheckResult}: the answer to one check (freno's C{CheckResult}, §1.5).
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_throttle_shared_domain -*-
+# -*- test-case-name: test.unit.test_throttle_shared_domain -*-
 """
 L{SharedDomainHealth}: freno's shared-domain health (§2.7), the collector
 behind §2.3 step 8 of the check algorithm.

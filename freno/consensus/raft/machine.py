@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_raft_machine -*-
+# -*- test-case-name: test.unit.test_raft_machine -*-
 """
 The pysyncobj side of the raft node: the L{ThrottleMachine} (a C{SyncObj}
 whose one replicated method applies a L{freno.consensus.state} command), its

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_raft_poller -*-
+# -*- test-case-name: test.unit.test_raft_poller -*-
 """
 L{ReactorPoller}: pysyncobj's socket poller, implemented on the Twisted
 reactor (model (c) of the stack notes).

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_raft -*-
+# -*- test-case-name: test.unit.test_raft,test.integration.test_raft -*-
 """
 L{RaftConsensusService}: freno's raft consensus, a pysyncobj group driven
 from the Twisted reactor.
@@ -94,7 +94,6 @@ from freno.consensus.interface import (
 )
 from freno.consensus.local import LeadershipObservers
 from freno.consensus.raft.machine import (
-    LEADER_LEASE,
     NoNetworkTransport,
     SnapshotFile,
     ThrottleMachine,

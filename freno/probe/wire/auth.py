@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_probe_wire_packets -*-
+# -*- test-case-name: test.unit.test_probe_wire_packets -*-
 """
 MySQL authentication for the native probe client, without I/O.
 

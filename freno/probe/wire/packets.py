@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_probe_wire_packets -*-
+# -*- test-case-name: test.unit.test_probe_wire_packets -*-
 """
 The MySQL client/server wire format, as far as a probe needs it: pure
 functions and small parsers over bytes, no I/O.

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_probe_wire_protocol -*-
+# -*- test-case-name: test.unit.test_probe_wire_protocol -*-
 """
 L{MySQLClientProtocol}: a MySQL client connection as a Twisted protocol,
 and L{connect}, which opens one through an endpoint on the injected

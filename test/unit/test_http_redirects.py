@@ -15,7 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from freno.http.api import HELP, ROUTE_FIXER
 from freno.http.fixpath import PathFixer
-from test.test_http_check import Service, header
+from test.unit.test_http_check import Service, header
 
 
 def html_body(location: bytes) -> bytes:

@@ -117,7 +117,7 @@ class InterfaceTests(SynchronousTestCase):
         """
         import os
 
-        path = os.path.join(os.path.dirname(__file__), "..", "conf", "mysql-backend-schema.sql")
+        path = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "mysql-backend-schema.sql")
         with open(path) as f:
             text = f.read()
         for statement in SCHEMA:
@@ -704,7 +704,7 @@ class SampleConfigTests(SynchronousTestCase):
 
         from freno.config.loader import load_config
 
-        path = os.path.join(os.path.dirname(__file__), "..", "conf", "freno.conf.mysql-backend.json")
+        path = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "freno.conf.mysql-backend.json")
         config = load_config(path, {"FRENO_DC": "dc9", "FRENO_BACKEND_PASSWORD": "secret"})
         self.assertEqual(config.consensus_kind, "mysql")
         node = MySQLBackendConsensus(Clock(), config, store=MemoryBackendStore(Clock()), hostname="vm")

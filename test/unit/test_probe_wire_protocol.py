@@ -31,7 +31,7 @@ from freno.probe.wire.protocol import (
     QueryTimeoutError,
     connect,
 )
-from test.test_probe_wire_helpers import (
+from test.unit.test_probe_wire_helpers import (
     SCRAMBLE,
     SERVER_CAPS,
     ServerTransport,

@@ -21,7 +21,7 @@ from freno.consensus.raft.machine import (
 )
 from freno.consensus.raft.poller import ReactorPoller
 from freno.consensus.state import SkipHost, ThrottleApp, ThrottleState, command_to_dict
-from test.test_raft_poller import FakeFDSet
+from test.unit.test_raft_poller import FakeFDSet
 
 
 class SnapshotFileTests(SynchronousTestCase):

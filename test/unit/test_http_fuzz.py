@@ -12,7 +12,7 @@ from urllib.parse import quote
 from hypothesis import HealthCheck, given, settings, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from test.test_http_check import Service
+from test.unit.test_http_check import Service
 
 SEGMENT = st.one_of(
     st.text(max_size=140),

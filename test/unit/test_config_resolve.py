@@ -18,7 +18,7 @@ from freno.config.loader import (
     split_nodes,
 )
 from freno.config.model import ProbeSettings
-from test.test_config_helpers import CLUSTER_PATH, ConfigFileMixin, base, with_cluster, with_store
+from test.unit.test_config_helpers import CLUSTER_PATH, ConfigFileMixin, base, with_cluster, with_store
 
 STORE = dict(
     User="su",

@@ -19,7 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from freno.config.loader import ConfigError, Overrides, load_config
 from freno.config.model import Config
 from freno.config.schema import TOP, Field
-from test.test_config_helpers import base, with_store
+from test.unit.test_config_helpers import base, with_store
 
 SECRET = "S3CR3T"
 

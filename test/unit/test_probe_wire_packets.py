@@ -45,7 +45,7 @@ from freno.probe.wire.packets import (
     parse_query_response,
     parse_row,
 )
-from test.test_probe_wire_helpers import (
+from test.unit.test_probe_wire_helpers import (
     MARIADB_HANDSHAKE,
     SCRAMBLE,
     SERVER_CAPS,

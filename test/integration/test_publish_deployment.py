@@ -16,7 +16,7 @@ import tempfile
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.trial.unittest import SkipTest, TestCase
 
-from test.test_publish_memcache_integration import VALUE_RE, Memcached, free_port, get_or_down
+from test.integration.test_publish_memcache_integration import VALUE_RE, Memcached, free_port, get_or_down
 
 
 class NodePublishingTests(TestCase):

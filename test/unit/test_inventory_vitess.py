@@ -1,7 +1,7 @@
 """
-Tests for L{freno.inventory.vitess}: URL building, the tablets parser
-(freno's C{TestParseTablets} cases), garbage JSON, and the source in memory
-(StubTreq) and against a real HTTP stand-in for vtctld on loopback.
+Tests for L{freno.inventory.vitess} in memory: URL building, the tablets
+parser (freno's C{TestParseTablets} cases), garbage JSON, and the source
+through StubTreq.
 """
 
 from __future__ import annotations
@@ -9,14 +9,11 @@ from __future__ import annotations
 import json
 
 from hypothesis import given, settings, strategies as st
-from treq.client import HTTPClient
 from treq.testing import StubTreq
-from twisted.internet import defer, reactor
 from twisted.internet.task import Clock
-from twisted.trial.unittest import SynchronousTestCase, TestCase
-from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Site
+from twisted.web.server import NOT_DONE_YET
 from zope.interface.verify import verifyObject
 
 from freno.config.model import VitessSettings
@@ -236,66 +233,3 @@ class SourceTests(SynchronousTestCase):
         No API or keyspace fails.
         """
         self.failureResultOf(self.source(keyspace="").hosts(), InventoryError)
-
-
-class RealServerTests(TestCase):
-    """
-    L{VitessSource} with treq against a vtctld stand-in on a real loopback
-    port (integration: real sockets, the real reactor).
-    """
-
-    timeout = 30
-
-    def setUp(self):
-        self.resource = VtctldResource()
-        self.port = reactor.listenTCP(0, Site(self.resource), interface="127.0.0.1")
-        self.addCleanup(self.port.stopListening)
-        self.api = f"http://127.0.0.1:{self.port.getHost().port}"
-        pool = HTTPConnectionPool(reactor, persistent=False)
-        self.addCleanup(pool.closeCachedConnections)
-        self.client = HTTPClient(Agent(reactor, pool=pool))
-
-    def tearDown(self):
-        for request in self.resource.pending:
-            if not request.finished:
-                request.finish()
-
-    def source(self, keyspace="test", cells=(), timeout_secs=0):
-        settings = VitessSettings(api=self.api, keyspace=keyspace, shard="00", cells=cells, timeout_secs=timeout_secs)
-        return VitessSource(settings, reactor, self.client)
-
-    @defer.inlineCallbacks
-    def test_tablets_cells_404_malformed(self):
-        """
-        Success, the cell filter, 404 and malformed JSON over real HTTP.
-        """
-        hosts = yield self.source().hosts()
-        self.assertEqual(hosts, [HostKey("replica1", 3306), HostKey("replica2", 3306)])
-        hosts = yield self.source(cells=("cell1", "cell2")).hosts()
-        self.assertEqual(len(hosts), 2)
-        self.assertIn("/api/keyspace/test/tablets/00?cells=cell1%2Ccell2", self.resource.uris)
-        hosts = yield self.source(cells=("cell1",)).hosts()
-        self.assertEqual(hosts, [HostKey("replica1", 3306)])
-        error = yield self.assertFailure(self.source(keyspace="nope").hosts(), InventoryError)
-        self.assertIn("404 Not Found", str(error))
-        error = yield self.assertFailure(self.source(keyspace="bad").hosts(), InventoryError)
-        self.assertIn("malformed", str(error))
-
-    @defer.inlineCallbacks
-    def test_slow_times_out(self):
-        """
-        A vtctld that never answers fails after TimeoutSecs.
-        """
-        start = reactor.seconds()
-        error = yield self.assertFailure(self.source(keyspace="slow", timeout_secs=1).hosts(), InventoryError)
-        elapsed = reactor.seconds() - start
-        self.assertIn("timed out", str(error))
-        self.assertTrue(0.9 <= elapsed < 3, elapsed)
-
-    @defer.inlineCallbacks
-    def test_server_down(self):
-        """
-        A vtctld that is not listening fails.
-        """
-        yield self.port.stopListening()
-        yield self.assertFailure(self.source().hosts(), InventoryError)

@@ -3,7 +3,7 @@ SLOW integration tests of L{freno.probe.wire.source.NativeMetricSource}
 against a MariaDB replication sandbox (L{freno.sandbox.mysql}): real
 C{mysql_native_password} authentication of the sandbox's probe user, the
 heartbeat lag query on replicas, a frozen and a killed replica; and the
-whole service-level suite of L{test.test_probe_integration} re-run with the
+whole service-level suite of L{test.integration.test_probe_integration} re-run with the
 native source in place of the adbapi one.
 
 Each class starts one sandbox for all its tests (stopped after its last
@@ -21,7 +21,7 @@ from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
-import test.test_probe_integration as integration
+import test.integration.test_probe_integration as integration
 from freno.config.model import ClusterSettings, ProbeSettings
 from freno.hosts import HostKey
 from freno.probe.interfaces import ProbeError
@@ -195,7 +195,7 @@ class NativeSourceSandboxTests(SharedSandboxMixin, TestCase):
 
 class NativeProbeSandboxTests(integration.ProbeSandboxTests):
     """
-    SLOW (about a minute): L{test.test_probe_integration}'s service-level
+    SLOW (about a minute): L{test.integration.test_probe_integration}'s service-level
     tests, unchanged, with L{NativeMetricSource} as the metric source.
     """
 

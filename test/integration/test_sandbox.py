@@ -1,16 +1,12 @@
 """
-Tests for L{freno.sandbox.mysql}, L{freno.sandbox.heartbeat} and
-L{freno.sandbox.processes}.
-
-The integration classes (marked SLOW) run real C{mariadbd} processes on
-loopback: one sandbox per class, started in C{setUpClass} and stopped in
-C{tearDownClass}; every test undoes its faults with C{addCleanup}. Every wait
-is a poll with a deadline.
+Tests for L{freno.sandbox.mysql} and L{freno.sandbox.heartbeat} with real
+C{mariadbd} processes on loopback: replication, faults, lifecycle and the
+command line. Every wait is a poll with a deadline, and every fault is undone
+with C{addCleanup}.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import socket
@@ -23,7 +19,7 @@ import pymysql
 from twisted.trial.unittest import SynchronousTestCase
 
 from test.support import SharedSandboxMixin
-from freno.sandbox import datadir, heartbeat, processes
+from freno.sandbox import processes
 from freno.sandbox.mysql import LAG_QUERY, MySQLSandbox, SandboxError
 
 
@@ -50,128 +46,6 @@ def poll(predicate, timeout, what):
     L{processes.wait_for} with a short interval, for tests.
     """
     return processes.wait_for(predicate, timeout, interval=0.05, what=what)
-
-
-class SandboxArgumentTests(SynchronousTestCase):
-    """
-    Bad arguments and missing binaries fail clearly and change nothing.
-    """
-
-    def test_bad_arguments(self):
-        """
-        Out-of-range constructor arguments raise L{ValueError} naming the
-        argument.
-        """
-        for kwargs, name in [
-            (dict(replicas=-1), "replicas"),
-            (dict(replicas="2"), "replicas"),
-            (dict(replicas=True), "replicas"),
-            (dict(heartbeat_interval=0), "heartbeat_interval"),
-            (dict(heartbeat_interval=float("nan")), "heartbeat_interval"),
-            (dict(heartbeat_interval=float("inf")), "heartbeat_interval"),
-            (dict(start_timeout=-1), "start_timeout"),
-        ]:
-            error = self.assertRaises(ValueError, MySQLSandbox, **kwargs)
-            self.assertIn(name, str(error))
-
-    def test_stop_before_start(self):
-        """
-        L{MySQLSandbox.stop} on a sandbox never started does nothing.
-        """
-        sandbox = MySQLSandbox()
-        sandbox.stop()
-        sandbox.stop()
-        self.assertIsNone(sandbox.root)
-
-    def test_missing_mariadb(self):
-        """
-        Without C{mariadbd}, L{MySQLSandbox.start} raises L{SandboxError}
-        saying which package to install, and creates no directory.
-        """
-        self.patch(processes, "find_binary", lambda name: None)
-        base = self.mktemp()
-        sandbox = MySQLSandbox(base_dir=base)
-        error = self.assertRaises(SandboxError, sandbox.start)
-        self.assertIn("mariadbd not found", str(error))
-        self.assertIn("apt-get install mariadb-server", str(error))
-        self.assertFalse(os.path.exists(base))
-        self.assertEqual(sandbox.pids, [])
-
-    def test_heartbeat_rejects_bad_interval(self):
-        """
-        The heartbeat writer's command line refuses a non-positive interval.
-        """
-        self.patch(sys, "stderr", io.StringIO())
-        self.assertRaises(SystemExit, heartbeat.main, ["--port", "1", "--interval", "0"])
-
-
-class ProcessHelperTests(SynchronousTestCase):
-    """
-    L{processes} helpers.
-    """
-
-    def test_wait_for_deadline(self):
-        """
-        L{processes.wait_for} returns the predicate's true value, or raises
-        L{TimeoutError} naming what it waited for.
-        """
-        self.assertEqual(processes.wait_for(lambda: 7, 1), 7)
-        error = self.assertRaises(
-            TimeoutError, processes.wait_for, lambda: 0, 0.05, 0.01, "godot"
-        )
-        self.assertIn("godot", str(error))
-
-    def test_process_state(self):
-        """
-        L{processes.process_state} reads our own state and returns L{None}
-        for a pid that does not exist.
-        """
-        self.assertIn(processes.process_state(os.getpid()), ("R", "S"))
-        self.assertTrue(processes.is_alive(os.getpid()))
-        self.assertIsNone(processes.process_state(2**22 + 1))
-        self.assertFalse(processes.is_alive(2**22 + 1))
-
-
-class DatadirTests(SynchronousTestCase):
-    """
-    SLOW: L{datadir.make_datadir} with and without the short bootstrap.
-    """
-
-    def make(self, install_db):
-        """
-        Make a datadir under a fresh test directory; return its path.
-        """
-        base = os.path.abspath(self.mktemp())
-        os.makedirs(base)
-        path = os.path.join(base, "data")
-        datadir.make_datadir(
-            processes.find_binary("mariadbd"),
-            install_db,
-            path,
-            os.path.join(base, "install.log"),
-            60,
-        )
-        return path
-
-    def test_short_bootstrap(self):
-        """
-        The short bootstrap makes the grant tables and leaves out the help
-        tables' data and the C{sys} schema.
-        """
-        path = self.make(None)
-        self.assertTrue(os.path.exists(os.path.join(path, "mysql", "user.frm")))
-        self.assertFalse(os.path.exists(os.path.join(path, "sys")))
-
-    def test_fallback_to_install_db(self):
-        """
-        Without the bootstrap scripts, L{datadir.make_datadir} runs
-        C{mariadb-install-db}; without that too, it raises
-        L{datadir.DatadirError}.
-        """
-        self.patch(datadir, "SCRIPT_DIRS", ("/nonexistent",))
-        path = self.make(processes.find_binary("mariadb-install-db"))
-        self.assertTrue(os.path.exists(os.path.join(path, "sys")))
-        self.assertRaises(datadir.DatadirError, self.make, None)
 
 
 class ReplicationSandboxTests(SharedSandboxMixin, SynchronousTestCase):
@@ -450,7 +324,7 @@ class CommandLineTests(SynchronousTestCase):
         """
         output = os.path.abspath(self.mktemp())
         env = dict(os.environ)
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         with open(output, "wb") as out:
             proc = subprocess.Popen(

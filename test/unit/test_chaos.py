@@ -1,20 +1,15 @@
 """
-Tests for the chaos test of the raft group (L{bench.chaos}).
-
-L{AnalysisTests} check the definitions of L{bench.chaos_analysis} on
-hand-made timelines (fast, pure). L{ChaosProcessTests} is the bounded run:
-a slow integration test (about 40 s) of three real C{twistd freno}
-processes under load, with two leader kills and two leader freezes, that
-asserts both properties on what it recorded.
+Tests for the chaos analysis (L{bench.chaos_analysis}) on hand-made timelines:
+leader regions, checks outside leadership, overlaps and command bookkeeping
+(fast, pure). The bounded chaos run on real processes is in
+L{test.integration.test_chaos}.
 """
 
 from __future__ import annotations
 
-import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from bench import chaos
 from bench.chaos_analysis import (
     DOWN,
     INF,
@@ -29,7 +24,6 @@ from bench.chaos_analysis import (
     overlaps,
     serving_runs,
 )
-from freno.sandbox.nodes import FrenoGroup
 
 
 def rounded(regions):
@@ -218,33 +212,3 @@ class CommandTests(SynchronousTestCase):
         s = samples("a", *[200] * 40) + samples("b", *[200] * 40)
         result = analyse([], s, [], "a", {}, "p-")
         self.assertEqual([v.kind for v in result.violations], ["two-nodes-at-once"])
-
-
-class ChaosProcessTests(SynchronousTestCase):
-    """
-    Slow integration test: the bounded chaos run (2 kills, 2 freezes) on
-    three real C{twistd freno} processes and the shared MariaDB.
-    """
-
-    def test_bounded_chaos(self):
-        group = FrenoGroup(os.path.abspath(self.mktemp()), size=3, store=chaos.STORE)
-        self.addCleanup(group.stop)
-        group.start(30)
-        result = chaos.run(
-            group,
-            rounds=4,
-            freeze_seconds=(2.2, 2.8),
-            settle_seconds=(0.3, 0.8),
-            check_threads=1,
-        )
-        report = chaos.summary(result, 4)
-        self.assertEqual(result.violations, [], report)
-        self.assertEqual(result.rounds_done, 4, report)
-        self.assertEqual(sorted(f["kind"] for f in result.faults), ["freeze", "freeze", "kill", "kill"])
-        acknowledged = [c for c in result.recorder.commands if c.acknowledged]
-        self.assertGreater(len(acknowledged), 10, report)
-        self.assertEqual(len(result.states), 3, report)
-        self.assertTrue(any(o.status == 200 for o in result.recorder.checks), report)
-        times = result.failover_times()
-        self.assertEqual(len(times["kill"]["check"]), 2, report)
-        self.assertEqual(len(times["freeze"]["check"]), 2, report)

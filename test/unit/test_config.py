@@ -14,9 +14,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from freno.config.errors import ConfigError
 from freno.config.loader import load_config
 from freno.config.model import ClusterSettings, Config, ProxySQLSettings
-from test.test_config_helpers import CLUSTER_PATH, ConfigFileMixin, base, with_cluster, with_store
+from test.unit.test_config_helpers import CLUSTER_PATH, ConfigFileMixin, base, with_cluster, with_store
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class ConfigErrorTests(SynchronousTestCase):

@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from freno.consensus.interface import NotLeaderError
 from freno.http.api import HELP
-from test.test_http_check import Service, header
+from test.unit.test_http_check import Service, header
 
 OK = b'{"StatusCode":200,"Message":"OK"}\n'
 

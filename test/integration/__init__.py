@@ -1,0 +1,3 @@
+"""
+Real-process tests: MariaDB sandboxes, twistd freno nodes, HAProxy, memcached, loopback sockets.
+"""
