@@ -19,37 +19,32 @@ failure was logged, then every structured field of the event (a field whose
 name clashes with one of these keys is written as C{<name>_field}).
 Values that are not JSON are written as their C{repr}.
 
-Secrets are never written: a field whose name looks like a secret
-(C{password}, C{passwd}, C{secret}, C{token}, C{credential}, C{api_key}, in
-any case and as part of a longer name) is replaced by C{"***"}, and every
-configured secret value (L{secrets_of}) is replaced by C{"***"} wherever it
-appears: in field values (also inside lists and dicts), in the formatted
-message, in tracebacks. Secrets shorter than 4 characters are redacted only
-where a value equals them exactly (replacing them inside other text would
-mangle it and reveal their length anyway).
+Secrets are redacted where they are logged, never by searching text:
+
+    - a field whose name looks like a secret (C{password}, C{passwd},
+      C{secret}, C{token}, C{credential}, C{api_key}, in any case and as part
+      of a longer name) is written as C{"***"}, and so is every such key of a
+      dict logged as a field (at any depth): this covers the configuration
+      keys that hold secrets (C{Password}, C{RaftPassword},
+      C{BackendMySQLPassword}, C{ProxySQLPassword}, tokens);
+    - the configuration objects never show their secrets in their C{repr}
+      (their password fields are C{repr=False}, see L{freno.config.model}),
+      and DSNs are logged with the password masked at the source
+      (L{freno.inventory.proxysql.display_dsn}).
+
+Nothing else is rewritten: a password that is also a common word (say
+C{freno}) does not turn every C{freno} in the logs into C{***}.
 
 Levels (a decision): the default is C{warn}, one step chattier than freno's
 C{ERROR}: a dropped memcached, a failing inventory source or a lost
 leadership are warnings an operator wants without turning on
 C{--verbose}. C{--verbose} gives C{info}, C{--debug} C{debug}, and
-C{--quiet} C{error} (as in freno, C{--quiet} wins over the others). See
-L{level_from_flags}.
-
-Wiring (the tap, once the configuration is loaded)::
-
-    observer = make_log_observer(
-        config.log_format, level_from_flags(verbose, debug, quiet),
-        sys.stdout, secrets=secrets_of(config))
-    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+C{--quiet} C{error} (as in freno, C{--quiet} wins over the others); the
+flags are read by L{freno.tap.Options.log_level}.
 
 Under C{twistd}, which starts logging itself after C{makeService} returns,
-use L{offer_log_observer}: C{makeService} returns its top service through
-it, and twistd then logs through our observer instead of its default one
-(twistd's C{--logger} still wins; its C{--logfile} is then not used, the
-output goes to C{out}, normally stdout, i.e. the journal under systemd)::
-
-    top = build_service(...)
-    return offer_log_observer(top, observer)
+L{offer_log_observer} wraps the top service so that twistd logs through our
+observer instead of its default one (twistd's C{--logger} still wins).
 """
 
 from __future__ import annotations
@@ -58,7 +53,7 @@ import json
 import re
 import sys
 from datetime import datetime, timezone
-from typing import IO, Any, Dict, Iterable, Tuple
+from typing import IO, Any, Dict
 
 from twisted.application.service import IService, MultiService
 from twisted.logger import (
@@ -77,9 +72,6 @@ REDACTED = "***"
 #: Field names that hold secrets.
 SECRET_FIELD = re.compile(r"pass(word|wd)?|secret|token|credential|api_?key", re.IGNORECASE)
 
-#: Secrets shorter than this are only redacted where a value equals them.
-MIN_SUBSTRING_SECRET = 4
-
 #: The keys our JSON lines always have.
 RESERVED_KEYS = ("time", "level", "namespace", "message", "system", "error", "traceback")
 
@@ -93,68 +85,17 @@ FORMATS = ("text", "json")
 _LEVELS = tuple(LogLevel.iterconstants())
 
 
-def level_from_flags(verbose: bool = False, debug: bool = False, quiet: bool = False) -> LogLevel:
-    """
-    The level the command-line flags ask for: C{quiet} → error (it wins),
-    C{debug} → debug, C{verbose} → info, none → warn.
-    """
-    if quiet:
-        return LogLevel.error
-    if debug:
-        return LogLevel.debug
-    if verbose:
-        return LogLevel.info
-    return LogLevel.warn
-
-
-def secrets_of(config: Any) -> Tuple[str, ...]:
-    """
-    Every non-empty secret in a L{freno.config.model.Config}: the raft
-    password, the MySQL backend password, and each cluster's MySQL and
-    ProxySQL passwords.
-    """
-    found = [config.raft_password, config.backend_mysql_password]
-    for cluster in config.mysql.clusters.values():
-        found.append(cluster.password)
-        if cluster.proxysql is not None:
-            found.append(cluster.proxysql.password)
-    return tuple(sorted({s for s in found if s}, key=len, reverse=True))
-
-
 class Redactor:
     """
-    Removes secrets from events and text.
-
-    @param secrets: secret values to hide wherever they appear.
+    Removes secrets from events: by field name, recursively in dicts.
     """
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        values = {s for s in secrets if isinstance(s, str) and s}
-        self._exact = frozenset(values)
-        # Longest first, so a secret containing another is replaced whole.
-        self._substrings = sorted(
-            (s for s in values if len(s) >= MIN_SUBSTRING_SECRET), key=len, reverse=True
-        )
-
-    def text(self, text: str) -> str:
-        """
-        C{text} with every secret replaced.
-        """
-        if text in self._exact:
-            return REDACTED
-        for secret in self._substrings:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
 
     def value(self, value: Any, depth: int = 0) -> Any:
         """
-        C{value} with secrets replaced in strings, recursively in lists,
-        tuples and dicts (whose secret-named keys are redacted whole).
+        C{value} with the secret-named keys of dicts redacted, recursively in
+        lists, tuples and dicts.
         """
-        if isinstance(value, str):
-            return self.text(value)
-        if depth > 5:
+        if depth > 5 or isinstance(value, str):
             return value
         if isinstance(value, (list, tuple)):
             return type(value)(self.value(v, depth + 1) for v in value)
@@ -167,12 +108,12 @@ class Redactor:
 
     def event(self, event: Dict[str, Any]) -> Dict[str, Any]:
         """
-        A copy of C{event} with its fields redacted (the C{log_*}
-        bookkeeping is kept as is, except C{log_text}).
+        A copy of C{event} with its secret-named fields redacted (the
+        C{log_*} bookkeeping is kept as is).
         """
         out = {}
         for key, value in event.items():
-            if key.startswith("log_") and key != "log_text":
+            if key.startswith("log_"):
                 out[key] = value
             elif SECRET_FIELD.search(key):
                 out[key] = REDACTED
@@ -189,19 +130,19 @@ def _iso_time(event: Dict[str, Any]) -> str:
     return text.replace("+00:00", "Z")
 
 
-def _jsonable(value: Any, redactor: Redactor, depth: int = 0) -> Any:
+def _jsonable(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if depth < 5 and isinstance(value, (list, tuple)):
-        return [_jsonable(v, redactor, depth + 1) for v in value]
+        return [_jsonable(v, depth + 1) for v in value]
     if depth < 5 and isinstance(value, dict):
-        return {str(k): _jsonable(v, redactor, depth + 1) for k, v in value.items()}
+        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
     if isinstance(value, bytes):
-        return redactor.text(value.decode("utf-8", "replace"))
+        return value.decode("utf-8", "replace")
     if value in _LEVELS:
         return value.name
     try:
-        return redactor.text(repr(value))
+        return repr(value)
     except Exception:
         return f"<unrepresentable {type(value).__name__}>"
 
@@ -216,7 +157,7 @@ def event_as_json(event: Dict[str, Any], redactor: Redactor) -> str:
         "time": _iso_time(event),
         "level": level.name if level in _LEVELS else "info",
         "namespace": event.get("log_namespace", ""),
-        "message": redactor.text(formatEvent(event)),
+        "message": formatEvent(event),
     }
     system = event.get("log_system")
     if system not in (None, "-"):
@@ -224,8 +165,8 @@ def event_as_json(event: Dict[str, Any], redactor: Redactor) -> str:
     failure = event.get("log_failure")
     if failure is not None:
         try:
-            out["error"] = redactor.text(failure.getErrorMessage())
-            out["traceback"] = redactor.text(failure.getTraceback())
+            out["error"] = failure.getErrorMessage()
+            out["traceback"] = failure.getTraceback()
         except Exception:
             out["error"] = "<unformattable failure>"
     legacy = "isError" in event
@@ -233,7 +174,7 @@ def event_as_json(event: Dict[str, Any], redactor: Redactor) -> str:
         if key.startswith("log_") or (legacy and key in _LEGACY_KEYS):
             continue
         name = key if key not in RESERVED_KEYS else key + "_field"
-        out[name] = _jsonable(value, redactor)
+        out[name] = _jsonable(value)
     return json.dumps(out, ensure_ascii=False, default=repr) + "\n"
 
 
@@ -241,15 +182,13 @@ def event_as_text(event: Dict[str, Any], redactor: Redactor) -> str:
     """
     One classic Twisted text line for C{event}, secrets redacted.
     """
-    text = formatEventAsClassicLogText(redactor.event(event))
-    return redactor.text(text) if text else ""
+    return formatEventAsClassicLogText(redactor.event(event)) or ""
 
 
 def make_log_observer(
     format: str = "text",
     level: LogLevel = LogLevel.warn,
     out: IO[str] = sys.stdout,
-    secrets: Iterable[str] = (),
 ) -> ILogObserver:
     """
     An observer writing events at C{level} or above to C{out}.
@@ -258,7 +197,6 @@ def make_log_observer(
         object per line, see the module docstring).
     @param level: the least severe level written.
     @param out: a text stream.
-    @param secrets: values to redact wherever they appear (L{secrets_of}).
 
     @raise ValueError: an unknown C{format} or C{level}.
     """
@@ -266,7 +204,7 @@ def make_log_observer(
         raise ValueError(f"unknown log format {format!r}: use one of {', '.join(FORMATS)}")
     if level not in _LEVELS:
         raise ValueError(f"unknown log level {level!r}")
-    redactor = Redactor(secrets)
+    redactor = Redactor()
     if format == "json":
         formatter = lambda event: event_as_json(event, redactor)  # noqa: E731
     else:

@@ -33,7 +33,7 @@ from twisted.python import usage
 from freno import __version__
 from freno.config.loader import ConfigError, Overrides, load_config, load_default_config
 from freno.config.model import Config
-from freno.logs import make_log_observer, offer_log_observer, secrets_of
+from freno.logs import make_log_observer, offer_log_observer
 
 
 class Options(usage.Options):
@@ -271,6 +271,5 @@ def makeService(options: Options) -> IService:
         config.log_format,
         LogLevel.levelWithName(options.log_level),
         _log_file(options),
-        secrets_of(config),
     )
     return offer_log_observer(top, observer)
