@@ -141,6 +141,4 @@ def build_site(
         memcache_path=config.memcache_path if memcache_path is None else memcache_path,
     )
     site = FrenoSite(FrenoRoot(ApiResource(api), CheckResource(throttler), metrics_resource))
-    site.throttler = throttler
-    site.api = api
     return site

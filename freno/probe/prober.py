@@ -35,7 +35,7 @@ C{probes.*}, as freno.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Iterable, Mapping, Set, Tuple
+from typing import Callable, Dict, Iterable, Set, Tuple
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
@@ -115,15 +115,6 @@ class Prober:
         )
         keep = set(hosts)
         for key in [k for k in self._cache if k[0] == cluster.name and k[1] not in keep]:
-            del self._cache[key]
-
-    def remove_cluster(self, name: str) -> None:
-        """
-        Stop probing cluster C{name}.
-        """
-        self._targets.pop(name, None)
-        self._slices.pop(name, None)
-        for key in [k for k in self._cache if k[0] == name]:
             del self._cache[key]
 
     def start(self) -> None:
@@ -261,9 +252,3 @@ class Prober:
                     cluster=name,
                 )
         return None
-
-    def targets(self) -> Mapping[str, Tuple[ClusterSettings, Tuple[HostKey, ...]]]:
-        """
-        The current targets by cluster name.
-        """
-        return dict(self._targets)

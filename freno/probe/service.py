@@ -118,13 +118,6 @@ class ProbeService(Service):
         self._inventory_stopped: Deferred = succeed(None)
         inventory.add_observer(self._on_inventory)
 
-    @property
-    def leading(self) -> bool:
-        """
-        Whether probing runs (this node leads and the service runs).
-        """
-        return self._leading
-
     def startService(self) -> None:
         """
         Follow leadership; start probing now if already leader.
