@@ -139,7 +139,7 @@ def build_service(
         threads).
     @param config: the validated configuration.
     """
-    from freno.consensus.mysql_backend import MySQLBackendConsensus
+    from freno.consensus.mysql.service import MySQLBackendConsensus
     from freno.consensus.raft import RaftConsensusService
     from freno.http.site import build_site
     from treq.client import HTTPClient
@@ -207,7 +207,7 @@ def build_service(
 
     shared_domain = None
     if config.consensus_kind == "mysql" and config.share_domain:
-        from freno.throttle.shared_domain import SharedDomainHealth
+        from freno.consensus.mysql.shared_domain import SharedDomainHealth
 
         shared_domain = SharedDomainHealth(reactor, consensus, http_client, stats)
         shared_domain.setName("shared-domain")

@@ -6,12 +6,13 @@ the replicated state and decides leadership (freno's C{ConsensusService}).
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
 import attr
 from zope.interface import Interface
 
-from freno.consensus.state import AppThrottle
+if TYPE_CHECKING:  # the state module imports this one's errors
+    from freno.consensus.state import AppThrottle
 
 
 class ConsensusError(Exception):
@@ -140,4 +141,18 @@ class IConsensusService(Interface):
     def remove_leadership_observer(observer: Callable[[bool], None]) -> None:
         """
         Undo L{add_leadership_observer}.
+        """
+
+
+class ISharedDomainServices(Interface):
+    """
+    An optional capability of a consensus backend: knowing the leaders of the
+    other domains that share this node's C{ShareDomain} (the MySQL backend
+    has it; raft does not). L{freno.consensus.mysql.shared_domain} uses it.
+    """
+
+    def shared_domain_services() -> Mapping[str, str]:
+        """
+        Domain name to the leader's service id (C{host:port}) of every other
+        domain sharing this node's C{ShareDomain}; empty without one.
         """

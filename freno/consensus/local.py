@@ -9,12 +9,11 @@ says, and an injected clock purges expired entries every few seconds.
 
 from __future__ import annotations
 
-from typing import Callable, List, Mapping, Optional
+from typing import Mapping, Optional
 
 from twisted.internet.defer import fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
-from twisted.logger import Logger
 from zope.interface import implementer
 
 from freno.consensus.interface import (
@@ -22,49 +21,12 @@ from freno.consensus.interface import (
     IConsensusService,
     NotLeaderError,
 )
-from freno.consensus.state import (
-    AppThrottle,
-    Command,
-    CommandMethods,
-    ThrottleState,
-)
+from freno.consensus.commands import Command, CommandMethods
+from freno.consensus.observers import LeadershipObservers
+from freno.consensus.state import AppThrottle, ThrottleState
 
 #: How often expired throttles and skips are purged (freno: 5 s).
 PURGE_INTERVAL = 5.0
-
-
-class LeadershipObservers:
-    """
-    A list of leadership observers, told of changes one by one; an observer
-    that raises does not stop the others.
-    """
-
-    _log = Logger()
-
-    def __init__(self) -> None:
-        self._observers: List[Callable[[bool], None]] = []
-
-    def add(self, observer: Callable[[bool], None]) -> None:
-        """
-        Register C{observer}.
-        """
-        self._observers.append(observer)
-
-    def remove(self, observer: Callable[[bool], None]) -> None:
-        """
-        Unregister C{observer}.
-        """
-        self._observers.remove(observer)
-
-    def notify(self, is_leader: bool) -> None:
-        """
-        Tell every observer.
-        """
-        for observer in list(self._observers):
-            try:
-                observer(is_leader)
-            except Exception:
-                self._log.failure("leadership observer failed")
 
 
 @implementer(IConsensusService)
@@ -157,4 +119,4 @@ class LocalConsensus(CommandMethods):
         self._observers.remove(observer)
 
 
-__all__ = ["LocalConsensus", "LeadershipObservers", "NotLeaderError"]
+__all__ = ["LocalConsensus", "NotLeaderError"]

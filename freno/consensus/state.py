@@ -2,7 +2,8 @@
 """
 The replicated state machine: throttled apps and skipped hosts.
 
-Commands are small attrs records; L{ThrottleState.apply} applies one. Apply is
+Commands are the small attrs records of L{freno.consensus.commands};
+L{ThrottleState.apply} applies one. Apply is
 pure and deterministic: it never reads a clock, so every node that applies the
 same log reaches the same state. Expiry is an absolute time carried in the
 command. An entry whose expiry has passed counts as absent for every reader,
@@ -19,9 +20,17 @@ A snapshot is the complete state (freno's were empty, its bug B5).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional
 
 import attr
+
+from freno.consensus.commands import (
+    Command,
+    RecoverHost,
+    SkipHost,
+    ThrottleApp,
+    UnthrottleApp,
+)
 
 
 @attr.s(frozen=True, auto_attribs=True, slots=True)
@@ -41,118 +50,6 @@ class AppThrottle:
         Whether the throttle is still in force at C{now}.
         """
         return self.expire_at is None or self.expire_at > now
-
-
-@attr.s(frozen=True, auto_attribs=True, slots=True)
-class ThrottleApp:
-    """
-    Throttle C{key} (C{app} or C{app/store}).
-    """
-
-    key: str
-    expire_at: Optional[float]
-    ratio: Optional[float]
-
-
-@attr.s(frozen=True, auto_attribs=True, slots=True)
-class UnthrottleApp:
-    """
-    Remove C{key}'s throttle.
-    """
-
-    key: str
-
-
-@attr.s(frozen=True, auto_attribs=True, slots=True)
-class SkipHost:
-    """
-    Skip C{hostname} until C{expire_at}.
-    """
-
-    hostname: str
-    expire_at: float
-
-
-@attr.s(frozen=True, auto_attribs=True, slots=True)
-class RecoverHost:
-    """
-    Stop skipping C{hostname}.
-    """
-
-    hostname: str
-
-
-Command = Union[ThrottleApp, UnthrottleApp, SkipHost, RecoverHost]
-
-_COMMANDS = {
-    "throttle": ThrottleApp,
-    "unthrottle": UnthrottleApp,
-    "skip": SkipHost,
-    "recover": RecoverHost,
-}
-_OPS = {cls: op for op, cls in _COMMANDS.items()}
-
-
-class CommandMethods:
-    """
-    The four command methods of
-    L{freno.consensus.interface.IConsensusService}, each building its
-    L{Command} record and handing it to C{self._submit(command)}, which the
-    class mixing this in provides (it returns the command's Deferred).
-    """
-
-    def _submit(self, command: Command):
-        raise NotImplementedError()
-
-    def throttle_app(self, app_key: str, expire_at: Optional[float], ratio: Optional[float]):
-        """
-        See L{freno.consensus.interface.IConsensusService.throttle_app}.
-        """
-        return self._submit(ThrottleApp(app_key, expire_at, ratio))
-
-    def unthrottle_app(self, app_key: str):
-        """
-        See L{freno.consensus.interface.IConsensusService.unthrottle_app}.
-        """
-        return self._submit(UnthrottleApp(app_key))
-
-    def skip_host(self, hostname: str, expire_at: float):
-        """
-        See L{freno.consensus.interface.IConsensusService.skip_host}.
-        """
-        return self._submit(SkipHost(hostname, expire_at))
-
-    def recover_host(self, hostname: str):
-        """
-        See L{freno.consensus.interface.IConsensusService.recover_host}.
-        """
-        return self._submit(RecoverHost(hostname))
-
-
-def command_to_dict(command: Command) -> Dict[str, Any]:
-    """
-    A plain, JSON-able form of C{command} (for journals and the wire).
-    """
-    data = attr.asdict(command)
-    data["op"] = _OPS[type(command)]
-    return data
-
-
-def command_from_dict(data: Mapping[str, Any]) -> Command:
-    """
-    The inverse of L{command_to_dict}.
-
-    @raise ValueError: an unknown operation or malformed fields.
-    """
-    fields = dict(data)
-    op = fields.pop("op", None)
-    cls = _COMMANDS.get(op)  # type: ignore[arg-type]
-    if cls is None:
-        raise ValueError(f"unrecognized command operation: {op}")
-    try:
-        return cls(**fields)
-    except TypeError as e:
-        raise ValueError(f"malformed {op} command: {e}") from None
 
 
 @attr.s(auto_attribs=True)

@@ -68,7 +68,8 @@ from freno.http.responses import (
 )
 from freno.probe.metrics import AggregatedMetrics
 from freno.stats import Stats
-from freno.throttle.checker import CommandError, Throttler
+from freno.consensus.commands import InvalidCommand
+from freno.throttle.checker import Throttler
 
 #: freno's C{/help}: the registered path patterns in registration order.
 HELP = [
@@ -403,7 +404,7 @@ class FrenoAPI:
 
     # -- errors -------------------------------------------------------------
 
-    @app.handle_errors(ParameterError, CommandError)
+    @app.handle_errors(ParameterError, InvalidCommand)
     def _bad_parameter(self, request, failure):
         return respond_bad_parameter(request, failure.value)
 

@@ -11,7 +11,8 @@ changes (a documented improvement on freno's 500).
 
 Accepted syntax follows Go's C{ParseInt}/C{ParseFloat}: an optional sign,
 decimal digits, for floats an optional fraction and exponent. Names are at
-most L{MAX_NAME_LENGTH} characters (the MySQL backend's column size).
+most L{MAX_NAME_LENGTH} characters (the bound every command shares,
+L{freno.consensus.commands}).
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from __future__ import annotations
 import math
 import re
 
+from freno.consensus.commands import MAX_NAME_LENGTH
 from freno.http.gojson import go_float
-
-#: The longest app, host or store name accepted.
-MAX_NAME_LENGTH = 128
 #: Go's int64 range, which C{ParseInt(..., 10, 64)} accepts.
 INT64_MAX = 2**63 - 1
 
@@ -83,12 +82,11 @@ def parse_float(parameter: str, text: str) -> float:
 
 def parse_ratio(text: str) -> float:
     """
-    A throttle ratio in [0, 1].
+    A throttle ratio: a finite number. Its range is the command's to check
+    (L{freno.consensus.commands.check_ratio}), so it is checked in one place
+    for every route and backend.
     """
-    ratio = parse_float("ratio", text)
-    if not 0.0 <= ratio <= 1.0:
-        raise ParameterError("ratio", f"must be in [0..1] range; got {go_float(ratio)}")
-    return ratio
+    return parse_float("ratio", text)
 
 
 def parse_threshold(text: str) -> float:

@@ -121,7 +121,7 @@ def build_site(
     @param throttler: an existing L{Throttler} to serve (default: a new one
         built from the other arguments).
     @param shared_domain: the shared-domain health source for the check
-        algorithm (a L{freno.throttle.shared_domain.SharedDomainHealth}), or
+        algorithm (a L{freno.consensus.mysql.shared_domain.SharedDomainHealth}), or
         C{None}; used only when C{throttler} is not given.
     """
     if throttler is None:

@@ -8,7 +8,7 @@ Construction (the lead wires this in L{freno.tap})::
     Throttler(clock, config, consensus, metrics, stats, random.random,
               shared_domain=None)
 
-C{shared_domain} is a L{freno.throttle.shared_domain.SharedDomainHealth} (or
+C{shared_domain} is a L{freno.consensus.mysql.shared_domain.SharedDomainHealth} (or
 anything with its C{seconds_since_healthy(metric_name, now)}); C{None}, the
 default, leaves step 9 out.
 
@@ -68,13 +68,13 @@ service's Deferred:
       (or a recover). It is sent as such, so no backend can turn it into a
       permanent throttle (freno's B8).
     - a ttl beyond L{MAX_TTL_MINUTES} (100 years) is refused with
-      L{CommandError} (freno wrapped such values into the past and silently
+      L{InvalidCommand} (freno wrapped such values into the past and silently
       unthrottled: the TTL-overflow addendum).
 
 The built-in C{abusing-app} (B22, decided): a local throttle present on every
 node from start, ratio 1, shown in C{/throttled-apps} with an expiry ten years
 after start (freno's shape). It is not replicated, and throttling or
-unthrottling the key C{abusing-app} is refused with L{CommandError} (a 400),
+unthrottling the key C{abusing-app} is refused with L{InvalidCommand} (a 400),
 rather than being silently restored at the next restart as in freno.
 """
 
@@ -88,6 +88,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from freno.config.model import Config
 from freno.consensus.interface import IConsensusService
+from freno.consensus.commands import InvalidCommand, check_ratio
 from freno.consensus.state import AppThrottle
 from freno.probe.metrics import AggregatedMetrics
 from freno.stats import Stats
@@ -123,7 +124,7 @@ DEFAULT_SKIP_TTL_MINUTES = 60
 class SharedDomainSource(Protocol):
     """
     What the check path needs from the shared-domain health
-    (L{freno.throttle.shared_domain.SharedDomainHealth}).
+    (L{freno.consensus.mysql.shared_domain.SharedDomainHealth}).
     """
 
     def seconds_since_healthy(self, metric_name: str, now: float) -> Optional[float]:
@@ -131,20 +132,6 @@ class SharedDomainSource(Protocol):
         The other domains' worst C{SecondsSinceLastHealthy} for
         C{metric_name}, or C{None} when none is known.
         """
-
-
-class CommandError(ValueError):
-    """
-    A control command was refused before reaching consensus; nothing changed.
-
-    @ivar parameter: the offending parameter, e.g. C{"app"} or C{"ttlMinutes"}.
-    @ivar problem: what is wrong with it.
-    """
-
-    def __init__(self, parameter: str, problem: str) -> None:
-        super().__init__(f"{parameter}: {problem}")
-        self.parameter = parameter
-        self.problem = problem
 
 
 class Throttler:
@@ -289,14 +276,14 @@ class Throttler:
 
     def _expire_at(self, ttl_minutes: int) -> float:
         if abs(ttl_minutes) > MAX_TTL_MINUTES:
-            raise CommandError(
+            raise InvalidCommand(
                 "ttlMinutes", f"must be at most {MAX_TTL_MINUTES} (100 years)"
             )
         return self._clock.seconds() + ttl_minutes * 60.0
 
     def _refuse_builtin(self, app_key: str) -> None:
         if app_key in self.builtin_apps:
-            raise CommandError(
+            raise InvalidCommand(
                 "app", f"{app_key} is a built-in throttled app and cannot be changed"
             )
 
@@ -307,12 +294,12 @@ class Throttler:
         Throttle C{app_key} for C{ttl_minutes} (0: permanently; negative:
         unthrottle) with C{ratio} (C{None}: keep, or 1.0 for a new entry).
 
-        @raise CommandError: the built-in app, a TTL beyond 100 years or a
+        @raise InvalidCommand: the built-in app, a TTL beyond 100 years or a
             ratio outside [0, 1].
         """
         self._refuse_builtin(app_key)
-        if ratio is not None and not 0.0 <= ratio <= 1.0:
-            raise CommandError("ratio", f"must be in [0..1] range; got {ratio}")
+        if ratio is not None:
+            check_ratio(ratio)  # also when the command becomes an unthrottle
         expire_at = self._expire_at(ttl_minutes) if ttl_minutes else None
         if ttl_minutes < 0:
             return self._consensus.unthrottle_app(app_key)
@@ -323,7 +310,7 @@ class Throttler:
         Unthrottle C{app_key} if this node knows it as throttled (as freno:
         an unknown key answers OK without a command).
 
-        @raise CommandError: the built-in app.
+        @raise InvalidCommand: the built-in app.
         """
         self._refuse_builtin(app_key)
         if app_key not in self._consensus.throttled_apps():
@@ -334,7 +321,7 @@ class Throttler:
         """
         Skip C{hostname} for C{ttl_minutes} (0: 60 minutes; negative: recover).
 
-        @raise CommandError: a TTL beyond 100 years.
+        @raise InvalidCommand: a TTL beyond 100 years.
         """
         expire_at = self._expire_at(ttl_minutes or DEFAULT_SKIP_TTL_MINUTES)
         if ttl_minutes < 0:

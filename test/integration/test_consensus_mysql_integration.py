@@ -19,7 +19,7 @@ from twisted.trial.unittest import SkipTest, TestCase
 
 from freno.config.model import Config
 from freno.consensus.interface import ConsensusError
-from freno.consensus.mysql_backend import MySQLBackendConsensus
+from freno.consensus.mysql.service import MySQLBackendConsensus
 from freno.sandbox.processes import free_port
 
 HOST = "127.0.0.1"

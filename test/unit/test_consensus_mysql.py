@@ -1,5 +1,5 @@
 """
-Unit tests for the MySQL consensus backend (L{freno.consensus.mysql_backend}),
+Unit tests for the MySQL consensus backend (L{freno.consensus.mysql.service}),
 driven by L{task.Clock} over the in-memory backend store, which plays one
 database shared by several nodes.
 """
@@ -14,11 +14,11 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from freno.config.model import Config
-from freno.consensus.interface import ConsensusError, IConsensusService
+from freno.consensus.interface import ConsensusError, IConsensusService, ISharedDomainServices
 from freno.consensus.state import AppThrottle
-from freno.consensus.mysql_backend import MySQLBackendConsensus, backend_domain
-from freno.consensus.mysqlbackend_memory import MemoryBackendStore
-from freno.consensus.mysqlbackend_store import (
+from freno.consensus.mysql.service import MySQLBackendConsensus, backend_domain
+from freno.consensus.mysql.memory import MemoryBackendStore
+from freno.consensus.mysql.store import (
     SCHEMA,
     TIMESTAMP_MAX,
     TOMBSTONE,
@@ -89,10 +89,12 @@ class InterfaceTests(SynchronousTestCase):
 
     def test_consensus(self):
         """
-        L{MySQLBackendConsensus} provides L{IConsensusService}.
+        L{MySQLBackendConsensus} provides L{IConsensusService} and the
+        optional L{ISharedDomainServices}.
         """
         node = MySQLBackendConsensus(Clock(), CONFIG, store=MemoryBackendStore(Clock()))
         verifyObject(IConsensusService, node)
+        verifyObject(ISharedDomainServices, node)
 
     def test_stores(self):
         """

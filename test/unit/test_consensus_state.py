@@ -5,16 +5,15 @@ Tests for L{freno.consensus.state}: the deterministic throttle state machine.
 from hypothesis import given, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from freno.consensus.state import (
-    AppThrottle,
+from freno.consensus.commands import (
     RecoverHost,
     SkipHost,
     ThrottleApp,
-    ThrottleState,
     UnthrottleApp,
     command_from_dict,
     command_to_dict,
 )
+from freno.consensus.state import AppThrottle, ThrottleState
 
 
 class ThrottleTests(SynchronousTestCase):

@@ -20,7 +20,8 @@ from freno.consensus.raft.machine import (
     raft_settings,
 )
 from freno.consensus.raft.poller import ReactorPoller
-from freno.consensus.state import SkipHost, ThrottleApp, ThrottleState, command_to_dict
+from freno.consensus.commands import SkipHost, ThrottleApp, command_to_dict
+from freno.consensus.state import ThrottleState
 from test.unit.test_raft_poller import FakeFDSet
 
 

@@ -10,13 +10,13 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from freno.config.model import ClusterSettings, Config, MySQLStoreSettings
 from freno.consensus.interface import NotLeaderError
+from freno.consensus.commands import InvalidCommand
 from freno.consensus.local import LocalConsensus
 from freno.probe.metrics import AggregatedMetrics, ClusterMetric
 from freno.stats import Stats
 from freno.throttle.checker import (
     ABUSING_APP,
     MAX_TTL_MINUTES,
-    CommandError,
     Throttler,
 )
 from freno.throttle.flags import (
@@ -383,8 +383,8 @@ class CommandTests(SynchronousTestCase):
         """
         t, clock, consensus, _, _ = make_throttler()
         for ttl in (MAX_TTL_MINUTES + 1, -MAX_TTL_MINUTES - 1, 153722868, 2**63 - 1):
-            self.assertRaises(CommandError, t.throttle_app, "a", ttl)
-            self.assertRaises(CommandError, t.skip_host, "h", ttl)
+            self.assertRaises(InvalidCommand, t.throttle_app, "a", ttl)
+            self.assertRaises(InvalidCommand, t.skip_host, "h", ttl)
         self.assertEqual(dict(consensus.throttled_apps()), {})
         self.assertEqual(dict(consensus.skipped_hosts()), {})
         self.successResultOf(t.throttle_app("a", MAX_TTL_MINUTES))
@@ -405,8 +405,8 @@ class CommandTests(SynchronousTestCase):
         can.
         """
         t, *_ = make_throttler()
-        self.assertRaises(CommandError, t.unthrottle_app, ABUSING_APP)
-        self.assertRaises(CommandError, t.throttle_app, ABUSING_APP)
+        self.assertRaises(InvalidCommand, t.unthrottle_app, ABUSING_APP)
+        self.assertRaises(InvalidCommand, t.throttle_app, ABUSING_APP)
         self.successResultOf(t.throttle_app(ABUSING_APP + "/main"))
 
     def test_unthrottle_unknown_is_ok(self):

@@ -52,7 +52,8 @@ from pysyncobj.node import TCPNode
 from pysyncobj.transport import Transport
 from twisted.logger import Logger
 
-from freno.consensus.state import ThrottleState, command_from_dict
+from freno.consensus.commands import command_from_dict
+from freno.consensus.state import ThrottleState
 
 #: A leader that has heard from no majority for this long steps down (and
 #: stops claiming leadership at once, see L{ThrottleMachine.has_majority_lease}).

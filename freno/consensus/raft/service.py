@@ -92,7 +92,7 @@ from freno.consensus.interface import (
     IConsensusService,
     NotLeaderError,
 )
-from freno.consensus.local import LeadershipObservers
+from freno.consensus.observers import LeadershipObservers
 from freno.consensus.raft.machine import (
     NoNetworkTransport,
     SnapshotFile,
@@ -100,13 +100,8 @@ from freno.consensus.raft.machine import (
     raft_settings,
 )
 from freno.consensus.raft.poller import ReactorPoller
-from freno.consensus.state import (
-    AppThrottle,
-    Command,
-    CommandMethods,
-    ThrottleState,
-    command_to_dict,
-)
+from freno.consensus.commands import Command, CommandMethods, command_to_dict
+from freno.consensus.state import AppThrottle, ThrottleState
 from freno.stats import Stats
 
 #: Seconds between timer ticks (raft's timers are coarser than this).

@@ -1,5 +1,5 @@
 """
-Tests for L{freno.throttle.shared_domain} (freno's shared-domain health,
+Tests for L{freno.consensus.mysql.shared_domain} (freno's shared-domain health,
 §2.7) and for step 8 of the check algorithm that reads it (§2.3): in memory,
 with L{Clock}, L{StubTreq} and a scripted HTTP client.
 """
@@ -15,15 +15,17 @@ from twisted.internet.task import Clock
 from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
+from zope.interface import implementer
 
 from freno.config.model import ClusterSettings, Config, MySQLStoreSettings
+from freno.consensus.interface import ISharedDomainServices
 from freno.consensus.local import LocalConsensus
 from freno.http.site import build_site
 from freno.probe.metrics import AggregatedMetrics, ClusterMetric
 from freno.stats import Stats
 from freno.throttle.checker import Throttler
 from freno.throttle.flags import LOW_PRIORITY, OK_IF_NOT_EXISTS, CheckFlags
-from freno.throttle.shared_domain import (
+from freno.consensus.mysql.shared_domain import (
     MetricHealth,
     MetricHealthError,
     SharedDomainHealth,
@@ -63,6 +65,7 @@ def body(**seconds) -> bytes:
     ).encode("utf-8")
 
 
+@implementer(ISharedDomainServices)
 class SharedConsensus(LocalConsensus):
     """
     A L{LocalConsensus} with the MySQL backend's C{shared_domain_services}.

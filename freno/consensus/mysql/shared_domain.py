@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_throttle_shared_domain -*-
+# -*- test-case-name: test.unit.test_consensus_mysql_shared_domain -*-
 """
 L{SharedDomainHealth}: freno's shared-domain health (§2.7), the collector
 behind §2.3 step 8 of the check algorithm.
@@ -33,7 +33,7 @@ answer (headers and body) within C{timeout}, is logged and ignored for that
 round; entries that no round refreshed for C{ttl} seconds disappear. Response
 bodies are always read to the end. A round that is still running when the
 next is due delays it (the tick returns its Deferred), so rounds never
-overlap. A consensus service without C{shared_domain_services} (raft) leaves
+overlap. A consensus service without L{ISharedDomainServices} (raft) leaves
 the service idle: no loop runs.
 
 Counters (C{/debug/vars}, not in freno): C{sharedomain.fetch.total} and
@@ -53,6 +53,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from freno.consensus.interface import ISharedDomainServices
 from freno.stats import Stats
 
 #: freno's path for a node's own metric health.
@@ -131,7 +132,8 @@ class SharedDomainHealth(Service):
 
     @param clock: the scheduler and time source (loop, timeouts, TTLs).
     @param consensus: the consensus service; only its C{is_leader()} and, if
-        present, C{shared_domain_services()} are used.
+        it provides L{ISharedDomainServices}, its C{shared_domain_services()}
+        are used.
     @param http_client: a treq-like client (see the module docstring).
     @param stats: where the fetch counters go.
     @param interval: seconds between rounds (freno: 1).
@@ -170,7 +172,7 @@ class SharedDomainHealth(Service):
         Whether the consensus service has shared domains at all (the MySQL
         backend); with raft the service stays idle.
         """
-        return callable(getattr(self._consensus, "shared_domain_services", None))
+        return ISharedDomainServices.providedBy(self._consensus)
 
     def startService(self) -> None:
         """

@@ -2,7 +2,7 @@
 """
 L{MemoryBackendStore}: an in-memory L{IBackendStore} that plays the backend
 database for unit tests, with the same election, health and write semantics
-as the SQL in L{freno.consensus.mysqlbackend_store}, on an injected clock.
+as the SQL in L{freno.consensus.mysql.store}, on an injected clock.
 
 Several consensus nodes may share one store (one database). Set L{error} to
 make every call fail with it, or L{hold} to leave every call's Deferred
@@ -18,7 +18,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
 
-from freno.consensus.mysqlbackend_store import (
+from freno.consensus.mysql.store import (
     TOMBSTONE,
     AppRow,
     HealthView,

@@ -57,7 +57,7 @@ first: the local state changes only after the write succeeded, and it is
 set from the row read back in the same round trip, so a command answered 200
 is in the table and local state equals it. Any database error fails the
 command with L{ConsensusError} carrying the driver's message, and nothing
-changes locally. Invalid arguments fail the same way before any SQL.
+changes locally. Invalid arguments fail with L{freno.consensus.commands.InvalidCommand} before any SQL.
 
     - B8: a throttle whose expiry is in the past is stored as that past
       expiry, so every node unthrottles; it never becomes permanent.
@@ -92,21 +92,31 @@ behaviour).
 
 from __future__ import annotations
 
-import math
 import socket
 from typing import Callable, Dict, List, Mapping, Optional, Set
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredLock, fail, succeed
+from twisted.internet.defer import Deferred, DeferredLock, succeed
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from freno.config.model import Config
-from freno.consensus.interface import ConsensusError, ConsensusStatus, IConsensusService
-from freno.consensus.local import LeadershipObservers
-from freno.consensus.mysqlbackend_store import (
-    MAX_NAME_LENGTH,
+from freno.consensus.interface import (
+    ConsensusError,
+    ConsensusStatus,
+    IConsensusService,
+    ISharedDomainServices,
+)
+from freno.consensus.commands import (
+    Command,
+    CommandMethods,
+    RecoverHost,
+    SkipHost,
+    ThrottleApp,
+    UnthrottleApp,
+)
+from freno.consensus.mysql.store import (
     AppRow,
     HealthView,
     HostRow,
@@ -114,14 +124,8 @@ from freno.consensus.mysqlbackend_store import (
     MySQLBackendStore,
     db_expiry,
 )
-from freno.consensus.state import (
-    AppThrottle,
-    RecoverHost,
-    SkipHost,
-    ThrottleApp,
-    ThrottleState,
-    UnthrottleApp,
-)
+from freno.consensus.observers import LeadershipObservers
+from freno.consensus.state import AppThrottle, ThrottleState
 
 
 def backend_domain(config: Config) -> str:
@@ -138,27 +142,8 @@ def _error_text(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-def _check_name(name, what: str) -> None:
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"{what} must be a non-empty string")
-    if len(name) > MAX_NAME_LENGTH:
-        raise ValueError(f"{what} is longer than {MAX_NAME_LENGTH} characters")
-
-
-def _check_ratio(ratio) -> None:
-    if ratio is None:
-        return
-    if (
-        isinstance(ratio, bool)
-        or not isinstance(ratio, (int, float))
-        or not math.isfinite(ratio)
-        or not 0 <= ratio <= 1
-    ):
-        raise ValueError(f"ratio must be a number in [0, 1], not {ratio!r}")
-
-
-@implementer(IConsensusService)
-class MySQLBackendConsensus(Service):
+@implementer(IConsensusService, ISharedDomainServices)
+class MySQLBackendConsensus(CommandMethods, Service):
     """
     Leadership and replicated throttle state through freno's backend tables.
 
@@ -475,40 +460,19 @@ class MySQLBackendConsensus(Service):
         d.addCallbacks(applied, failed)
         return self._track(d)
 
-    def throttle_app(self, app_key, expire_at, ratio):
-        try:
-            _check_name(app_key, "app name")
-            _check_ratio(ratio)
-            expires = None if expire_at is None else db_expiry(expire_at)
-        except ValueError as e:
-            return fail(ConsensusError(str(e)))
-        return self._command(
-            "app", app_key, self._store.throttle_app(app_key, expires, ratio), self._apply_app
-        )
-
-    def unthrottle_app(self, app_key):
-        try:
-            _check_name(app_key, "app name")
-        except ValueError as e:
-            return fail(ConsensusError(str(e)))
-        return self._command("app", app_key, self._store.unthrottle_app(app_key), self._apply_app)
-
-    def skip_host(self, hostname, expire_at):
-        try:
-            _check_name(hostname, "host name")
-            expires = db_expiry(expire_at)
-        except ValueError as e:
-            return fail(ConsensusError(str(e)))
-        return self._command(
-            "host", hostname, self._store.skip_host(hostname, expires), self._apply_host
-        )
-
-    def recover_host(self, hostname):
-        try:
-            _check_name(hostname, "host name")
-        except ValueError as e:
-            return fail(ConsensusError(str(e)))
-        return self._command("host", hostname, self._store.recover_host(hostname), self._apply_host)
+    def _submit(self, command: Command) -> Deferred:
+        store = self._store
+        if isinstance(command, ThrottleApp):
+            expires = None if command.expire_at is None else db_expiry(command.expire_at)
+            written = store.throttle_app(command.key, expires, command.ratio)
+            return self._command("app", command.key, written, self._apply_app)
+        if isinstance(command, UnthrottleApp):
+            return self._command("app", command.key, store.unthrottle_app(command.key), self._apply_app)
+        if isinstance(command, SkipHost):
+            written = store.skip_host(command.hostname, db_expiry(command.expire_at))
+            return self._command("host", command.hostname, written, self._apply_host)
+        written = store.recover_host(command.hostname)
+        return self._command("host", command.hostname, written, self._apply_host)
 
     # -- reading ----------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 The database seam of the MySQL consensus backend: L{IBackendStore}, its rows,
 and L{MySQLBackendStore}, the real one (adbapi + PyMySQL, freno's tables).
 
-The in-memory fake is L{freno.consensus.mysqlbackend_memory.MemoryBackendStore}.
+The in-memory fake is L{freno.consensus.mysql.memory.MemoryBackendStore}.
 
 Tables and compatibility
 ========================
@@ -95,9 +95,6 @@ SCHEMA = (
   PRIMARY KEY (host_name)
 )""",
 )
-
-#: The longest app key or host name the tables hold.
-MAX_NAME_LENGTH = 128
 
 # freno's statements, with PyMySQL's %s placeholders.
 ATTEMPT_LEADERSHIP = """
