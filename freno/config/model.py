@@ -16,6 +16,8 @@ from typing import Mapping, Optional, Tuple
 
 import attr
 
+from freno.config.tls import DEFAULT_SSL_MODE, DISABLED, TLS_REQUIRED_MODES
+
 DEFAULT_LISTEN_PORT = 8087
 DEFAULT_RAFT_BIND = "127.0.0.1:10008"
 DEFAULT_MYSQL_PORT = 3306
@@ -24,6 +26,12 @@ DEFAULT_MEMCACHE_PATH = "freno"
 #: the reactor's lag p99 near 2 ms where 20 gave 6-10 ms (GIL hand-offs), for
 #: the same CPU; each frozen host holds at most one thread for one timeout.
 DEFAULT_PROBE_THREADS = 8
+#: The probe driver when C{ProbeDriver} is not given: the pure-Twisted client
+#: (measured in bench/probe.py: about half the CPU of PyMySQL's thread pool,
+#: and the only driver meeting every probing target at 200 hosts).
+DEFAULT_PROBE_DRIVER = "native"
+#: Every C{ProbeDriver}, the default first.
+PROBE_DRIVERS = ("native", "pymysql", "MySQLdb")
 
 #: The lag query gh-ost, pt-heartbeat users and freno's docs use.
 HEARTBEAT_QUERY = (
@@ -89,6 +97,41 @@ class VitessSettings:
 
 
 @attr.s(frozen=True, auto_attribs=True)
+class TLSSettings:
+    """
+    I{Extension}: TLS of probe connections, from the inherited keys
+    C{SSLMode}, C{SSLCA}, C{SSLCert} and C{SSLKey} (L{freno.config.tls}
+    defines the modes and reads the files).
+
+    @ivar mode: one of L{freno.config.tls.SSL_MODES}, normalised
+        (C{"verify-identity"}).
+    @ivar ca: path of the CA certificates to verify the server against
+        (verifying modes only; C{""}: the system's trusted CAs).
+    @ivar cert: path of a client certificate (C{""}: none).
+    @ivar key: path of its private key (C{""}: in the certificate file).
+    """
+
+    mode: str = DEFAULT_SSL_MODE
+    ca: str = ""
+    cert: str = ""
+    key: str = ""
+
+    @property
+    def required(self) -> bool:
+        """
+        Whether a server without TLS is refused.
+        """
+        return self.mode in TLS_REQUIRED_MODES
+
+    @property
+    def enabled(self) -> bool:
+        """
+        Whether TLS is used when the server offers it.
+        """
+        return self.mode != DISABLED
+
+
+@attr.s(frozen=True, auto_attribs=True)
 class ClusterSettings:
     """
     One cluster (C{Stores.MySQL.Clusters.<name>}), with every store-level value
@@ -101,6 +144,10 @@ class ClusterSettings:
     @ivar throttle_threshold: a value strictly above it answers 429.
     @ivar port: the MySQL port for hosts given without one.
     @ivar http_check_port: <= 0 disables HTTP checks.
+    @ivar tls: I{extension}: TLS of its probe connections.
+    @ivar server_public_key_path: I{extension} C{ServerPublicKeyPath}: the
+        server's RSA public key (PEM) for C{caching_sha2_password} full
+        authentication without TLS; C{""}: ask the server for it.
     """
 
     name: str
@@ -117,6 +164,8 @@ class ClusterSettings:
     ignore_hosts: Tuple[str, ...] = ()
     ignore_dial_tcp_errors: bool = False
     collation: str = ""
+    tls: TLSSettings = attr.ib(factory=TLSSettings)
+    server_public_key_path: str = ""
     static_hosts: Optional[StaticHostsSettings] = None
     haproxy: Optional[HAProxySettings] = None
     proxysql: Optional[ProxySQLSettings] = None
@@ -156,15 +205,16 @@ class ProbeSettings:
     @ivar timeout: connect, read and write timeout of one probe, seconds.
     @ivar freshness: a host value older than this no longer counts, seconds.
     @ivar thread_pool_size: the bound on MySQL client threads.
-    @ivar driver: C{"pymysql"} or C{"MySQLdb"} (adbapi), or C{"native"}
-        (L{freno.probe.wire.source.NativeMetricSource}).
+    @ivar driver: C{"native"} (L{freno.probe.wire.source.NativeMetricSource},
+        the default), or C{"pymysql"} or C{"MySQLdb"} (adbapi,
+        L{freno.probe.mysql_source.MySQLMetricSource}).
     """
 
     interval: float = 0.05
     timeout: float = 1.0
     freshness: float = 0.5
     thread_pool_size: int = DEFAULT_PROBE_THREADS
-    driver: str = "pymysql"
+    driver: str = DEFAULT_PROBE_DRIVER
     inventory_refresh_interval: float = 10.0
     http_check_interval: float = 5.0
 

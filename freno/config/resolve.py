@@ -17,6 +17,17 @@ C{Addresses}, C{User}, C{Password} are empty.
 
 B{Host sources.} A source counts as given when its object has any non-empty
 field; exactly one must be given, and it must then be complete.
+
+B{TLS} (our extension; freno had none). C{SSLMode}, C{SSLCA}, C{SSLCert},
+C{SSLKey} and C{ServerPublicKeyPath} are inherited like C{User}. Each
+cluster's resolved combination is checked (L{freno.config.tls}): the mode
+is known, the files are readable and hold what they should, the key
+belongs to the certificate, C{SSLCA} comes with a verifying mode and no
+file with C{"disabled"}. The error names the key where the cluster or, if
+it inherited it, the store set it. C{ProbeDriver: "MySQLdb"} refuses every
+one of these keys: mysqlclient's TLS options depend on the C library it was
+built against and are not tested here, so they would not surely mean what
+they mean with the other drivers.
 """
 
 from __future__ import annotations
@@ -37,6 +48,8 @@ from freno.config.addresses import (
 from freno.config.environment import EnvironmentProblem, expand
 from freno.config.errors import ConfigError, format_path
 from freno.config.model import (
+    DEFAULT_PROBE_DRIVER,
+    PROBE_DRIVERS,
     DEFAULT_LISTEN_PORT,
     DEFAULT_MEMCACHE_PATH,
     DEFAULT_MYSQL_PORT,
@@ -49,7 +62,15 @@ from freno.config.model import (
     ProbeSettings,
     ProxySQLSettings,
     StaticHostsSettings,
+    TLSSettings,
     VitessSettings,
+)
+from freno.config.tls import (
+    DEFAULT_SSL_MODE,
+    TLSFileProblem,
+    check_tls_settings,
+    normalise_mode,
+    read_public_key,
 )
 from freno.hosts import HostKey, InvalidHostError
 
@@ -60,7 +81,8 @@ DEFAULT_MEMCACHE_PORT = 11211
 DEFAULT_PROXYSQL_PORT = 6032
 DEFAULT_VITESS_TIMEOUT_SECS = 5
 LOG_FORMATS = ("text", "json")
-PROBE_DRIVERS = ("pymysql", "MySQLdb", "native")
+#: The inherited TLS keys (refused with C{ProbeDriver: "MySQLdb"}).
+TLS_KEYS = ("SSLMode", "SSLCA", "SSLCert", "SSLKey", "ServerPublicKeyPath")
 MULTI_NODE_NEEDS_PASSWORD = (
     "a multi-node raft group requires RaftPassword (pysyncobj runs code sent by any peer without it)"
 )
@@ -117,6 +139,8 @@ class Resolver:
 
     environ: Mapping[str, str]
     where: Callable[[Path], str]
+    _driver: str = DEFAULT_PROBE_DRIVER
+    _tls_checked: Dict[Any, Tuple[Any, Any]] = attr.ib(factory=dict)
 
     def fail(self, path: Path, problem: str) -> ConfigError:
         """
@@ -202,9 +226,10 @@ class Resolver:
                 _STORE + ("MetricFreshnessMillis",),
                 f"must be at least 2 x ProbeIntervalMillis ({2 * interval}), got {freshness}",
             )
-        driver = store.get("ProbeDriver", "pymysql")
+        driver = store.get("ProbeDriver", DEFAULT_PROBE_DRIVER)
         if driver not in PROBE_DRIVERS:
-            raise self.fail(_STORE + ("ProbeDriver",), f'expected "pymysql", "MySQLdb" or "native", got "{driver}"')
+            shown = ", ".join(f'"{d}"' for d in PROBE_DRIVERS[:-1]) + f' or "{PROBE_DRIVERS[-1]}"'
+            raise self.fail(_STORE + ("ProbeDriver",), f'expected {shown}, got "{driver}"')
         return ProbeSettings(
             interval=interval / 1000.0,
             timeout=store.get("ProbeTimeoutMillis", 1000) / 1000.0,
@@ -231,6 +256,10 @@ class Resolver:
         cells = store.get("VitessCells", ())
         inherited["VitessCells"] = tuple(self._cell(cell, i) for i, cell in enumerate(cells))
         probe = self.probe(store)
+        self._driver = probe.driver
+        if "SSLMode" in store:
+            inherited["SSLMode"] = self.ssl_mode(store["SSLMode"], _STORE)
+        self.refuse_tls_with_mysqldb(probe.driver, store, _STORE)
         clusters = {
             name: self.cluster(name, cluster, inherited) for name, cluster in store.get("Clusters", {}).items()
         }
@@ -240,6 +269,63 @@ class Resolver:
             ignore_dial_tcp_errors=store.get("IgnoreDialTcpErrors", False),
             collation=store.get("Collation", ""),
         )
+
+    def ssl_mode(self, value: str, path: Path) -> str:
+        """
+        C{SSLMode}, normalised (L{normalise_mode}).
+        """
+        try:
+            return normalise_mode(value)
+        except ValueError as e:
+            raise self.fail(path + ("SSLMode",), str(e))
+
+    def refuse_tls_with_mysqldb(self, driver: str, doc: Mapping[str, Any], path: Path) -> None:
+        """
+        C{ProbeDriver: "MySQLdb"} takes none of L{TLS_KEYS} (see the module
+        docstring).
+        """
+        if driver != "MySQLdb":
+            return
+        for key in TLS_KEYS:
+            if key in doc:
+                raise self.fail(
+                    path + (key,),
+                    'is not supported with ProbeDriver "MySQLdb"; use ProbeDriver "native" '
+                    'or "pymysql", or remove the TLS keys',
+                )
+
+    def tls(self, own: Mapping[str, Any], store: Mapping[str, Any], path: Path) -> Tuple[TLSSettings, str]:
+        """
+        A cluster's resolved TLS settings and C{ServerPublicKeyPath},
+        checked (files read).
+        """
+
+        def pick(key: str) -> Any:
+            return own[key] if key in own else store.get(key, "")
+
+        def where(key: str) -> Path:
+            return path + (key,) if key in own else _STORE + (key,)
+
+        settings = TLSSettings(
+            mode=pick("SSLMode") or DEFAULT_SSL_MODE,
+            ca=pick("SSLCA"),
+            cert=pick("SSLCert"),
+            key=pick("SSLKey"),
+        )
+        cache_key = (settings, pick("ServerPublicKeyPath"))
+        cached = self._tls_checked.get(cache_key)
+        if cached is None:
+            blamed, problem = check_tls_settings(settings.mode, settings.ca, settings.cert, settings.key)
+            if blamed is None and cache_key[1]:
+                try:
+                    read_public_key(cache_key[1])
+                except TLSFileProblem as e:
+                    blamed, problem = "ServerPublicKeyPath", str(e)
+            cached = self._tls_checked[cache_key] = (blamed, problem)
+        blamed, problem = cached
+        if blamed is not None:
+            raise self.fail(where(blamed), problem)
+        return settings, cache_key[1]
 
     def _cell(self, cell: str, i: int) -> str:
         try:
@@ -258,6 +344,10 @@ class Resolver:
                 own[key] = self.env(doc, key, path)
         if "IgnoreHosts" in doc:
             own["IgnoreHosts"] = self.patterns(doc["IgnoreHosts"], path + ("IgnoreHosts",))
+        if "SSLMode" in doc:
+            own["SSLMode"] = self.ssl_mode(doc["SSLMode"], path)
+        self.refuse_tls_with_mysqldb(self._driver, doc, path)
+        tls, public_key = self.tls(own, store, path)
 
         def pick(key: str, default: Any) -> Any:
             if key in own and not (key == "Port" and own[key] == 0):
@@ -297,6 +387,8 @@ class Resolver:
             ignore_hosts=pick("IgnoreHosts", ()),
             ignore_dial_tcp_errors=store.get("IgnoreDialTcpErrors", False),
             collation=store.get("Collation", ""),
+            tls=tls,
+            server_public_key_path=public_key,
             **kwargs,
         )
 

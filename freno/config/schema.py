@@ -161,6 +161,11 @@ INHERITED = dict(
     HttpCheckPort=Field("int", maximum=65535),
     HttpCheckPath=_str(),
     IgnoreHosts=_STRLIST,
+    SSLMode=_str(),
+    SSLCA=_str(),
+    SSLCert=_str(),
+    SSLKey=_str(),
+    ServerPublicKeyPath=_str(),
 )
 
 #: C{Stores.MySQL.Clusters.<name>}.

@@ -1,8 +1,10 @@
 # -*- test-case-name: test.unit.test_probe_mysql_source,test.integration.test_probe_mysql_source -*-
 """
-L{MySQLMetricSource}: the real L{IMetricSource}, MySQL through
-C{twisted.enterprise.adbapi} and a DB-API driver (PyMySQL by default,
-mysqlclient's C{MySQLdb} when C{ProbeSettings.driver} says so).
+L{MySQLMetricSource}: an L{IMetricSource} over
+C{twisted.enterprise.adbapi} and a DB-API driver, selected by
+C{"ProbeDriver": "pymysql"} or C{"MySQLdb"} (mysqlclient). The default
+driver is the native one (L{freno.probe.wire.source}); this source, built
+with settings that name it, uses PyMySQL.
 
 Construction (what C{freno.tap} wires)::
 
@@ -46,12 +48,16 @@ Design:
     - Credentials are the cluster's C{User}/C{Password}; the database is
       C{information_schema}; the character set C{utf8mb4} or, when the
       cluster (store) sets C{Collation}, that collation (freno's DSN, §3.2).
+    - B{TLS} (PyMySQL; the configuration loader refuses TLS keys with
+      MySQLdb) means what it means with the native driver
+      (L{freno.config.tls}), through L{freno.probe.pymysql_tls}.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
+import ssl
 from typing import Any, Dict, Optional, Tuple
 
 from twisted.enterprise import adbapi
@@ -62,9 +68,11 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from freno.config.model import ClusterSettings, ProbeSettings
+from freno.config.model import ClusterSettings, ProbeSettings, TLSSettings
+from freno.config.tls import DISABLED, PREFERRED, TLSFileProblem, read_public_key
 from freno.hosts import HostKey
 from freno.probe.interfaces import IMetricSource, ProbeError
+from freno.probe.pymysql_tls import pymysql_connector, pymysql_tls_kwargs, ssl_context
 from freno.probe.query import (
     MetricQuery,
     ProbeConnectError,
@@ -80,6 +88,10 @@ _DIAL_ERRORS = frozenset({2002, 2003, 2005})
 
 BACKOFF_INITIAL = 0.1
 BACKOFF_MAX = 2.0
+
+#: The C{ProbeDriver} values this source serves; with any other (the
+#: native driver's C{"native"}) it uses the first.
+ADBAPI_DRIVERS = ("pymysql", "MySQLdb")
 
 
 def load_driver(name: str):
@@ -99,7 +111,8 @@ def connect_kwargs(
     driver_name: str, cluster: ClusterSettings, host: HostKey, timeout: float
 ) -> Dict[str, Any]:
     """
-    The DB-API C{connect()} keyword arguments for C{host} of C{cluster}.
+    The DB-API C{connect()} keyword arguments for C{host} of C{cluster},
+    without TLS (L{pymysql_tls_kwargs} adds it).
     MySQLdb takes whole seconds, so its timeouts are rounded up.
     """
     seconds: Any = timeout
@@ -169,9 +182,11 @@ class HostConnectionPool(adbapi.ConnectionPool):
     @param threadpool: the shared pool.
     @param dbapi: the DB-API module.
     @param connkw: C{dbapi.connect()} keyword arguments.
+    @param connector: called with C{connkw} instead of C{dbapi.connect}
+        (L{pymysql_connector}).
     """
 
-    def __init__(self, reactor, threadpool, dbapi, connkw: Dict[str, Any]) -> None:
+    def __init__(self, reactor, threadpool, dbapi, connkw: Dict[str, Any], connector=None) -> None:
         # Deliberately not calling ConnectionPool.__init__: it would build a
         # private thread pool and hook reactor startup and shutdown.
         self._reactor = reactor
@@ -180,6 +195,7 @@ class HostConnectionPool(adbapi.ConnectionPool):
         self.dbapiName = getattr(dbapi, "__name__", "dbapi")
         self.connargs = ()
         self.connkw = connkw
+        self._connector = connector if connector is not None else dbapi.connect
         self.connections = {}
         self.running = True
         self._connection = None
@@ -190,7 +206,7 @@ class HostConnectionPool(adbapi.ConnectionPool):
         The host's connection, opened if needed (in a pool thread).
         """
         if self._connection is None:
-            self._connection = self.dbapi.connect(**self.connkw)
+            self._connection = self._connector(**self.connkw)
             self.replication = ReplicationStatement()
         return self._connection
 
@@ -245,7 +261,8 @@ class MySQLMetricSource:
     Probes MySQL hosts over DB-API connections on one bounded thread pool.
 
     @param reactor: the reactor (C{callLater}, C{seconds}, C{callFromThread}).
-    @param settings: C{timeout}, C{thread_pool_size} and C{driver} are used.
+    @param settings: C{timeout}, C{thread_pool_size} and C{driver} are used
+        (a C{driver} not in L{ADBAPI_DRIVERS} means PyMySQL).
     @param threadpool: a started thread pool to use instead of creating
         one; the source does not stop a pool it did not create.
     @param dbapi: a DB-API module to use instead of importing
@@ -263,7 +280,10 @@ class MySQLMetricSource:
     ) -> None:
         self._reactor = reactor
         self._settings = settings
-        self._dbapi = dbapi if dbapi is not None else load_driver(settings.driver)
+        self._driver = settings.driver if settings.driver in ADBAPI_DRIVERS else ADBAPI_DRIVERS[0]
+        self._dbapi = dbapi if dbapi is not None else load_driver(self._driver)
+        self._contexts: Dict[TLSSettings, ssl.SSLContext] = {}
+        self._public_keys: Dict[str, bytes] = {}
         self._own_pool = threadpool is None
         if threadpool is None:
             threadpool = ThreadPool(
@@ -276,15 +296,47 @@ class MySQLMetricSource:
         self._closed = False
 
     def _state(self, cluster: ClusterSettings, host: HostKey) -> _HostState:
-        key = (cluster.name, host, cluster.user, cluster.password, cluster.collation)
+        """
+        The host's state, made on first use.
+
+        @raise TLSFileProblem: the cluster's TLS files cannot be used.
+        """
+        key = (
+            cluster.name, host, cluster.user, cluster.password, cluster.collation,
+            cluster.tls, cluster.server_public_key_path,
+        )
         state = self._hosts.get(key)
         if state is None:
-            kwargs = connect_kwargs(
-                self._settings.driver, cluster, host, self._settings.timeout
+            kwargs = connect_kwargs(self._driver, cluster, host, self._settings.timeout)
+            connector = None
+            if self._driver == "pymysql":
+                tls_kwargs, late = pymysql_tls_kwargs(
+                    cluster.tls, self._context(cluster.tls), self._public_key(cluster)
+                )
+                kwargs.update(tls_kwargs)
+                connector = pymysql_connector(self._dbapi, late)
+            pool = HostConnectionPool(
+                self._reactor, self._threadpool, self._dbapi, kwargs, connector
             )
-            pool = HostConnectionPool(self._reactor, self._threadpool, self._dbapi, kwargs)
             state = self._hosts[key] = _HostState(pool)
         return state
+
+    def _context(self, tls: TLSSettings) -> Optional[ssl.SSLContext]:
+        if tls.mode == DISABLED or (tls.mode == PREFERRED and not tls.cert):
+            return None
+        context = self._contexts.get(tls)
+        if context is None:
+            context = self._contexts[tls] = ssl_context(tls)
+        return context
+
+    def _public_key(self, cluster: ClusterSettings) -> Optional[bytes]:
+        path = cluster.server_public_key_path
+        if not path:
+            return None
+        key = self._public_keys.get(path)
+        if key is None:
+            key = self._public_keys[path] = read_public_key(path)
+        return key
 
     def probe(self, cluster: ClusterSettings, host: HostKey) -> Deferred:
         """
@@ -298,7 +350,10 @@ class MySQLMetricSource:
                 query = self._queries[cluster.metric_query] = classify(cluster.metric_query)
         except ProbeError as e:
             return fail(e)
-        state = self._state(cluster, host)
+        try:
+            state = self._state(cluster, host)
+        except TLSFileProblem as e:
+            return fail(ProbeError(f"TLS settings for {host}: {e}"))
         if state.running is not None:
             return fail(ProbeError(f"previous probe of {host} still running"))
         now = self._reactor.seconds()

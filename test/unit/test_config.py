@@ -556,7 +556,7 @@ class ConsensusErrorTests(ConfigFileMixin, SynchronousTestCase):
         self.assertEqual(self.fails(base(LogFormat="xml")), 'LogFormat: expected "text" or "json", got "xml"')
         self.assertEqual(
             self.fails(with_store(base(), ProbeDriver="mysql")),
-            'Stores.MySQL.ProbeDriver: expected "pymysql", "MySQLdb" or "native", got "mysql"',
+            'Stores.MySQL.ProbeDriver: expected "native", "pymysql" or "MySQLdb", got "mysql"',
         )
         self.assertEqual(
             self.fails(with_store(base(), ProbeIntervalMillis=100, MetricFreshnessMillis=150)),

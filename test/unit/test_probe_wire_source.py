@@ -165,7 +165,8 @@ class NativeMetricSourceTests(SynchronousTestCase):
         self.clock.advance(BACKOFF_INITIAL)
         source._connector = self.server.connector(self.clock)
         self.assertEqual(self.successResultOf(source.probe(CLUSTER, HOST)), 1.5)
-        self.assertEqual(source._hosts[("c1", HOST, "u", "p", "")].failures, 0)
+        (state,) = source._hosts.values()
+        self.assertEqual(state.failures, 0)
 
     def test_timeout_drops_and_backs_off(self):
         """

@@ -7,7 +7,8 @@ functions and small parsers over bytes, no I/O.
       payloads of 16 MiB - 1 or more reassembled, up to a bound.
     - L{Reader}: fixed-size and length-encoded integers and strings.
     - L{parse_handshake}: the server's Initial Handshake (protocol v10).
-    - L{handshake_response}: the client's HandshakeResponse41.
+    - L{handshake_response}: the client's HandshakeResponse41, and
+      L{ssl_request}: its first 32 bytes, sent alone before TLS starts.
     - L{com_query}, L{COM_QUIT}: commands.
     - L{parse_ok}, L{parse_err}, L{is_eof}: OK, ERR and EOF packets.
     - L{ResultParser}: the response to C{COM_QUERY} (an OK, an ERR, or a
@@ -42,7 +43,8 @@ CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA = 0x00200000
 CLIENT_DEPRECATE_EOF = 0x01000000
 
 #: What this client asks for, intersected with what the server offers.
-#: Deliberately absent: SSL, LOCAL_FILES, MULTI_STATEMENTS/RESULTS,
+#: C{CLIENT_SSL} is added when the connection switches to TLS.
+#: Deliberately absent: LOCAL_FILES, MULTI_STATEMENTS/RESULTS,
 #: CONNECT_ATTRS, and every MariaDB extension.
 CLIENT_CAPABILITIES = (
     CLIENT_LONG_PASSWORD
@@ -444,6 +446,20 @@ def handshake_response(
     if capabilities & CLIENT_PLUGIN_AUTH:
         parts.append(auth_plugin.encode("ascii") + b"\0")
     return b"".join(parts)
+
+
+def ssl_request(
+    capabilities: int,
+    charset: int = UTF8MB4_GENERAL_CI,
+    max_packet: int = DEFAULT_MAX_PACKET,
+) -> bytes:
+    """
+    The SSLRequest payload: the fixed 32-byte start of a HandshakeResponse41
+    (C{capabilities} must include C{CLIENT_SSL}). The client sends it with
+    sequence id 1, starts TLS, and sends the whole HandshakeResponse41
+    (sequence id 2) over TLS.
+    """
+    return _U32.pack(capabilities) + _U32.pack(max_packet) + bytes((charset & 0xFF,)) + b"\0" * 23
 
 
 def com_query(sql: str) -> bytes:

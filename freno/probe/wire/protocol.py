@@ -4,7 +4,8 @@ L{MySQLClientProtocol}: a MySQL client connection as a Twisted protocol,
 and L{connect}, which opens one through an endpoint on the injected
 reactor.
 
-The connection authenticates (L{freno.probe.wire.auth}), then runs one
+The connection may switch to TLS first (see below), authenticates
+(L{freno.probe.wire.auth}), then runs one
 C{COM_QUERY} at a time (L{MySQLClientProtocol.query}); autocommit is left
 as the server's default (on), so no transaction is ever opened by a probe.
 Each query may have a timeout by the reactor's clock: when it expires the
@@ -15,6 +16,20 @@ not valid protocol at that point (garbage, a wrong sequence id, an
 unsolicited packet) also drops the connection and fails whatever waits
 with L{WireProtocolError}. An ERR in answer to a query fails only that
 query; the connection stays usable.
+
+B{TLS.} MySQL negotiates TLS in-band: after the server's handshake the
+client sends an SSLRequest (the first 32 bytes of its handshake response,
+with C{CLIENT_SSL}), starts TLS on the same connection
+(C{ITLSTransport.startTLS}), and sends its whole handshake response over
+TLS once the TLS handshake (and the certificate check of the options it
+was given) has completed. C{tls_mode} says when
+(L{freno.config.tls}): C{"disabled"} never; C{"preferred"} when the
+server offers C{CLIENT_SSL}; C{"required"} and the verifying modes always,
+and a server that does not offer it fails the connection with
+L{TLSUnavailableError} before anything else is sent. What is verified is
+the business of C{tls_options} (see L{freno.probe.wire.tls}). A TLS
+handshake that fails (an unverifiable certificate, a name mismatch, a
+refused client certificate) fails the connection with L{TLSError}.
 
 Usage::
 
@@ -34,12 +49,19 @@ from twisted.internet.error import ConnectingCancelledError
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.tcp import Connection as _TCPConnection
+from OpenSSL.SSL import Error as _SSLError
+from service_identity import VerificationError as _VerificationError
+from twisted.internet.interfaces import IHandshakeListener
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from freno.config.tls import DISABLED, TLS_REQUIRED_MODES
 
 from freno.probe.wire.auth import Authenticator
 from freno.probe.wire.packets import (
     CLIENT_DEPRECATE_EOF,
+    CLIENT_SSL,
     COM_QUIT,
     CONNECTION_PHASE_MAX_PACKET,
     DEFAULT_MAX_PACKET,
@@ -52,6 +74,7 @@ from freno.probe.wire.packets import (
     frame,
     parse_err,
     parse_handshake,
+    ssl_request,
 )
 
 
@@ -87,6 +110,52 @@ class ConnectionLostError(Exception):
     """
 
 
+class TLSUnavailableError(WireProtocolError):
+    """
+    TLS is required (C{tls_mode} C{"required"}, C{"verify-ca"} or
+    C{"verify-identity"}) and the server does not offer it.
+    """
+
+
+class TLSError(WireProtocolError):
+    """
+    The TLS handshake failed, or TLS failed during authentication: the
+    server's certificate could not be verified or does not name the host,
+    the server refused the client certificate, or the peers share no
+    protocol version or cipher.
+    """
+
+
+def describe_tls_failure(reason: Failure) -> str:
+    """
+    A readable reason for a TLS failure: OpenSSL's reason strings, or
+    service_identity's name mismatch.
+    """
+    error = reason.value
+    args = getattr(error, "args", ())
+    if args and isinstance(args[0], list) and all(isinstance(a, tuple) for a in args[0]):
+        # OpenSSL.SSL.Error([(library, function, reason), ...])
+        reasons = [str(a[-1]) for a in args[0] if a and a[-1]]
+        if reasons:
+            return "; ".join(reasons)
+    errors = getattr(error, "errors", None)
+    if errors:
+        # service_identity.VerificationError(errors=[DNSMismatch(...), ...])
+        names = []
+        for mismatch in errors:
+            identity = getattr(mismatch, "mismatched_id", None)
+            value = getattr(identity, "hostname", None) or getattr(identity, "ip", None)
+            if isinstance(value, bytes):
+                value = value.decode("ascii", "replace")
+            names.append(str(value) if value is not None else type(mismatch).__name__)
+        return "the certificate does not name " + ", ".join(names)
+    return reason.getErrorMessage() or type(error).__name__
+
+
+def _is_tls_failure(reason: Optional[Failure]) -> bool:
+    return reason is not None and bool(reason.check(_SSLError, _VerificationError))
+
+
 class ClientStateError(Exception):
     """
     A query was asked for while the connection was not ready for one
@@ -94,9 +163,12 @@ class ClientStateError(Exception):
     """
 
 
-_HANDSHAKE, _AUTH, _READY, _QUERY, _CLOSED = "handshake", "auth", "ready", "query", "closed"
+_HANDSHAKE, _TLS, _AUTH, _READY, _QUERY, _CLOSED = (
+    "handshake", "tls", "auth", "ready", "query", "closed"
+)
 
 
+@implementer(IHandshakeListener)
 class MySQLClientProtocol(Protocol):
     """
     One MySQL client connection.
@@ -108,8 +180,18 @@ class MySQLClientProtocol(Protocol):
     @param deprecate_eof: offer C{CLIENT_DEPRECATE_EOF} (used only if the
         server offers it too).
     @param max_packet: the largest payload accepted.
+    @param tls_mode: one of L{freno.config.tls.SSL_MODES}: whether to
+        switch to TLS (see the module docstring).
+    @param tls_options: what C{transport.startTLS} is given: an
+        C{IOpenSSLClientConnectionCreator} (or context factory) that does
+        the certificate checks C{tls_mode} wants (L{freno.probe.wire.tls});
+        needed unless C{tls_mode} is C{"disabled"}.
+    @param server_public_key: the server's RSA public key (PEM) for
+        C{caching_sha2_password} full authentication without TLS; C{None}:
+        ask the server.
 
     @ivar handshake: the server's L{Handshake}, once received.
+    @ivar tls: whether the connection switched to TLS.
     @ivar error: why the connection was dropped, if it was dropped by this
         side.
     """
@@ -124,11 +206,18 @@ class MySQLClientProtocol(Protocol):
         database: str = "",
         deprecate_eof: bool = True,
         max_packet: int = DEFAULT_MAX_PACKET,
+        tls_mode: str = DISABLED,
+        tls_options=None,
+        server_public_key: Optional[bytes] = None,
     ) -> None:
         self._clock = clock
+        self._tls_mode = tls_mode
+        self._tls_options = tls_options
+        self._tls_done = False
+        self.tls = False
         self._decoder = PacketDecoder(min(max_packet, CONNECTION_PHASE_MAX_PACKET))
         self._max_packet = max_packet
-        self._auth = Authenticator(user, password, database, deprecate_eof)
+        self._auth = Authenticator(user, password, database, deprecate_eof, server_public_key)
         self._state = _HANDSHAKE
         self._ready_waiters: List[Deferred] = []
         self._ready_result: Optional[object] = None
@@ -248,8 +337,13 @@ class MySQLClientProtocol(Protocol):
         """
         self._connection_lost = True
         text = reason.getErrorMessage() if reason is not None else "connection lost"
+        error: BaseException = ConnectionLostError(text)
+        if self._state == _TLS or (self.tls and self._state == _AUTH and _is_tls_failure(reason)):
+            error = TLSError(f"TLS handshake failed: {describe_tls_failure(reason)}")
+        elif self.tls and _is_tls_failure(reason):
+            error = TLSError(f"TLS failed: {describe_tls_failure(reason)}")
         self._state = _CLOSED
-        self._fail_waiters(ConnectionLostError(text))
+        self._fail_waiters(error)
         lost, self._lost = self._lost, []
         for d in lost:
             d.callback(None)
@@ -272,11 +366,16 @@ class MySQLClientProtocol(Protocol):
             return
         if state == _HANDSHAKE:
             self.handshake = parse_handshake(payload)
+            if self._wants_tls(self.handshake):
+                self._start_tls()
+                return
             response = self._auth.start(self.handshake)
             self._deprecate_eof = bool(self._auth.capabilities & CLIENT_DEPRECATE_EOF)
             self._state = _AUTH
             self._send(response)
             return
+        if state == _TLS:
+            raise WireProtocolError("unexpected packet before the TLS handshake completed")
         if state == _AUTH:
             reply = self._auth.feed(payload)
             if reply is not None:
@@ -295,6 +394,52 @@ class MySQLClientProtocol(Protocol):
         if payload[:1] == b"\xff":
             raise parse_err(payload)
         raise WireProtocolError("unexpected packet while idle")
+
+    def _wants_tls(self, handshake: Handshake) -> bool:
+        """
+        Whether to switch to TLS with this server.
+
+        @raise TLSUnavailableError: TLS is required and not offered.
+        """
+        if self._tls_mode == DISABLED:
+            return False
+        if handshake.capabilities & CLIENT_SSL:
+            return True
+        if self._tls_mode in TLS_REQUIRED_MODES:
+            raise TLSUnavailableError(
+                f"the server does not offer TLS, which SSLMode {self._tls_mode!r} requires"
+            )
+        return False
+
+    def _start_tls(self) -> None:
+        """
+        Send the SSLRequest and start TLS; the handshake response follows
+        in L{handshakeCompleted}.
+        """
+        start_tls = getattr(self.transport, "startTLS", None)
+        if start_tls is None or self._tls_options is None:
+            raise TLSError("TLS cannot be started on this connection")
+        caps = self._auth.capabilities_for(self.handshake, tls=True)
+        self._state = _TLS
+        self._send(ssl_request(caps))
+        try:
+            start_tls(self._tls_options)
+        except Exception as e:
+            raise TLSError(f"cannot start TLS: {e}") from None
+        self.tls = True
+
+    def handshakeCompleted(self) -> None:
+        """
+        The TLS handshake completed (and the certificate checks passed):
+        send the handshake response, now encrypted.
+        """
+        if self._state != _TLS or self._tls_done:
+            return
+        self._tls_done = True
+        response = self._auth.start(self.handshake, tls=True)
+        self._deprecate_eof = bool(self._auth.capabilities & CLIENT_DEPRECATE_EOF)
+        self._state = _AUTH
+        self._send(response)
 
     def _send(self, payload: bytes) -> None:
         seq = self._seq
@@ -406,6 +551,9 @@ def connect(
     timeout: float = 1.0,
     deprecate_eof: bool = True,
     endpoint=None,
+    tls_mode: str = DISABLED,
+    tls_options=None,
+    server_public_key: Optional[bytes] = None,
 ) -> Deferred:
     """
     Open and authenticate a connection.
@@ -415,11 +563,16 @@ def connect(
         authentication.
     @param endpoint: an C{IStreamClientEndpoint} to use instead of
         C{HostnameEndpoint(reactor, host, port)} (tests).
+    @param tls_mode: see L{MySQLClientProtocol}.
+    @param tls_options: see L{MySQLClientProtocol}.
+    @param server_public_key: see L{MySQLClientProtocol}.
     @return: a Deferred firing with a ready L{MySQLClientProtocol}, or
         failing with L{DialError} (TCP failed, including no answer within
         C{timeout}), L{ConnectTimeoutError} (connected, then no handshake
         within C{timeout}), L{ServerError} (e.g. access denied),
-        L{WireProtocolError} or L{ConnectionLostError}.
+        L{WireProtocolError} (L{TLSError}, L{TLSUnavailableError},
+        L{freno.probe.wire.auth.UnsupportedAuthError}) or
+        L{ConnectionLostError}.
     """
     if endpoint is None:
         endpoint = HostnameEndpoint(reactor, host, port, timeout=max(timeout, 0.001))
@@ -428,7 +581,10 @@ def connect(
     expired: List[bool] = []
 
     def make():
-        protocol = MySQLClientProtocol(reactor, user, password, database, deprecate_eof)
+        protocol = MySQLClientProtocol(
+            reactor, user, password, database, deprecate_eof,
+            tls_mode=tls_mode, tls_options=tls_options, server_public_key=server_public_key,
+        )
         protocols.append(protocol)
         return protocol
 

@@ -3,8 +3,8 @@
 L{NativeMetricSource}: an L{IMetricSource} that speaks the MySQL protocol
 itself, on the reactor thread (L{freno.probe.wire.protocol}), instead of
 a DB-API driver on a thread pool. Selected by C{Stores.MySQL.ProbeDriver:
-"native"}; C{adbapi} + PyMySQL (L{freno.probe.mysql_source}) stays the
-default.
+"native"}, the default; C{adbapi} + PyMySQL or MySQLdb
+(L{freno.probe.mysql_source}) remain the alternatives.
 
 Construction (what C{freno.tap} wires when C{config.mysql.probe.driver ==
 "native"})::
@@ -44,6 +44,13 @@ Same semantics as L{freno.probe.mysql_source.MySQLMetricSource}:
       Go's freno said), so C{IgnoreDialTcpErrors} treats both sources
       alike. A server that accepts TCP but never completes the handshake
       is a timeout, not a dial error.
+    - B{TLS and authentication.} The cluster's C{SSLMode}, C{SSLCA},
+      C{SSLCert}, C{SSLKey} (L{freno.probe.wire.tls}) and
+      C{ServerPublicKeyPath} apply to its connections; the files are read
+      once per source. A server that does not offer TLS when it is
+      required, a failed TLS handshake, and an authentication plugin the
+      client does not speak are L{ProbeError}s saying so (the last one
+      naming the plugin and the C{"ProbeDriver": "pymysql"} fallback).
     - B{Results} are interpreted by L{freno.probe.query} (L{select_value},
       L{show_global_value}, L{replication_lag}), and the replication query
       falls back from C{SHOW REPLICA STATUS} to C{SHOW SLAVE STATUS} on a
@@ -60,7 +67,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from freno.config.model import ClusterSettings, ProbeSettings
+from freno.config.model import ClusterSettings, ProbeSettings, TLSSettings
+from freno.config.tls import TLSFileProblem, read_public_key
 from freno.hosts import HostKey
 from freno.probe.interfaces import IMetricSource, ProbeError
 from freno.probe.query import (
@@ -77,6 +85,7 @@ from freno.probe.query import (
     select_value,
     show_global_value,
 )
+from freno.probe.wire.auth import UnsupportedAuthError
 from freno.probe.wire.packets import ResultSet, ServerError, WireProtocolError
 from freno.probe.wire.protocol import (
     ConnectionLostError,
@@ -84,8 +93,11 @@ from freno.probe.wire.protocol import (
     DialError,
     MySQLClientProtocol,
     QueryTimeoutError,
+    TLSError,
+    TLSUnavailableError,
     connect,
 )
+from freno.probe.wire.tls import ClientTLS
 
 BACKOFF_INITIAL = 0.1
 BACKOFF_MAX = 2.0
@@ -112,6 +124,14 @@ def readable_error(error: BaseException, host: HostKey, timeout: float) -> Probe
         return ProbeError(str(error))
     if isinstance(error, ConnectionLostError):
         return ProbeError(f"Error 2013: Lost connection to MySQL server ({error})")
+    if isinstance(error, TLSUnavailableError):
+        return ProbeError(f"TLS to {host}: {error}")
+    if isinstance(error, TLSError):
+        return ProbeError(f"TLS to {host}: {error}")
+    if isinstance(error, UnsupportedAuthError):
+        return ProbeError(f"cannot log in to {host}: {error}")
+    if isinstance(error, TLSFileProblem):
+        return ProbeError(f"TLS settings for {host}: {error}")
     if isinstance(error, WireProtocolError):
         return ProbeError(f"MySQL protocol error from {host}: {error}")
     message = str(error)
@@ -246,6 +266,10 @@ class NativeMetricSource:
     @param connector: C{connector(cluster, host, timeout)} returning a
         Deferred ready L{MySQLClientProtocol}, instead of L{connect} over
         TCP (tests).
+    @param endpoints: C{endpoints(host)} returning the
+        C{IStreamClientEndpoint} L{connect} uses instead of a
+        C{HostnameEndpoint} (tests: everything else, TLS included, as in
+        production).
     """
 
     _log = Logger()
@@ -255,8 +279,10 @@ class NativeMetricSource:
         reactor,
         settings: ProbeSettings,
         connector: Optional[Connector] = None,
+        endpoints: Optional[Callable[[HostKey], object]] = None,
     ) -> None:
         self._reactor = reactor
+        self._endpoints = endpoints
         self._settings = settings
         self._timeout = settings.timeout
         self._connector = connector if connector is not None else self._connect
@@ -265,11 +291,31 @@ class NativeMetricSource:
         self._closed = False
         #: discarded hosts whose connection is not closed yet (a probe ran)
         self._closing: List[Deferred] = []
+        self._tls: Dict[TLSSettings, ClientTLS] = {}
+        self._public_keys: Dict[str, bytes] = {}
 
     def _connect(self, cluster: ClusterSettings, host: HostKey, timeout: float) -> Deferred:
+        tls = cluster.tls
+        try:
+            options = None
+            if tls.enabled:
+                client = self._tls.get(tls)
+                if client is None:
+                    client = self._tls[tls] = ClientTLS(tls)
+                options = client.options_for(host.hostname)
+            public_key = None
+            path = cluster.server_public_key_path
+            if path:
+                public_key = self._public_keys.get(path)
+                if public_key is None:
+                    public_key = self._public_keys[path] = read_public_key(path)
+        except TLSFileProblem as e:
+            return fail(e)
         return connect(
             self._reactor, host.hostname, host.port, cluster.user, cluster.password,
             database=DATABASE, timeout=timeout,
+            tls_mode=tls.mode, tls_options=options, server_public_key=public_key,
+            endpoint=self._endpoints(host) if self._endpoints is not None else None,
         )
 
     def probe(self, cluster: ClusterSettings, host: HostKey) -> Deferred:
@@ -284,7 +330,10 @@ class NativeMetricSource:
                 query = self._queries[cluster.metric_query] = classify(cluster.metric_query)
             except ProbeError as e:
                 return fail(e)
-        key = (cluster.name, host, cluster.user, cluster.password, cluster.collation)
+        key = (
+            cluster.name, host, cluster.user, cluster.password, cluster.collation,
+            cluster.tls, cluster.server_public_key_path,
+        )
         state = self._hosts.get(key)
         if state is None:
             state = self._hosts[key] = _HostState()
