@@ -19,11 +19,15 @@ setup(
         "pysyncobj==0.3.17",
         "cryptography>=42",
         "attrs>=23.1",
-        "PyMySQL>=1.1",
+        # 1.2.4: its "preferred" TLS mode (freno.probe.pymysql_tls relies on it).
+        "PyMySQL>=1.2.4",
         "prometheus-client>=0.20",
     ],
     extras_require={
         "mysqlclient": ["mysqlclient>=2.2"],
-        "test": ["hypothesis>=6.100", "ruff>=0.6"],
+        # PyMySQL's client_ed25519 (MariaDB) authentication, the fallback for
+        # users the native probe driver cannot log in.
+        "ed25519": ["PyNaCl>=1.4"],
+        "test": ["hypothesis>=6.100", "ruff>=0.6", "PyNaCl>=1.4"],
     },
 )

@@ -23,6 +23,15 @@ script, not from reactor code)::
         sandbox.freeze(1); sandbox.thaw(1)        # SIGSTOP / SIGCONT
         sandbox.stop_replica(0); sandbox.start_replica(0)
 
+With C{tls=} (a L{freno.sandbox.certs.PKI}, or anything with C{ca},
+C{server_cert} and C{server_key} paths; the test makes the certificates)
+every server starts with C{--ssl-ca}, C{--ssl-cert} and C{--ssl-key}, so it
+offers TLS (MariaDB 10.11 offers none otherwise); users are still free to
+log in without it unless created with C{REQUIRE SSL}::
+
+    pki = certs.make_pki(directory)          # CA, server cert for localhost/127.0.0.1
+    with MySQLSandbox(replicas=0, tls=pki) as sandbox: ...
+
 C{start()} takes one to three seconds: one template datadir is made (by a
 short C{mariadbd --bootstrap}, see L{freno.sandbox.datadir}) and copied for
 each server; the servers start in parallel; it returns once every replica
@@ -104,6 +113,7 @@ class MySQLSandbox:
         heartbeat_interval: float = 0.1,
         start_timeout: float = 30.0,
         mariadbd_args: Sequence[str] = (),
+        tls=None,
     ) -> None:
         """
         @param base_dir: where to create the sandbox's own directory (a new
@@ -114,7 +124,11 @@ class MySQLSandbox:
         @param start_timeout: the deadline, in seconds, for each phase of
             L{start} and L{start_replica}.
         @param mariadbd_args: extra options for every C{mariadbd}.
-        @raise ValueError: an argument is out of range.
+        @param tls: the server certificate files (C{ca}, C{server_cert},
+            C{server_key} attributes: a L{freno.sandbox.certs.PKI}), or
+            C{None} for servers without TLS.
+        @raise ValueError: an argument is out of range, or a TLS file does
+            not exist.
         """
         if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
             raise ValueError(f"replicas must be an integer >= 0, got {replicas!r}")
@@ -134,6 +148,18 @@ class MySQLSandbox:
         self._heartbeat_interval = float(heartbeat_interval)
         self._timeout = float(start_timeout)
         self._extra_args = tuple(mariadbd_args)
+        #: The certificate files the servers use (C{None}: no TLS).
+        self.tls = tls
+        if tls is not None:
+            paths = (tls.ca, tls.server_cert, tls.server_key)
+            for path in paths:
+                if not os.path.isfile(path):
+                    raise ValueError(f"TLS file {path!r} does not exist")
+            self._extra_args += (
+                f"--ssl-ca={os.path.abspath(tls.ca)}",
+                f"--ssl-cert={os.path.abspath(tls.server_cert)}",
+                f"--ssl-key={os.path.abspath(tls.server_key)}",
+            )
         self.root: Optional[str] = None
         self._socket_dir: Optional[str] = None
         self._created_base_dir = False
