@@ -5,7 +5,7 @@ run only while this node leads.
 
 Wiring (C{freno.tap})::
 
-    source = MySQLMetricSource(reactor, config.mysql.probe)
+    source = NativeMetricSource(reactor, config.mysql.probe)   # or MySQLMetricSource
     service = ProbeService(reactor, config, consensus, inventory, source,
                            metrics, stats, http_client=treq.client.HTTPClient(Agent(reactor)))
     service.setServiceParent(top)

@@ -57,7 +57,8 @@ class ServiceTreeTests(TestCase):
     @inlineCallbacks
     def test_start_serve_stop(self):
         """
-        The tree starts, serves /lb-check and /leader-check, and stops.
+        The tree starts, serves /lb-check and /leader-check, and stops; it
+        probes with the native driver, the default.
         """
         port = free_port()
         options = Options()
@@ -67,6 +68,9 @@ class ServiceTreeTests(TestCase):
         self.assertEqual(
             sorted(s.name for s in top), ["consensus", "http", "probe"]
         )
+        from freno.probe.wire.source import NativeMetricSource
+
+        self.assertIsInstance(top.getServiceNamed("probe")._source, NativeMetricSource)
         top.startService()
         try:
             response = yield treq_get(f"http://127.0.0.1:{port}/lb-check", persistent=False)
@@ -200,12 +204,12 @@ class WiredCheckTests(TestCase):
 
     def test_pymysql_driver(self):
         """
-        The default adbapi + PyMySQL source.
+        The adbapi + PyMySQL source.
         """
         return self.check_answers_200("pymysql")
 
     def test_native_driver(self):
         """
-        The pure-Twisted protocol source.
+        The pure-Twisted protocol source (the default).
         """
         return self.check_answers_200("native")
