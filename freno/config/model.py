@@ -96,7 +96,7 @@ class VitessSettings:
     timeout_secs: int = 0
 
 
-@attr.s(frozen=True, auto_attribs=True)
+@attr.s(frozen=True, auto_attribs=True, cache_hash=True)
 class TLSSettings:
     """
     I{Extension}: TLS of probe connections, from the inherited keys
