@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_config -*-
+# -*- test-case-name: test.unit.test_config,test.unit.test_config_tls -*-
 """
 The configuration model: frozen attrs classes holding the I{resolved}
 configuration (store-to-cluster inheritance applied, environment expanded,

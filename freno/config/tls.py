@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_config_tls -*-
+# -*- test-case-name: test.unit.test_config_tls -*-
 """
 TLS settings of probe connections: the C{SSLMode} values and the PEM files
 (C{SSLCA}, C{SSLCert}, C{SSLKey}, C{ServerPublicKeyPath}), read and checked

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_probe_pymysql_tls -*-
+# -*- test-case-name: test.unit.test_probe_pymysql_tls,test.integration.test_probe_wire_tls_sandbox -*-
 """
 The TLS settings of L{freno.config.tls} as PyMySQL arguments, so that a
 configuration means the same with C{"ProbeDriver": "pymysql"} as with the

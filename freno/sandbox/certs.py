@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_sandbox_certs -*-
+# -*- test-case-name: test.unit.test_sandbox_certs,test.integration.test_probe_wire_tls_sandbox -*-
 """
 Throw-away X.509 certificates for TLS tests and sandboxes: a CA, server
 certificates naming hosts and addresses, client certificates, written as

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_sandbox,test.integration.test_sandbox -*-
+# -*- test-case-name: test.unit.test_sandbox,test.integration.test_sandbox,test.integration.test_probe_wire_tls_sandbox -*-
 """
 A real MariaDB replication sandbox on loopback: L{MySQLSandbox}.
 

@@ -425,7 +425,7 @@ class AuthTests(SynchronousTestCase):
         An AuthSwitchRequest is answered with the new nonce; caching_sha2
         fast-auth success waits for the OK; full auth without TLS or a
         configured key asks the server for its key (C{0x02}); the full
-        exchanges are in L{test.test_probe_wire_auth}.
+        exchanges are in L{test.unit.test_probe_wire_auth}.
         """
         auth = Authenticator("u", "pw", "")
         auth.start(parse_handshake(handshake()))

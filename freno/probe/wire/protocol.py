@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_probe_wire_protocol -*-
+# -*- test-case-name: test.unit.test_probe_wire_protocol,test.unit.test_probe_wire_tls,test.unit.test_probe_wire_auth -*-
 """
 L{MySQLClientProtocol}: a MySQL client connection as a Twisted protocol,
 and L{connect}, which opens one through an endpoint on the injected

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_probe_wire_source,test.integration.test_probe_wire_source -*-
+# -*- test-case-name: test.unit.test_probe_wire_source,test.unit.test_probe_wire_tls,test.integration.test_probe_wire_source -*-
 """
 L{NativeMetricSource}: an L{IMetricSource} that speaks the MySQL protocol
 itself, on the reactor thread (L{freno.probe.wire.protocol}), instead of

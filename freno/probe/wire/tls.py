@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_probe_wire_tls -*-
+# -*- test-case-name: test.unit.test_probe_wire_tls,test.integration.test_probe_wire_tls_sandbox -*-
 """
 L{ClientTLS}: the Twisted TLS options a probe connection starts TLS with,
 from a cluster's L{freno.config.model.TLSSettings}.

@@ -27,7 +27,7 @@ from freno.probe.wire.auth import (
 )
 from freno.probe.wire.packets import ServerError, WireProtocolError, parse_handshake
 from freno.probe.wire.tls import ClientTLS
-from test.test_probe_wire_helpers import (
+from test.unit.test_probe_wire_helpers import (
     CACHING_SHA2,
     NATIVE,
     FakeServer,

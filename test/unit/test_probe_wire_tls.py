@@ -4,7 +4,7 @@ L{freno.probe.wire.tls}, L{freno.probe.wire.source}) against L{FakeServer}
 speaking real TLS in memory: each C{SSLMode} against servers with and
 without TLS, certificate and name verification, client certificates, and
 the errors a probe reports. The same modes against a real TLS-enabled
-MariaDB are in L{test.test_probe_wire_tls_sandbox}.
+MariaDB are in L{test.integration.test_probe_wire_tls_sandbox}.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from freno.probe.wire.protocol import TLSError, TLSUnavailableError
 from freno.probe.wire.source import NativeMetricSource
 from freno.probe.wire.tls import ClientTLS, split_pem_certificates
 from freno.sandbox import certs
-from test.test_probe_wire_helpers import (
+from test.unit.test_probe_wire_helpers import (
     CACHING_SHA2,
     FakeServer,
     pki,
@@ -353,7 +353,7 @@ class SourceTLSTests(SynchronousTestCase):
         C{ServerPublicKeyPath} is read and used for RSA full authentication
         (the server is never asked for its key).
         """
-        from test.test_probe_wire_helpers import public_pem
+        from test.unit.test_probe_wire_helpers import public_pem
 
         path = certs.write_file(os.path.join(self.mktemp() + "-key.pem"), public_pem(rsa_key()))
         server = FakeServer(ANSWERS, password="pw", plugin=CACHING_SHA2, cached=False, key=rsa_key())

@@ -15,7 +15,7 @@ certificates this module makes (L{freno.sandbox.certs}).
 
 What runs where: MariaDB has no C{caching_sha2_password}, so its exchanges
 (fast, full over TLS, full with RSA) are tested against the fake server in
-L{test.test_probe_wire_auth} and L{test.test_probe_wire_tls}, where TLS is
+L{test.unit.test_probe_wire_auth} and L{test.unit.test_probe_wire_tls}, where TLS is
 real TLS in memory.
 
 Each class starts one sandbox (a primary, no replicas) for all its tests;

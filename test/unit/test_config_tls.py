@@ -22,8 +22,8 @@ from freno.config.tls import (
     read_tls_material,
 )
 from freno.sandbox import certs
-from test.test_config_helpers import CLUSTER_PATH, ConfigFileMixin, base, with_cluster, with_store
-from test.test_probe_wire_helpers import public_pem, rsa_key
+from test.unit.test_config_helpers import CLUSTER_PATH, ConfigFileMixin, base, with_cluster, with_store
+from test.unit.test_probe_wire_helpers import public_pem, rsa_key
 
 STORE = "Stores.MySQL"
 

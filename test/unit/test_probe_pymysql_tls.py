@@ -1,7 +1,7 @@
 """
 Tests for L{freno.probe.pymysql_tls}: the TLS settings as PyMySQL
 arguments (the real exchanges with a TLS MariaDB are in
-L{test.test_probe_wire_tls_sandbox}).
+L{test.integration.test_probe_wire_tls_sandbox}).
 """
 
 from __future__ import annotations
