@@ -43,21 +43,19 @@ from __future__ import annotations
 
 from typing import List, Optional
 
+from OpenSSL.SSL import Error as _SSLError
+from service_identity import VerificationError as _VerificationError
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.error import ConnectingCancelledError
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IHandshakeListener, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.tcp import Connection as _TCPConnection
-from OpenSSL.SSL import Error as _SSLError
-from service_identity import VerificationError as _VerificationError
-from twisted.internet.interfaces import IHandshakeListener
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from freno.config.tls import DISABLED, TLS_REQUIRED_MODES
-
 from freno.probe.wire.auth import Authenticator
 from freno.probe.wire.packets import (
     CLIENT_DEPRECATE_EOF,
