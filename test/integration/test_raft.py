@@ -160,26 +160,31 @@ class ThreeNodeTests(TestCase):
     @inlineCallbacks
     def test_one_leader_everyone_agrees(self):
         """
-        One leader is elected quickly, every member names it and is healthy,
-        and the gauges say so.
+        One leader is elected, every member names it and is healthy, and the
+        gauges say so once the members have ticked. (How fast the first
+        leader comes is a benchmark's business, not a test's.)
         """
         group = Group(self, 3)
-        started = time.monotonic()
         group.start_all()
         leader = yield group.settled()
-        self.assertLess(time.monotonic() - started, 5.0)
         states = sorted(s.state_description() for s in group.services)
         self.assertEqual(states, ["Follower", "Follower", "Leader"])
         self.assertEqual(leader.status().State, "Leader")
         for s in group.services:
             self.assertEqual(s.status().Leader, leader.status().ServiceID)
-            gauges = s._stats.gauges
-            self.assertEqual(gauges["raft.is_leader"], 1 if s is leader else 0)
-            self.assertEqual(gauges["raft.is_healthy"], 1)
-            self.assertEqual(s._stats.strings["raft.leader"], leader.leader())
-            self.assertGreaterEqual(
-                s._stats.labeled_gauges[("freno_raft_term", ())], 1
+
+        def gauges_agree():
+            # The gauges are refreshed at each member's next tick, which may
+            # come just after the moment settled() saw the group agree.
+            return all(
+                s._stats.gauges.get("raft.is_leader") == (1 if s is leader else 0)
+                and s._stats.gauges.get("raft.is_healthy") == 1
+                and s._stats.strings.get("raft.leader") == leader.leader()
+                and s._stats.labeled_gauges.get(("freno_raft_term", ()), 0) >= 1
+                for s in group.services
             )
+
+        yield wait_for(gauges_agree, 5, "every member's gauges to agree")
 
     @inlineCallbacks
     def test_commands_on_leader_and_follower(self):
