@@ -35,9 +35,9 @@ Secrets are redacted where they are logged, never by searching text:
 Nothing else is rewritten: a password that is also a common word (say
 C{freno}) does not turn every C{freno} in the logs into C{***}.
 
-Levels (a decision): the default is C{warn}, one step chattier than freno's
-C{ERROR}: a dropped memcached, a failing inventory source or a lost
-leadership are warnings an operator wants without turning on
+Levels (docs/decisions.md, D45): the default is C{warn}, one step chattier
+than freno's C{ERROR}: a dropped memcached, a failing inventory source or a
+failed command are warnings an operator wants without turning on
 C{--verbose}. C{--verbose} gives C{info}, C{--debug} C{debug}, and
 C{--quiet} C{error} (as in freno, C{--quiet} wins over the others); the
 flags are read by L{freno.tap.Options.log_level}.

@@ -1,7 +1,8 @@
 # -*- test-case-name: test.unit.test_config_resolve,test.unit.test_config -*-
 """
-Address syntax of the configuration: raft members (freno-behaviour.md
-section 5.2), HAProxy stats addresses (section 4.2) and HTTP API URLs.
+Address syntax of the configuration: raft members (C{RaftBind},
+C{RaftNodes}), HAProxy stats addresses (C{HAProxySettings}) and HTTP API URLs
+(C{VitessSettings.API}), with freno's rules.
 
 Each checker returns the normalised value or raises L{AddressProblem}, whose
 message is ready to be a L{freno.config.errors.ConfigError} problem.

@@ -7,7 +7,8 @@ C{${NAME}} anywhere (C{"pre-${X}"} became the value of C{X}), and used C{""}
 for an unset variable, except in C{HAProxySettings.Addresses}, where it
 substituted every occurrence in place and refused unset or empty variables.
 
-We substitute every occurrence in place for every expanded key. For the usual
+We substitute every occurrence in place for every expanded key
+(docs/decisions.md, D42). For the usual
 whole-value use (C{"${MYSQL_PASSWORD}"}) this is identical to freno; for a
 value with text around the reference it does what the text says. An unset
 variable is an error everywhere (freno silently used C{""}, which for a

@@ -24,28 +24,28 @@ The pipeline, in order:
     closest known key suggested, types and ranges checked (numbers finite,
     not negative where freno's are unsigned or meaningless below 0);
  3. merge the files (later overrides earlier: objects key by key, lists
-    replaced, each cluster replaced whole: freno-behaviour.md section 6.1);
+    replaced, each cluster replaced whole, as freno);
  4. apply the command-line overrides I{before} validation (freno applied
     them after, so C{--raft-datadir} could not satisfy the "Either
-    RaftDataDir or BackendMySQLHost" check: B20, fixed);
+    RaftDataDir or BackendMySQLHost" check; docs/decisions.md, D44);
  5. expand C{${NAME}} and resolve (L{freno.config.resolve}): inheritance,
     host sources, probe extensions, raft normalisation, consensus checks.
 
-Decisions where we differ from freno, all deliberate (conf/README.md has the
-user's version):
+Decisions where we differ from freno, all deliberate (docs/decisions.md
+explains them, conf/README.md gives the user's reference):
 
- - C{${NAME}} is substituted in place, every occurrence, in C{DataCenter},
+ - D42: C{${NAME}} is substituted in place, every occurrence, in C{DataCenter},
    C{Environment}, C{Domain}, C{ShareDomain}, C{BackendMySQLHost},
    C{BackendMySQLSchema}, C{BackendMySQLUser}, C{BackendMySQLPassword},
    C{RaftPassword}, store and cluster C{User}/C{Password}, store
    C{VitessCells} items and C{HAProxySettings.Addresses}. freno replaced the
    whole value instead; for the usual C{"${VAR}"} value both are identical.
- - An unset variable is an error naming the variable and the key; freno used
+ - D42: an unset variable is an error naming the variable and the key; freno used
    C{""} (except in HAProxy C{Addresses}, where it also refused C{""}, as we
    still do).
- - A key present at cluster level overrides the store even when 0, C{""} or
+ - D41: a key present at cluster level overrides the store even when 0, C{""} or
    C{[]}; absent (or C{null}) inherits. C{Port} 0 still inherits.
- - Unknown keys, keys given twice, empty C{IgnoreHosts} patterns, a cluster
+ - D43: unknown keys, keys given twice, empty C{IgnoreHosts} patterns, a cluster
    with no host source or with two, an incomplete host source, a multi-node
    raft group without C{RaftPassword}, and C{RaftNodes} without this node's
    C{RaftBind} are errors.

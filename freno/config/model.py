@@ -72,7 +72,7 @@ class ProxySQLSettings:
     """
     C{ProxySQLSettings}: servers of one hostgroup, read from ProxySQL's admin
     interface. Store-level C{ProxySQLAddresses}/C{User}/C{Password} fill
-    whatever the cluster leaves empty (freno's bug B7 fixed).
+    whatever the cluster leaves empty (docs/decisions.md, D27).
     """
 
     addresses: Tuple[str, ...] = ()

@@ -4,14 +4,14 @@ From a merged, type-checked document (L{freno.config.schema}) to the
 resolved L{Config}: C{${ENV}} expansion, store-to-cluster inheritance, host
 source checks, probe extensions and the consensus checks.
 
-B{Inheritance} (freno's B20, decided). A key I{present} in a cluster's JSON
+B{Inheritance} (docs/decisions.md, D41). A key I{present} in a cluster's JSON
 overrides the store's value even when it is C{0}, C{""} or C{[]}: a cluster
 can say C{"ThrottleThreshold": 0}, C{"IgnoreHostsCount": 0} or
 C{"MetricQuery": ""} (replication lag). A key I{absent} from the cluster (or
 C{null}) inherits the store's value, or the default. The one exception is
 C{Port}: 0 is not a port, so 0 keeps meaning "inherit" (store 0 means 3306).
 
-B{ProxySQL} (freno's B7, fixed). The store's C{ProxySQLAddresses},
+B{ProxySQL} (docs/decisions.md, D27). The store's C{ProxySQLAddresses},
 C{ProxySQLUser} and C{ProxySQLPassword} fill whichever of the cluster's
 C{Addresses}, C{User}, C{Password} are empty.
 
@@ -93,7 +93,7 @@ _STORE: Path = ("Stores", "MySQL")
 
 def check_consensus(config: Config, fail: Fail) -> Config:
     """
-    Normalise the raft addresses (freno-behaviour.md section 5.2) and check
+    Normalise the raft addresses (freno's C{DefaultRaftPort} rule) and check
     the consensus settings. Shared by loading and L{apply_overrides
     <freno.config.loader.apply_overrides>}, so command-line values are
     checked exactly like file values.
@@ -418,7 +418,7 @@ class Resolver:
 
     def proxysql(self, doc: Mapping[str, Any], path: Path, store: Mapping[str, Any]) -> ProxySQLSettings:
         """
-        C{ProxySQLSettings}, empty fields filled from the store (B7 fixed).
+        C{ProxySQLSettings}, empty fields filled from the store (D27).
         """
         addresses = self.hosts(doc.get("Addresses", ()), path + ("Addresses",), DEFAULT_PROXYSQL_PORT)
         addresses = addresses or store.get("ProxySQLAddresses", ())

@@ -131,9 +131,9 @@ def _object(**fields: Field) -> Field:
     return Field("object", fields=fields)
 
 
-#: C{HAProxySettings} (freno-behaviour.md section 4.2).
+#: C{HAProxySettings}.
 HAPROXY = _object(Host=_str(), Port=_port(), Addresses=_str(), PoolName=_str())
-#: C{ProxySQLSettings} (section 4.3).
+#: C{ProxySQLSettings}.
 PROXYSQL = _object(
     Addresses=_STRLIST,
     User=_str(),
@@ -141,11 +141,11 @@ PROXYSQL = _object(
     HostgroupID=_int(maximum=_UINT32_MAX),
     IgnoreServerTTLSecs=_int(maximum=_UINT32_MAX),
 )
-#: C{VitessSettings} (section 4.4).
+#: C{VitessSettings}.
 VITESS = _object(
     API=_str(), Cells=_STRLIST, Keyspace=_str(), Shard=_str(), TimeoutSecs=_int(maximum=_UINT32_MAX)
 )
-#: C{StaticHostsSettings} (section 4.1).
+#: C{StaticHostsSettings}.
 STATIC = _object(Hosts=_STRLIST)
 
 #: Keys a cluster inherits from the store when it does not give them.

@@ -1,8 +1,7 @@
 # -*- test-case-name: test.unit.test_consensus_local -*-
 """
 L{LeadershipObservers}: the leadership event stream every consensus backend
-offers (C{add_leadership_observer}); the prober, the memcache publisher and
-the check path subscribe to it.
+offers (C{add_leadership_observer}); the probe service subscribes to it.
 """
 
 from __future__ import annotations

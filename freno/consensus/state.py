@@ -9,13 +9,13 @@ same log reaches the same state. Expiry is an absolute time carried in the
 command. An entry whose expiry has passed counts as absent for every reader,
 and L{ThrottleState.purge_expired} removes such entries.
 
-Semantics of throttle (freno's C{Throttler.ThrottleApp}, §1.4):
+Semantics of throttle (freno's C{Throttler.ThrottleApp}; docs/decisions.md D6):
 
     - no expiry (C{expire_at is None}) makes the entry permanent;
     - a ratio of C{None} keeps an existing entry's ratio, or gives 1.0;
     - an expiry in the past therefore acts as an unthrottle.
 
-A snapshot is the complete state (freno's were empty, its bug B5).
+A snapshot is the complete state (freno's were empty; docs/decisions.md D29).
 """
 
 from __future__ import annotations

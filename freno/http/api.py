@@ -4,23 +4,23 @@ L{FrenoAPI}: the Klein app for every route except the four check routes
 (those are L{freno.http.check_resource.CheckResource}), and L{ApiResource},
 the leaf resource that puts it behind freno's method rules.
 
-Routes, methods, status codes and JSON shapes follow freno (§1.3, §1.4).
-Differences, each deliberate:
+Routes, methods, status codes and JSON shapes follow freno
+(docs/compatibility.md). Differences, each deliberate (docs/decisions.md):
 
     - Bad parameters (a TTL, ratio or C{lastMinutes} that is not a number,
       NaN, infinite or out of range; an empty name or one longer than 128
       characters; a query value that is not UTF-8) answer
       C{400 {"StatusCode":400,"Message":"<param>: <problem>"}} and change
       nothing, where freno answered 500 (or, for skip-host, 500 I{and}
-      skipped the host anyway: its B1).
+      skipped the host anyway): D4.
     - TTLs: see L{freno.throttle.checker} (permanent when absent, negative
-      means unthrottle/recover, at most 100 years).
-    - Throttling or unthrottling the built-in C{abusing-app}: 400 (B22).
+      means unthrottle/recover, at most 100 years): D6.
+    - Throttling or unthrottling the built-in C{abusing-app}: 400 (D7).
     - Consensus failures (L{ConsensusError}, e.g. C{not leader}): generic 500
       with the error text. The answer is written only after the command's
-      Deferred fired, i.e. once the command is applied.
+      Deferred fired, i.e. once the command is applied (D13).
     - C{/throttled-apps} and C{/skipped-hosts} leave out entries whose expiry
-      has passed (freno showed them until its 5 s purge).
+      has passed (freno showed them until its 5 s purge): D14.
 
 Routing is on the percent-decoded path (C{%2F} separates segments, as in
 freno), an empty segment is an empty parameter, unknown paths answer Go's
@@ -259,7 +259,7 @@ class FrenoAPI:
     @app.route("/debug/metrics", methods=GH)
     def debug_vars(self, request):
         """
-        The expvar document (§7).
+        The expvar document (L{freno.http.expvar}).
         """
         now = self._clock.seconds()
         refresh_gauges(self._stats, self._throttler.throttled_apps(), self._metrics, now)

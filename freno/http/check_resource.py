@@ -19,7 +19,8 @@ Answers:
     - HEAD: the status only, C{Content-Length: 0}.
     - A bad check-read threshold (0, negative, NaN, infinite, not a number)
       or a name longer than 128 characters: 400 with a generic JSON body
-      naming the parameter (freno: 500, or silently ignored; B17).
+      naming the parameter (freno: 500, or silently ignored;
+      docs/decisions.md, D4 and D5).
     - C{OPTIONS}: 200 with C{Allow: GET, HEAD, OPTIONS}; other methods: 405.
     - Any other C{/check...} path: Go's text 404; a path that is a check
       route but for the case of its fixed segments or a trailing slash
@@ -30,7 +31,7 @@ Answers:
       resource's, which redirects them the same way.
 
 C{remote_addr} (for recent apps) is the first C{X-Forwarded-For} header value
-verbatim, as freno (B18, kept: recent apps are informational), cut to 128
+verbatim, as freno (D10: recent apps are informational), cut to 128
 characters; else the peer's host (IPv4 or IPv6, fixing freno's IPv6 cut).
 """
 

@@ -1,6 +1,6 @@
 # -*- test-case-name: test.unit.test_http_api -*-
 """
-C{/debug/vars} and C{/debug/metrics} (§7): L{Stats} rendered as Go's expvar
+C{/debug/vars} and C{/debug/metrics}: L{Stats} rendered as Go's expvar
 JSON: C{{\\n}}, one C{"<name>": <json>} per variable in sorted order joined by
 C{,\\n}, C{\\n}}\\n}.
 
@@ -10,7 +10,8 @@ values (nanoseconds), and rates. The one-, five- and fifteen-minute rates are
 approximated by the mean rate since start (we keep no moving averages).
 
 Some of freno's gauges were fed by loops it ran every few seconds; they are
-computed here at render time instead, from the same sources:
+computed here at render time instead, from the same sources
+(docs/decisions.md, D17):
 
     - C{throttled_states.<appKey>}: 1 for each throttled app now, 0 for one
       seen before and gone (freno reset them every 5 s);

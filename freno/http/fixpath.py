@@ -2,7 +2,7 @@
 """
 L{PathFixer}: the canonical path for a request path that matched no route,
 as freno's router (julienschmidt/httprouter v1.3, C{RedirectTrailingSlash}
-and C{RedirectFixedPath}) finds it, for the redirect (§1.1: 301 on GET, 307
+and C{RedirectFixedPath}) finds it, for the redirect (301 on GET, 307
 otherwise; L{freno.http.responses.redirect} writes it).
 
 A path is fixed when it matches a route pattern with the fixed segments
@@ -14,9 +14,10 @@ this API) and the canonical path is percent-encoded again as Go's
 C{url.URL.String} does, so C{/LB-CHECK} with a query keeps its query and a
 parameter with a space is sent back as C{%20}.
 
-I{Decision:} freno's router also cleaned the path first (C{CleanPath}:
-C{//}, C{/./} and C{/../} removed); that is not done here, since an empty
-segment is a valid (empty) parameter in this API and C{..} a possible name.
+I{Decision} (docs/decisions.md, D12): freno's router also cleaned the path
+first (C{CleanPath}: C{//}, C{/./} and C{/../} removed); that is not done
+here, since an empty segment is a valid (empty) parameter in this API and
+C{..} a possible name.
 """
 
 from __future__ import annotations

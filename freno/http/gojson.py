@@ -1,6 +1,6 @@
 # -*- test-case-name: test.unit.test_http_gojson -*-
 """
-Go-compatible JSON rendering (§1.2), so bodies match freno's byte for byte:
+Go-compatible JSON rendering, so bodies match freno's byte for byte:
 
     - compact separators, exactly one trailing newline;
     - map keys (Python C{dict}) sorted; struct fields (L{Struct}) in order;
@@ -12,7 +12,7 @@ Go-compatible JSON rendering (§1.2), so bodies match freno's byte for byte:
 
 NaN and infinities cannot be encoded in JSON; Go then sent an empty body.
 Here they render as C{null} (the API refuses such inputs, so this only guards
-against a metric source producing one).
+against a metric source producing one; docs/decisions.md, D16).
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ Parsing and validating path parameters.
 
 freno answered a malformed number with a generic 500 carrying Go's parse error
 (C{strconv.ParseFloat: parsing "abc": invalid syntax}), let NaN through its
-ratio check and silently ignored bad check-read thresholds (B17). Here every
+ratio check and silently ignored bad check-read thresholds. Here every
 bad parameter raises L{ParameterError}, which the API answers with
 C{400 {"StatusCode":400,"Message":"<param>: <problem>"}} before anything
-changes (a documented improvement on freno's 500).
+changes (docs/decisions.md, D4 and D5).
 
 Accepted syntax follows Go's C{ParseInt}/C{ParseFloat}: an optional sign,
 decimal digits, for floats an optional fraction and exponent. Names are at
@@ -91,7 +91,7 @@ def parse_ratio(text: str) -> float:
 
 def parse_threshold(text: str) -> float:
     """
-    A check-read override threshold: finite and above 0 (B17: freno silently
+    A check-read override threshold: finite and above 0 (D5: freno silently
     fell back to the configured threshold for 0, negatives and NaN, and
     answered C{inf} with an empty body).
     """

@@ -1,16 +1,7 @@
 # -*- test-case-name: test.unit.test_http_api -*-
 """
 L{build_site}: the whole HTTP service as one C{twisted.web} L{Site}.
-
-Wiring (in L{freno.tap})::
-
-    site = build_site(
-        clock=reactor, config=config, consensus=consensus, metrics=metrics,
-        stats=stats, hostname=socket.gethostname(),
-        metrics_resource=prometheus_resource,   # optional, served at /metrics
-        shared_domain=shared_domain_health,     # optional, §2.3 step 8
-    )
-    StreamServerEndpointService(serverFromString(reactor, "tcp:8087"), site)
+L{freno.tap} builds it and serves it on C{ListenPort}.
 
 The root, L{FrenoRoot}, is a leaf that dispatches on the raw path without
 traversal: a path starting with C{/check} goes straight to the

@@ -2,17 +2,8 @@
 """
 L{make_source}: the L{IInventorySource} a cluster's configuration asks for
 (C{ClusterSettings.inventory_kind}: HAProxy, ProxySQL, Vitess or static, in
-freno's order of precedence).
-
-Usage (C{freno.tap})::
-
-    fetcher = CSVFetcher(reactor, treq_client)     # shared: one GET per URL
-    sources = {
-        name: make_source(cluster, reactor=reactor, http_client=treq_client,
-                          threadpool=reactor.getThreadPool(),
-                          haproxy_fetcher=fetcher)
-        for name, cluster in config.mysql.clusters.items()
-    }
+freno's order of precedence). L{freno.tap} calls it once per cluster, with one
+L{CSVFetcher} shared by every HAProxy cluster (one GET per stats URL).
 """
 
 from __future__ import annotations

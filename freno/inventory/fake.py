@@ -8,7 +8,7 @@ consumers (the prober) and of the refresh loop:
   - L{FakeInventory}: an L{IInventory} whose host lists the test sets;
     setting one calls the observers as the real one does on a change.
 
-Both are checked with C{verifyObject} in C{test.test_inventory_fake}.
+Both are checked with C{verifyObject} in C{test.unit.test_inventory_fake}.
 """
 
 from __future__ import annotations

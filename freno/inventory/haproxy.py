@@ -1,7 +1,7 @@
 # -*- test-case-name: test.unit.test_inventory_haproxy -*-
 """
 L{HAProxySource}: the servers of one HAProxy backend (pool), read from the
-stats page's CSV export (freno-behaviour.md section 4.2).
+stats page's CSV export (docs/decisions.md, D25 and D26).
 
 The pieces, each testable alone:
 
@@ -10,8 +10,8 @@ The pieces, each testable alone:
   - L{csv_url}: C{<address path>;csv;norefresh};
   - L{parse_header}, L{parse_status}, L{parse_hosts}, L{filter_hosts}: the
     CSV parser and freno's keep/drop filter. Short or malformed rows raise
-    L{HAProxyParseError}; nothing here raises anything else (freno's B13
-    crash is fixed);
+    L{HAProxyParseError}; nothing here raises anything else (a short row
+    crashed freno);
   - L{CSVFetcher}: the HTTP GET with treq: bounded concurrency (2, as
     freno), a whole-request timeout, the status I{checked} (non-200 is an
     error, unlike freno), a 1 s per-URL cache and in-flight de-duplication so
@@ -19,19 +19,18 @@ The pieces, each testable alone:
   - L{HAProxySource}: one cluster's pool across its addresses.
 
 B{Several addresses.} Every address is fetched; the result is the union of
-their hosts (first-seen order, de-duplicated). If I{any} address fails (fetch
-error, non-200, empty body, parse error, or nothing usable), the whole refresh
-fails with L{InventoryError}, so the refresh loop keeps the last good list.
-freno concatenated the addresses' hosts, so addresses may list different
-servers; a partial union could therefore shrink the cluster, which is exactly
-the glitch issue 4 forbids. The cost is that an address that stays down freezes
-the cluster's inventory at its last good list (logged and counted as a glitch
-every refresh) rather than silently dropping its hosts.
+their hosts (first-seen order, de-duplicated). If I{any} address fails
+(fetch error, non-200, empty body, parse error, or nothing usable), the
+whole refresh fails with L{InventoryError}, so the refresh loop keeps the
+last good list. freno concatenated the addresses' hosts, so addresses may
+list different servers; a partial union could therefore shrink the cluster,
+which is exactly the glitch the refresh loop exists to prevent. The cost is
+that an address that stays down freezes the cluster's inventory at its last
+good list (logged and counted as a glitch every refresh) rather than
+silently dropping its hosts.
 
-Construction (what L{freno.inventory.factory} does)::
-
-    fetcher = CSVFetcher(reactor, treq_client, timeout=5.0)
-    source = HAProxySource(addresses, pool_name, cluster.port, fetcher)
+L{freno.inventory.factory} builds the sources; one L{CSVFetcher} serves
+them all.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 # -*- test-case-name: test.unit.test_inventory_proxysql,test.integration.test_inventory_proxysql -*-
 """
 L{ProxySQLSource}: the servers of one ProxySQL hostgroup, read from the admin
-interface over the MySQL protocol (freno-behaviour.md section 4.3).
+interface over the MySQL protocol (docs/decisions.md, D27).
 
 The blocking part (connect, query) runs in a thread pool through
 C{deferToThreadPool} with PyMySQL; the pool is injected, so tests can run it
@@ -9,7 +9,7 @@ synchronously. Everything stateful besides the connection (the ignore cache)
 lives on the reactor thread and reads time from the injected clock.
 
   - Addresses are tried in sorted order (a sorted copy: the settings are
-    never mutated, freno's B15); the connection that worked is kept and
+    never mutated, unlike freno's); the connection that worked is kept and
     reused; a query error closes and forgets it.
   - Connect timeout 500 ms for the TCP connect (freno's DSN
     C{timeout=500ms}); read and write timeouts (1 s) bound the handshake and
@@ -22,11 +22,8 @@ lives on the reactor thread and reads time from the injected clock.
     C{ONLINE} stays out until then (anti-flap).
   - Host keys are C{(srv_host, srv_port)}; the cluster's port is not used.
 
-Construction (what L{freno.inventory.factory} does)::
-
-    ProxySQLSource(settings, reactor=reactor, threadpool=pool)
-
-Call L{ProxySQLSource.close} at shutdown to close the kept connection.
+L{freno.inventory.factory} builds it. L{ProxySQLSource.close} closes the kept
+connection.
 """
 
 from __future__ import annotations

@@ -2,10 +2,10 @@
 """
 L{Inventory}: every cluster's last good host list, refreshed from its
 L{IInventorySource} at start, every C{interval} seconds, and on demand
-(L{Inventory.refresh}). The probe service starts it on gaining leadership and
-stops it on losing it; L{Inventory.start} refreshes at once, so a new leader
-does not answer 404 for ten seconds (freno's B16). Stopping and starting
-again is allowed; a restart joins any refresh still in flight.
+(L{Inventory.refresh}). The probe service starts it on gaining leadership
+and stops it on losing it; L{Inventory.start} refreshes at once, so a new
+leader does not answer 404 for ten seconds (docs/decisions.md, D2). Stopping
+and starting again is allowed; a restart joins any refresh still in flight.
 
 B{What is accepted.} A refresh that succeeds with a I{non-empty} list of
 L{HostKey} replaces the cluster's list, even if it is smaller: HAProxy and
@@ -13,7 +13,8 @@ ProxySQL admins take servers out on purpose (MAINT, OFFLINE_SOFT), and the
 sources already turn the known glitch shapes into errors (header-only or
 partial CSV during an HAProxy reload, all servers transitioning, one of
 several HAProxy addresses failing, malformed rows or JSON, non-200 answers).
-Everything else is a I{glitch} and keeps the previous list:
+Everything else is a I{glitch} and keeps the previous list
+(docs/decisions.md, D25):
 
   - any failure of the source (L{InventoryError} or anything unexpected);
   - no answer within C{timeout} (the source's Deferred is cancelled);
@@ -33,17 +34,8 @@ call. The periodic tick returns the refresh's Deferred (which never fails),
 so ticks never overlap; C{timeout} (default: C{interval}) bounds how long a
 stuck source can delay the others' next refresh.
 
-Construction (what C{freno.tap} does)::
-
-    sources = {name: make_source(c, reactor=reactor, http_client=client,
-                                 threadpool=pool)
-               for name, c in config.mysql.clusters.items()}
-    inventory = Inventory(reactor, config.mysql.clusters, sources, stats,
-                          config.mysql.probe.inventory_refresh_interval)
-    inventory.start()          # refresh now and every interval
-    ...
-    inventory.refresh()        # on gaining leadership
-    inventory.stop()           # returns a Deferred
+L{freno.tap} builds it with one source per cluster
+(L{freno.inventory.factory}); the probe service starts and stops it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 # -*- test-case-name: test.unit.test_inventory_sources -*-
 """
 L{StaticSource}: a cluster's hosts written in the configuration
-(C{StaticHostsSettings.Hosts}, freno-behaviour.md section 4.1).
+(C{StaticHostsSettings.Hosts}: C{host} or C{host:port}, the cluster's
+C{Port} when none is given).
 """
 
 from __future__ import annotations

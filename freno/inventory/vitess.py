@@ -1,18 +1,16 @@
 # -*- test-case-name: test.unit.test_inventory_vitess,test.integration.test_inventory_vitess -*-
 """
 L{VitessSource}: the serving REPLICA tablets of one keyspace/shard, from
-vtctld's HTTP API (freno-behaviour.md section 4.4).
+vtctld's HTTP API.
 
 C{GET <api>/api/keyspace/<ks>/tablets/<shard>[?cells=a%2Cb]} with treq,
 bounded by C{TimeoutSecs} (default 5 s) for the whole request. A non-200
 answer fails with its status line (C{404 Not Found}); a body that is not a
 JSON array of tablet objects, or a kept tablet without a usable host name or
 port, fails with L{InventoryError}. The timeout is per source, never a shared
-global (freno's B15).
+global (docs/decisions.md, D28).
 
-Construction (what L{freno.inventory.factory} does)::
-
-    VitessSource(settings, reactor=reactor, http_client=treq_client)
+L{freno.inventory.factory} builds it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 # -*- test-case-name: test.unit.test_probe_aggregate -*-
 """
 Aggregation of one cluster's host results into one L{ClusterMetric}
-(freno's C{aggregateMySQLProbes}, its §3.5), as pure functions of their
-arguments (time comes in as C{now}).
+(freno's C{aggregateMySQLProbes}), as pure functions of their arguments
+(time comes in as C{now}). Where it differs from freno is docs/decisions.md,
+D3, D19 and D20.
 
 Hosts left out before anything else: those matching C{IgnoreHosts} (an
 entry is a substring of C{host:port}), skipped hosts (hostname in the
@@ -15,7 +16,7 @@ them sorted, so the error reported is deterministic):
     - no result yet: the cluster is C{Metric not collected yet} (not subject
       to the ignore budget, as freno);
     - a value older than C{freshness}: an error for that host, C{Metric is
-      stale: ...} (freno had no bound, B14); like any host error it may be
+      stale: ...} (freno had no bound); like any host error it may be
       absorbed by the budget;
     - an error: skipped for free if it is a connect error and
       C{IgnoreDialTcpErrors} is set; else absorbed by one unit of the
@@ -25,7 +26,7 @@ them sorted, so the error reported is deterministic):
 No value collected is C{No hosts found}. The remaining budget then drops
 the largest values (L{reduce_values}); the largest remaining value is the
 result. C{IgnoreHostsCount}/C{IgnoreHostsThreshold} apply whatever the
-inventory type (freno ignored them for static hosts, B6). The result's
+inventory type (freno ignored them for static hosts). The result's
 C{measured_at} is that of the oldest value that remained.
 """
 
@@ -75,7 +76,7 @@ def reduce_values(
     values: List[float], ignore_hosts_count: int, ignore_hosts_threshold: float
 ) -> Tuple[List[float], int]:
     """
-    Drop the largest values with the budget (§3.5 steps 3-4): while budget
+    Drop the largest values with the budget (freno's rule): while budget
     remains, drop the largest if at least two values remain and (there is no
     threshold or it is above the threshold); spend one unit either way.
 

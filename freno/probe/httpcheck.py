@@ -1,6 +1,6 @@
 # -*- test-case-name: test.unit.test_probe_service -*-
 """
-L{HttpChecker}: freno's HTTP checks (§3.4). Every
+L{HttpChecker}: freno's HTTP checks. Every
 C{ProbeSettings.http_check_interval} (freno: 5 s), each host of a cluster
 with C{HttpCheckPort > 0} gets C{GET http://<host>:<HttpCheckPort>/<path>}
 with a 1 s timeout. Only a 404 matters: such a host is left out of
@@ -8,10 +8,10 @@ aggregation until a check answers otherwise. A transport error counts as
 500 (C{httpcheck.error}); clusters without a port count C{httpcheck.skip}
 per host, as freno.
 
-Differences from freno, decided: leading slashes of C{HttpCheckPath} are
-stripped (freno's plain C{/} join produced C{//path}); IPv6 literals are
-bracketed; response bodies are always read to the end (B15). A host whose
-previous check is still running is skipped.
+Differences from freno (docs/decisions.md, D24): leading slashes of
+C{HttpCheckPath} are stripped (freno's plain C{/} join produced C{//path});
+IPv6 literals are bracketed; response bodies are always read to the end. A
+host whose previous check is still running is skipped.
 
 The HTTP client is injected: anything with treq's C{get(url, ...)} returning
 treq responses (C{treq} itself, a C{treq.client.HTTPClient}, or

@@ -5,8 +5,8 @@ L{AggregatedMetrics}: one value (or error) per cluster, as the check path reads 
 The aggregator writes here each time a probe result changes a cluster's value;
 the check path reads it with L{AggregatedMetrics.get}, which applies the
 freshness rule: a value measured longer ago than C{max_age} is not a value any
-more but the error C{"Metric is stale: ..."} (freno had no such bound, its
-bug B14).
+more but the error C{"Metric is stale: ..."} (freno had no such bound;
+docs/decisions.md, D3).
 """
 
 from __future__ import annotations

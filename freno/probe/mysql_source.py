@@ -6,11 +6,8 @@ C{"ProbeDriver": "pymysql"} or C{"MySQLdb"} (mysqlclient). The default
 driver is the native one (L{freno.probe.wire.source}); this source, built
 with settings that name it, uses PyMySQL.
 
-Construction (what C{freno.tap} wires)::
-
-    source = MySQLMetricSource(reactor, config.mysql.probe)
-
-and C{source.close()} (a Deferred) on shutdown; L{ProbeService} does that.
+L{freno.tap} builds it when C{ProbeDriver} is C{pymysql} or C{MySQLdb};
+L{ProbeService} closes it on shutdown (C{close()} returns a Deferred).
 
 Design:
     - B{One shared, bounded thread pool} (C{ProbeSettings.thread_pool_size}
@@ -28,11 +25,11 @@ Design:
       flight (L{MySQLMetricSource.probe} refuses a second one). The
       connection is in autocommit mode and no C{COMMIT} is sent after a
       probe (C{runQuery}/C{runInteraction} would send one per probe).
-    - B{Timeouts.} Connect, read and write timeouts are all
-      C{ProbeSettings.timeout} (default 1 s). A frozen server (SIGSTOP)
-      accepts TCP in the kernel and then never answers: the handshake or
-      query read times out, so no thread is held longer than about the
-      timeout. Independently of the sockets, the Deferred that
+    - B{Timeouts} (docs/decisions.md, D23). Connect, read and write
+      timeouts are all C{ProbeSettings.timeout} (default 1 s). A frozen
+      server (SIGSTOP) accepts TCP in the kernel and then never answers: the
+      handshake or query read times out, so no thread is held longer than
+      about the timeout. Independently of the sockets, the Deferred that
       L{MySQLMetricSource.probe} returns fails with C{probe timed out after
       ...} at the timeout by the reactor's clock, so a probe slot is never
       held longer either (for instance while the pool is saturated).
@@ -47,7 +44,7 @@ Design:
       as freno's did (C{IgnoreDialTcpErrors} matches them).
     - Credentials are the cluster's C{User}/C{Password}; the database is
       C{information_schema}; the character set C{utf8mb4} or, when the
-      cluster (store) sets C{Collation}, that collation (freno's DSN, §3.2).
+      cluster (store) sets C{Collation}, that collation (freno's DSN).
     - B{TLS} (PyMySQL; the configuration loader refuses TLS keys with
       MySQLdb) means what it means with the native driver
       (L{freno.config.tls}), through L{freno.probe.pymysql_tls}.

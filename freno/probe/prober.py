@@ -26,7 +26,8 @@ connection set-up, used to leave every slice due at the same moment, so
 the whole round went out in one burst again for good).
 
 C{CacheMillis}: a valid result is reused for that long, keyed by
-C{(cluster, host, query)} (freno keyed by host and query only, B11).
+C{(cluster, host, query)} (freno keyed by host and query only;
+docs/decisions.md, D22).
 Errors are never cached. A cached answer is delivered as measured when it
 is served: the cache is the user's explicit allowance for older data, so
 it does not trip the freshness bound. Cached answers do not count in

@@ -1,6 +1,6 @@
 # -*- test-case-name: test.unit.test_probe_query -*-
 """
-C{MetricQuery} semantics (freno's C{ReadThrottleMetric}, its §3.2): which
+C{MetricQuery} semantics (freno's C{ReadThrottleMetric}): which
 statement a cluster's query is, and how a result set becomes one float.
 
 Everything here but L{classify} runs in a thread-pool thread with a DB-API
@@ -9,7 +9,7 @@ L{show_global_value} and L{replication_lag} interpret a result set given as
 column names and rows, so a source that reads result sets some other way
 (L{freno.probe.wire}) shares the same semantics.
 
-Dispatch (decided, freno differs):
+Dispatch (docs/decisions.md, D21):
     - The query is trimmed and the I{dispatch} is case-insensitive, so
       C{"  SELECT 1"} is a C{select} (freno tested an untrimmed lower-cased
       prefix, so leading whitespace gave "Unsupported"). The trimmed text is
@@ -23,7 +23,7 @@ Dispatch (decided, freno differs):
       names of either generation are understood. C{Seconds_Behind_Master}
       NULL gives freno's C{replication not running; Slave_IO_Running=...,
       Slave_SQL_Running=...}. With several channels (multi-source), the
-      worst lag counts (freno: the last row). B{B21, decided}: no rows means
+      worst lag counts (freno: the last row). No rows means
       the host is not a replica, which is an error (C{"not a replica (SHOW
       SLAVE STATUS returned no rows)"}), not freno's silent 0: a primary put
       into a replica pool by mistake must not vouch for the pool.

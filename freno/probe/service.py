@@ -3,14 +3,10 @@
 L{ProbeService}: probing, HTTP checks, inventory refresh and aggregation,
 run only while this node leads.
 
-Wiring (C{freno.tap})::
+L{freno.tap} builds it, with the metric source and the inventory, as the
+C{probe} service.
 
-    source = NativeMetricSource(reactor, config.mysql.probe)   # or MySQLMetricSource
-    service = ProbeService(reactor, config, consensus, inventory, source,
-                           metrics, stats, http_client=treq.client.HTTPClient(Agent(reactor)))
-    service.setServiceParent(top)
-
-Leadership (freno's B16 and B14 fixed):
+Leadership (docs/decisions.md, D2):
     - on gaining it (or at start when already leader) probing starts at
       once for the hosts the inventory already knows, the inventory starts
       (and refreshes at once), and hosts that arrive are probed the moment

@@ -16,9 +16,9 @@ When:
   - and every C{refresh_interval} (0.5 s) for every cluster, changed or not,
     so that the key never expires while this node publishes.
 
-Expiry (a decision): freno writes every 25 ms with a 1 s expiry. We write
-on change and at least twice a second, and memcached counts expiry in
-whole seconds on its own one-second clock, so an item set with expiry 1
+Expiry (docs/decisions.md, D46): freno writes every 25 ms with a 1 s expiry.
+We write on change and at least twice a second, and memcached counts expiry
+in whole seconds on its own one-second clock, so an item set with expiry 1
 can vanish anywhere between 0 and 1 s later. An expiry of 1 s would
 therefore leave gaps between writes; we use C{expiry=2} (the item lives at
 least 1 s and at most 2 s, so with writes every 0.5 s it never lapses while
@@ -45,14 +45,7 @@ C{freno_memcache_writes_total{server}} for every command sent (set or
 delete), C{freno_memcache_errors_total{server}} for every command that
 failed or timed out and every failed connection attempt.
 
-Wiring (the tap, when C{Config.memcache_servers} is non-empty)::
-
-    publisher = MemcachePublisher(
-        reactor, config.memcache_servers, config.memcache_path,
-        aggregated_metrics, stats, reactor)
-    publisher.setServiceParent(top_service)
-
-It uses Twisted's own L{twisted.protocols.memcache.MemCacheProtocol} over
+L{freno.tap} builds it when C{MemcacheServers} is set. It uses Twisted's own L{twisted.protocols.memcache.MemCacheProtocol} over
 TCP endpoints built on the injected reactor.
 """
 

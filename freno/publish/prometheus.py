@@ -35,9 +35,8 @@ collector exports at most C{max_series_per_metric} series of any one metric
 and at most C{max_vars} C{freno_vars_*} metrics, and reports how many it
 left out in the gauge C{freno_prometheus_dropped_series}.
 
-Wiring (the tap)::
-
-    root.putChild(b"metrics", MetricsResource(stats))
+L{freno.tap} builds the resource and L{freno.http.site} serves it at
+C{/metrics}.
 """
 
 from __future__ import annotations

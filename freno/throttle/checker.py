@@ -1,26 +1,23 @@
 # -*- test-case-name: test.unit.test_throttle -*-
 """
-L{Throttler}: the check algorithm (freno's C{Check}/C{checkAppMetricResult},
-§2) and the control commands that change throttles and skips.
+L{Throttler}: the check algorithm (freno's C{Check}/C{checkAppMetricResult};
+docs/compatibility.md, "Check answers") and the control commands that change
+throttles and skips. L{freno.http.site.build_site} builds it.
 
-Construction (the lead wires this in L{freno.tap})::
-
-    Throttler(clock, config, consensus, metrics, stats, random.random,
-              shared_domain=None)
-
-C{shared_domain} is a L{freno.consensus.mysql.shared_domain.SharedDomainHealth} (or
-anything with its C{seconds_since_healthy(metric_name, now)}); C{None}, the
-default, leaves step 9 out.
+C{shared_domain} is a L{freno.consensus.mysql.shared_domain.SharedDomainHealth}
+(or anything with its C{seconds_since_healthy(metric_name, now)}); C{None},
+the default, leaves step 9 out.
 
 Order of evaluation of L{Throttler.check}:
 
     0. A node that is not the leader (C{consensus.is_leader()} false) answers
        500 C{not leader} to every check, whatever the store type, app or
        flags; the if-exists conversion does not apply to it. Mysql checks are
-       still counted and recorded (steps 9-10). I{Decision of this project:}
-       freno answered from whatever residue its cache held, typically 404.
+       still counted and recorded (steps 10-11). Decision D1 of
+       docs/decisions.md: freno answered from whatever residue its cache
+       held, typically 404.
     1. A store type other than C{mysql}: 404 C{No such metric}, not counted
-       and not recorded (as freno; B18: kept, an unknown store type has no
+       and not recorded (as freno; D10: an unknown store type has no
        metric to protect).
     2. Low priority: with C{?p=low}, a metric on which a normal client got a
        429 within the last second is denied (L{LowPriorityDenials}).
@@ -33,13 +30,13 @@ Order of evaluation of L{Throttler.check}:
        a metric error (including staleness, applied by
        L{AggregatedMetrics.get}) gives its text, value 0.
     5. check-read's override threshold replaces the threshold (the HTTP
-       layer only passes finite values above 0: B17 decided as 400).
+       layer only passes finite values above 0: D5).
     6. An empty app: 417 C{no app indicated}.
     7. C{App denied}: 417; C{No such metric}: 404; any other error: 500.
     8. C{value > threshold}: 429 C{Threshold exceeded}; if the request is not
        low priority, not a check-read and the app is not C{freno}, the metric
-       is marked for low-priority denial.
-    9. Shared-domain health (freno's §2.3 step 8; only with a C{shared_domain}
+       is marked for low-priority denial (D8).
+    9. Shared-domain health (freno's step 8; only with a C{shared_domain}
        source, i.e. the MySQL backend with a C{ShareDomain}): if the app is
        not C{freno} and another domain's leader reports the metric
        C{mysql/<store>} unhealthy for at least 1 s
@@ -50,7 +47,7 @@ Order of evaluation of L{Throttler.check}:
        low-priority denial. Otherwise 200.
     10. Count (L{CheckCounters}) with the status above, and
     11. record C{<app>/<remote_addr>} in the recent apps.
-    12. if-exists routes turn a 404 into a 200 (a new result object; B2).
+    12. if-exists routes turn a 404 into a 200 (a new result object; D9).
 
 The check reads only C{consensus.throttled_apps()}, C{consensus.is_leader()},
 L{AggregatedMetrics.get} and the clock: it never waits on anything.
@@ -60,18 +57,18 @@ in minutes, turn them into absolute expiry times and return the consensus
 service's Deferred:
 
     - throttle, ttl 0 (no ttl given): permanent (C{expire_at=None}), as freno's
-      code. B10 decided as freno: a ratio-only update (C{/throttle-app/x/ratio/r})
+      code. D6, as freno: a ratio-only update (C{/throttle-app/x/ratio/r})
       also makes an existing entry permanent, because it carries no TTL; the
       ratio is kept when none is given.
     - skip, ttl 0: now + 60 minutes (freno's C{DefaultSkipTTLMinutes}).
     - a negative ttl keeps freno's meaning: the command becomes an unthrottle
       (or a recover). It is sent as such, so no backend can turn it into a
-      permanent throttle (freno's B8).
+      permanent throttle (D6).
     - a ttl beyond L{MAX_TTL_MINUTES} (100 years) is refused with
       L{InvalidCommand} (freno wrapped such values into the past and silently
-      unthrottled: the TTL-overflow addendum).
+      unthrottled; D4).
 
-The built-in C{abusing-app} (B22, decided): a local throttle present on every
+The built-in C{abusing-app} (D7): a local throttle present on every
 node from start, ratio 1, shown in C{/throttled-apps} with an expiry ten years
 after start (freno's shape). It is not replicated, and throttling or
 unthrottling the key C{abusing-app} is refused with L{InvalidCommand} (a 400),

@@ -1,6 +1,6 @@
 # -*- test-case-name: test.unit.test_throttle_records -*-
 """
-L{CheckCounters}: counts checks under freno's C{/debug/vars} names (§7) and
+L{CheckCounters}: counts checks under freno's C{/debug/vars} names and
 the labeled series C{freno_checks_total{app,store_type,store_name,status}}.
 
 For each counted check, with C{<x>} one of C{total}, C{error} (status not
@@ -13,10 +13,10 @@ For each counted check, with C{<x>} one of C{total}, C{error} (status not
 The status counted is the one before the if-exists 404-to-200 conversion, as
 in freno; the labeled series uses the same status.
 
-Cardinality is bounded (freno's metric names grew with every app name a client
-invented, its B18): the first C{max_apps} distinct app names are counted under
-their own name and any later one under C{other}; a store name that is not a
-configured cluster is counted as C{other} too. The names for a given
+Cardinality is bounded (freno's metric names grew with every app name a
+client invented; docs/decisions.md, D11): the first C{max_apps} distinct app
+names are counted under their own name and any later one under C{other}; a
+store name that is not a configured cluster is counted as C{other} too. The names for a given
 (app, store, status) are built once and cached, so counting a check costs a
 few dict updates.
 """

@@ -4,9 +4,9 @@ L{CheckFlags}: how one check request wants to be evaluated.
 
 freno kept process-global flags objects that every C{/check} request and the
 internal self-checks shared; C{?p=low} leaked from one request into the next
-and into the self-checks (its bug B3). Flags here are frozen values built per
+and into the self-checks. Flags here are frozen values built per
 request (the four common combinations are shared constants, which is safe
-because nothing can change them).
+because nothing can change them; docs/decisions.md, D8).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class CheckFlags:
     Per-request check options.
 
     @ivar low_priority: C{?p=low}: refuse while a normal client was recently
-        refused on the same metric (§2.4).
+        refused on the same metric (L{freno.throttle.lowpriority}).
     @ivar ok_if_not_exists: the if-exists routes: a 404 answers 200.
     @ivar override_threshold: check-read's threshold from the path, or
         C{None}. The HTTP layer only lets finite values above 0 through.

@@ -1,17 +1,18 @@
 # -*- test-case-name: test.unit.test_throttle_records -*-
 """
 L{LowPriorityDenials}: metrics on which a normal client was refused in the
-last second (§2.4).
+last second.
 
 A normal client is one that is not low-priority and not a check-read, whose
 app is not C{freno}, and that got a 429 from the threshold. While its metric
 is marked, C{?p=low} checks on the same metric get 417 C{App denied}.
 
 freno's internal C{freno-share-domain} self-check also marked this set every
-100 ms (its bug B4), and shared flags let C{?p=low} leak into it (B3). Here
-no internal self-check loop exists at all and flags are per request, so only
-real client 429s mark a metric. The set holds at most one entry per metric
-name, and only configured clusters can produce a 429, so it is bounded.
+100 ms, and shared flags let C{?p=low} leak into it. Here no internal
+self-check loop exists at all and flags are per request, so only real client
+429s mark a metric (docs/decisions.md, D8). The set holds at most one entry
+per metric name, and only configured clusters can produce a 429, so it is
+bounded.
 """
 
 from __future__ import annotations

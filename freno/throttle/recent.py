@@ -1,12 +1,13 @@
 # -*- test-case-name: test.unit.test_throttle_records -*-
 """
-L{RecentApps}: which apps checked recently, from where (§2.5), bounded.
+L{RecentApps}: which apps checked recently, from where, bounded.
 
 Keys are C{"<app>/<remoteAddr>"} and values the time of the latest check.
 Entries live 24 hours (freno's C{recentAppsExpiration}), refreshed by every
 check. Unlike freno, the record is bounded: past C{max_entries} keys the least
 recently checked key is dropped, so a client inventing app names (or
-X-Forwarded-For values) cannot exhaust memory. The data is local to a node.
+X-Forwarded-For values) cannot exhaust memory (docs/decisions.md, D11). The
+data is local to a node.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 # -*- test-case-name: test.unit.test_throttle -*-
 """
-L{CheckResult}: the answer to one check (freno's C{CheckResult}, §1.5).
+L{CheckResult}: the answer to one check (freno's C{CheckResult}).
 
 Results are frozen. freno kept shared, mutable result singletons and the
 if-exists routes mutated them, so one C{/check-if-exists/a/nosuch/x} turned
-every later unknown-store-type check into a 200 (its bug B2). Here the
+every later unknown-store-type check into a 200. Here the
 if-exists conversion builds a new object (L{CheckResult.converted_if_exists}),
-so the module constants below can be shared safely.
+so the module constants below can be shared safely (docs/decisions.md, D9).
 """
 
 from __future__ import annotations

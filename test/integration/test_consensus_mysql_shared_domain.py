@@ -1,5 +1,5 @@
 """
-Shared-domain health end to end (§2.7, §2.3 step 8): two real C{twistd
+Shared-domain health end to end (docs/compatibility.md, 429): two real C{twistd
 freno} nodes on the MySQL consensus backend, each alone in its domain
 (C{dc1:prod}, C{dc2:prod}) and both in the same C{ShareDomain}, backed by
 the machine's MariaDB on 127.0.0.1:3306 in a uniquely named database that

@@ -39,7 +39,7 @@ STORE = dict(
 
 class InheritanceTests(ConfigFileMixin, SynchronousTestCase):
     """
-    Store-to-cluster inheritance (freno-behaviour.md section 6.3, B20 decided).
+    Store-to-cluster inheritance (docs/decisions.md, D41).
     """
 
     def test_absent_inherits(self):
@@ -285,7 +285,7 @@ class EnvironmentTests(ConfigFileMixin, SynchronousTestCase):
 
 class RaftNormalisationTests(ConfigFileMixin, SynchronousTestCase):
     """
-    freno-behaviour.md section 5.2.
+    Raft address normalisation (freno's C{DefaultRaftPort} rule).
     """
 
     def test_normalise_address(self):

@@ -1,6 +1,6 @@
 """
-Tests for L{freno.consensus.mysql.shared_domain} (freno's shared-domain health,
-§2.7) and for step 8 of the check algorithm that reads it (§2.3): in memory,
+Tests for L{freno.consensus.mysql.shared_domain} (freno's shared-domain
+health) and for step 9 of the check algorithm that reads it: in memory,
 with L{Clock}, L{StubTreq} and a scripted HTTP client.
 """
 
@@ -498,7 +498,7 @@ def make_throttler(shared, value=0.5):
 
 class CheckStepTests(SynchronousTestCase):
     """
-    §2.3 step 8 in L{Throttler.check}.
+    Step 9 (shared-domain health) of L{Throttler.check}.
     """
 
     def check(self, throttler, app="app", flags=None):

@@ -1,5 +1,5 @@
 """
-Tests for L{freno.http.api}: every non-check route of §1.3 in memory.
+Tests for L{freno.http.api}: every non-check route of docs/compatibility.md in memory.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """
-Tests for freno's router redirects (§1.1): a path that matches a route only
-case-insensitively, or with a trailing slash, redirects to the canonical
-path (301 with a small HTML body on GET, 307 otherwise), parameters kept as
-given. Through the whole site (StubTreq), and L{PathFixer} on its own.
+Tests for freno's router redirects (docs/decisions.md, D12): a path that
+matches a route only case-insensitively, or with a trailing slash, redirects
+to the canonical path (301 with a small HTML body on GET, 307 otherwise),
+parameters kept as given. Through the whole site (StubTreq), and
+L{PathFixer} on its own.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """
-Tests for L{freno.throttle.checker}: the check algorithm (§2.3 order, case by
+Tests for L{freno.throttle.checker}: the check algorithm (freno's order, case by
 case) and the control commands.
 """
 

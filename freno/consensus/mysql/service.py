@@ -5,20 +5,12 @@ is one row per domain in C{service_election}; throttled apps and skipped hosts
 live in the C{throttled_apps} and C{skipped_hosts} tables, which every node
 polls into a local L{ThrottleState}.
 
-Wiring (for C{freno.tap}, when C{config.consensus_kind == "mysql"})::
-
-    MySQLBackendConsensus(reactor, config, force_leadership=False, stats=stats)
-
-Full signature: C{MySQLBackendConsensus(reactor, config, force_leadership=False,
-stats=None, threadpool=None, *, store=None, hostname=None,
-election_interval=1.0, lease_seconds=5, health_interval=2.0,
-state_interval=10.0, purge_interval=5.0, create_tables=True,
-release_on_stop=True)}. It is a twisted C{Service}; add it to the
-C{MultiService}. C{store} replaces the database (an L{IBackendStore}, e.g. the
-in-memory fake); otherwise the C{BackendMySQL*} settings are used
+L{freno.tap} builds it, instead of raft, when C{BackendMySQLHost} is set. It
+is a twisted C{Service}. C{store} replaces the database (an L{IBackendStore},
+e.g. the in-memory fake); otherwise the C{BackendMySQL*} settings are used
 (L{MySQLBackendStore}, adbapi + PyMySQL). The extra public method
-L{MySQLBackendConsensus.shared_domain_services} serves freno's shared-domain
-health collection (§2.7).
+L{MySQLBackendConsensus.shared_domain_services} serves the shared-domain
+health collection (L{freno.consensus.mysql.shared_domain}).
 
 Identity (as freno): the domain is C{Domain}, or C{DataCenter:Environment};
 the service id is C{hostname:ListenPort}.
@@ -27,12 +19,12 @@ Schedules (freno's, configurable for tests): an election round every 1 s
 (freno's takeover statement with a 5 s lease, then the leadership read, in one
 round trip); a health round every 2 s (register this node, then read this
 domain's healthy services and the shared-domain leaders, cached for
-L{status}: no query per request, B23); a state poll every 10 s and whenever
+L{status}: no query per request); a state poll every 10 s and whenever
 the node is about to become leader; local purge of expired entries every 5 s.
 
-Decisions and fixes
-===================
-B19, split brain. freno kept C{leader=true} forever while the backend was
+Decisions (docs/decisions.md)
+=============================
+D36, split brain. freno kept C{leader=true} forever while the backend was
 unreachable. Here a leader holds leadership only as a local lease: each
 successful election round that confirms it extends the lease to
 C{round start + lease_seconds - election_interval} (4 s with freno's
@@ -44,7 +36,7 @@ elected. The step-down is a timer, so it also happens when the backend hangs
 rather than erroring. Durations are measured on the local clock only; no
 clock comparison between the node and the DB is involved.
 
-B19, force-leadership: C{is_leader()}, C{state_description()} (so
+D33, force-leadership: C{is_leader()}, C{state_description()} (so
 C{/consensus/state}) and C{status().IsLeader} all say leader under
 C{--force-leadership} (freno's C{/consensus/state} ignored it); C{leader()}
 still names the row's holder. Observers are never called under it.
@@ -52,18 +44,18 @@ still names the row's holder. Observers are never called under it.
 Becoming leader: the node reads both tables before it reports itself leader,
 so a new leader never serves with state older than one round trip.
 
-Commands go to any node (as freno; no leader check) and write the database
+D39, commands go to any node (as freno; no leader check) and write the database
 first: the local state changes only after the write succeeded, and it is
 set from the row read back in the same round trip, so a command answered 200
 is in the table and local state equals it. Any database error fails the
 command with L{ConsensusError} carrying the driver's message, and nothing
 changes locally. Invalid arguments fail with L{freno.consensus.commands.InvalidCommand} before any SQL.
 
-    - B8: a throttle whose expiry is in the past is stored as that past
+    - D37: a throttle whose expiry is in the past is stored as that past
       expiry, so every node unthrottles; it never becomes permanent.
-    - B9: "never expires" is C{expires_at NULL}; expiries are read as
+    - D37: "never expires" is C{expires_at NULL}; expiries are read as
       absolute times, not as C{timestampdiff(...) == 0}.
-    - B12: skipped hosts are polled on the same schedule as throttled apps,
+    - D38: skipped hosts are polled on the same schedule as throttled apps,
       so a skip sent to any node reaches the leader within one poll; unthrottle
       and recover write a tombstone row even for names this node (or the
       table) does not know, so they reach every node.
@@ -77,7 +69,7 @@ freno nodes can share the tables.
 
 Construction never touches the database: a node whose backend is down at
 start runs, unhealthy and not leader, and joins once the backend answers
-(freno could store a typed nil here, B23). C{status()} and
+(D40). C{status()} and
 L{MySQLBackendConsensus.shared_domain_services} answer from the last health
 round (at most C{health_interval} old), without a query.
 

@@ -1,7 +1,7 @@
 # -*- test-case-name: test.unit.test_consensus_mysql_shared_domain -*-
 """
-L{SharedDomainHealth}: freno's shared-domain health (§2.7), the collector
-behind §2.3 step 8 of the check algorithm.
+L{SharedDomainHealth}: freno's shared-domain health, the collector behind
+step 9 of the check algorithm (L{freno.throttle.checker}).
 
 With the MySQL consensus backend, domains that name the same C{ShareDomain}
 watch each other: while this node is leader, every second it fetches
@@ -15,16 +15,10 @@ L{SharedDomainHealth.seconds_since_healthy}; a metric whose peers report
 C{>= 1} makes every app except C{freno} get 429 (see
 L{freno.throttle.checker}).
 
-Construction (the lead wires this in L{freno.tap})::
-
-    shared = SharedDomainHealth(reactor, consensus, http_client, stats)
-    shared.setServiceParent(top)
-    build_site(..., shared_domain=shared)
-
-Full signature: C{SharedDomainHealth(clock, consensus, http_client, stats,
-interval=1.0, ttl=5.0, timeout=1.0)}. C{http_client} is anything with
-treq's C{get(url)} returning treq responses (a C{treq.client.HTTPClient},
-or C{treq.testing.StubTreq} in tests).
+L{freno.tap} builds it with the MySQL backend and a C{ShareDomain}, and
+hands it to the site's L{freno.throttle.checker.Throttler}. C{http_client} is
+anything with treq's C{get(url)} returning treq responses (a
+C{treq.client.HTTPClient}, or C{treq.testing.StubTreq} in tests).
 
 It fails open, as freno: a peer that cannot be reached, answers anything
 but 200, answers something that is not freno's metrics-health JSON (an

@@ -16,14 +16,15 @@ the throttle/skip statements differ, to fix freno's bugs:
       that took the command (C{from_unixtime(?)} in a session whose
       C{time_zone} is C{+00:00}), and read back with C{unix_timestamp()}: no
       round trip through the DB's C{now()}, no C{timestampdiff} rounding.
-      C{NULL} means "never expires" (B9: freno's C{ttl_seconds == 0} test made
-      rows that expire within a second of a poll permanent). A Go-written zero
+      C{NULL} means "never expires" (freno's C{ttl_seconds == 0} test made
+      rows that expire within a second of a poll permanent; docs/decisions.md,
+      D37). A Go-written zero
       date (C{expires_at TIMESTAMP NOT NULL} without a value) also reads as
       permanent, which is what Go freno meant by it.
     - Unthrottle and recover write a tombstone: C{expires_at} set to
       L{TOMBSTONE} (1970-01-01 00:00:01 UTC), upserting the row if it is
       missing, so every poller drops the entry even if the row never existed
-      (B12). Rows are never deleted, as in freno.
+      (D38). Rows are never deleted, as in freno.
     - C{TIMESTAMP} holds 1970-01-01 00:00:01 to 2038-01-19 03:14:07 UTC. Expiries
       are rounded up to whole seconds and clamped into that range
       (L{db_expiry}); the node applies exactly what the row holds, read back

@@ -16,8 +16,8 @@ operation is added. Applying is total: a malformed entry is logged and
 skipped on every node alike, because an exception would stop pysyncobj from
 ever applying the entries after it.
 
-Snapshots (freno's B5, fixed)
-=============================
+Snapshots (docs/decisions.md, D29)
+==================================
 
 pysyncobj's log compaction calls our serializer synchronously (no fork: a
 custom serializer disables it) with its own bookkeeping (the last two applied
@@ -59,7 +59,7 @@ from freno.consensus.state import ThrottleState
 #: stops claiming leadership at once, see L{ThrottleMachine.has_majority_lease}).
 LEADER_LEASE = 1.5
 
-#: pysyncobj settings (stack notes, "pysyncobj in a Twisted process").
+#: pysyncobj settings; the comments say why a default was changed.
 SETTINGS: Dict[str, Any] = dict(
     autoTick=False,  # ticks come from the reactor
     appendEntriesUseBatch=False,  # commit in ~1 ms, not at the next 100 ms batch

@@ -1,7 +1,7 @@
 # -*- test-case-name: test.unit.test_raft_poller -*-
 """
 L{ReactorPoller}: pysyncobj's socket poller, implemented on the Twisted
-reactor (model (c) of the stack notes).
+reactor, so that pysyncobj needs no thread of its own.
 
 pysyncobj normally owns an event loop: every C{doTick} ends with
 C{poller.poll(timeout)}, which waits on its sockets and calls their callbacks.

@@ -3,23 +3,18 @@
 L{RaftConsensusService}: freno's raft consensus, a pysyncobj group driven
 from the Twisted reactor.
 
-Wiring (C{freno/tap.py})::
-
-    consensus = RaftConsensusService(reactor, config,
-                                     force_leadership=False, stats=stats)
-    consensus.setServiceParent(top)
-
-It reads C{config.raft_bind} (this member, C{host:port}),
-C{config.raft_nodes} (every member, this one included; empty for single-node
-mode), C{config.raft_data_dir} (required) and C{config.raft_password}
-(required for more than one member).
+L{freno.tap} builds it unless C{BackendMySQLHost} is set. It reads
+C{config.raft_bind} (this member, C{host:port}), C{config.raft_nodes} (every
+member, this one included; empty for single-node mode),
+C{config.raft_data_dir} (required) and C{config.raft_password} (required for
+more than one member).
 
 Integration model
 =================
 
-Model (c) of the stack notes: pysyncobj runs with C{autoTick=False} on the
-reactor thread, and nothing else. Its sockets are registered with the reactor
-by L{freno.consensus.raft.poller.ReactorPoller}; a C{LoopingCall} ticks every
+pysyncobj runs with C{autoTick=False} on the reactor thread, and nothing else.
+Its sockets are registered with the reactor by
+L{freno.consensus.raft.poller.ReactorPoller}; a C{LoopingCall} ticks every
 L{TICK_INTERVAL} for raft's timers (elections, heartbeats, retries); and an
 immediate extra tick (C{callLater(0)}, coalesced) follows every socket event
 and every submitted command, so a commit takes about a millisecond on
@@ -37,7 +32,8 @@ applied on this node}, so a client that reads this node after the answer sees
 its change. It fails at once with L{NotLeaderError} when no reachable leader
 is known, and with L{CommitTimeoutError} after L{COMMAND_TIMEOUT} seconds
 (the outcome is then unknown: the entry may still commit later). Other raft
-failures (the leader changed under the command) give L{ConsensusError}.
+failures (the leader changed under the command) give L{ConsensusError}
+(docs/decisions.md, D30).
 
 Leadership
 ==========
@@ -46,16 +42,17 @@ L{is_leader} is raft's leadership I{and} a lease: the leader must have heard
 from a majority within L{LEADER_LEASE} seconds, checked at the moment of the
 call (see L{ThrottleMachine.has_majority_lease}); pysyncobj's own
 C{leaderFallbackTimeout} (the same value) makes it step down on the next
-tick. Observers are told after the tick that saw the change.
+tick (docs/decisions.md, D32). Observers are told after the tick that saw the
+change.
 
-Decisions (freno-behaviour.md §9 B19)
-=====================================
+Decisions (docs/decisions.md)
+=============================
 
     - C{force_leadership} changes L{is_leader} only (so the node probes, serves
       checks and answers C{/leader-check} 200). It does not let control
       commands run without a real raft leader: an uncommitted command would be
       lost, which is what raft is here to prevent. This is freno's observed
-      behaviour.
+      behaviour (D33).
     - L{state_description} (C{/consensus/state}, C{/raft/state}) reports raft's
       real role even under C{force_leadership}, as freno does; C{IsLeader} in
       L{status} honours the flag, C{State} does not, so an operator can see
@@ -63,11 +60,12 @@ Decisions (freno-behaviour.md §9 B19)
     - L{is_healthy}: leader with a lease, or follower connected to a known
       leader. A candidate, or a follower that lost its leader, is unhealthy.
     - C{RaftNodes} listing only this node counts as single-node mode (freno's
-      node in that case never became leader, a trap rather than a feature).
+      node in that case never became leader, a trap rather than a feature;
+      D34).
     - Expired throttles and skips are not purged from the replicated state:
       readers already ignore them, and a local purge would make nodes differ
       (a throttle with no ratio keeps an existing entry's ratio, expired or
-      not).
+      not; D35).
 """
 
 from __future__ import annotations

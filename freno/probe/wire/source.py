@@ -6,13 +6,9 @@ a DB-API driver on a thread pool. Selected by C{Stores.MySQL.ProbeDriver:
 "native"}, the default; C{adbapi} + PyMySQL or MySQLdb
 (L{freno.probe.mysql_source}) remain the alternatives.
 
-Construction (what C{freno.tap} wires when C{config.mysql.probe.driver ==
-"native"})::
-
-    source = NativeMetricSource(reactor, config.mysql.probe)
-
-and C{source.close()} (a Deferred) on shutdown; L{ProbeService} does that,
-and calls L{NativeMetricSource.discard} for hosts that leave.
+L{freno.tap} builds it when C{ProbeDriver} is C{native}; L{ProbeService}
+calls L{NativeMetricSource.discard} for hosts that leave and C{close()} (a
+Deferred) on shutdown.
 
 Same semantics as L{freno.probe.mysql_source.MySQLMetricSource}:
     - B{One connection per (cluster, host)} (and credentials), opened on
