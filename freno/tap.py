@@ -26,6 +26,7 @@ from typing import Optional
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService, MultiService
 from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.error import CannotListenError
 from twisted.logger import LogLevel
 from twisted.python.logfile import LogFile
 from twisted.python import usage
@@ -123,6 +124,26 @@ class Options(usage.Options):
         if self["verbose"]:
             return "info"
         return "warn"
+
+
+class HTTPPortService(StreamServerEndpointService):
+    """
+    The HTTP port. A port that cannot be bound fails the start with one line
+    on stderr and exit status 1 (so a supervisor such as systemd restarts the
+    node), instead of leaving a running node that serves no HTTP.
+    """
+
+    _raiseSynchronously = True
+
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except CannotListenError as e:
+            sys.stderr.write(
+                f"freno: cannot listen on HTTP port {e.interface or '*'}:{e.port}: {e.socketError}\n"
+            )
+            sys.stderr.flush()
+            raise SystemExit(1)
 
 
 def build_service(
@@ -231,7 +252,7 @@ def build_service(
         shared_domain=shared_domain,
     )
     endpoint = TCP4ServerEndpoint(reactor, config.listen_port, interface=interface)
-    http = StreamServerEndpointService(endpoint, site)
+    http = HTTPPortService(endpoint, site)
     http.setName("http")
     http.setServiceParent(top)
     return top

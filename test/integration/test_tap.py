@@ -136,6 +136,25 @@ class TwistdProcessTests(SynchronousTestCase):
         self.assertIn("/nonexistent/freno.json", result.stderr)
         self.assertNotIn("Traceback", result.stderr)
 
+    def test_busy_http_port_fails_start(self):
+        """
+        A node whose HTTP port is taken exits with status 1 and one line
+        naming the port, instead of running without HTTP.
+        """
+        import socket
+
+        taken = socket.socket()
+        self.addCleanup(taken.close)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = os.path.abspath(write_config(self, single_node_config(self, port)))
+        result = self.twistd("freno", "--config", path)
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        output = result.stdout + result.stderr
+        self.assertIn(f"cannot listen on HTTP port *:{port}", output)
+        self.assertNotIn("Traceback", output)
+
     def test_sigterm_stops_cleanly(self):
         """
         SIGTERM stops a running node within 2 seconds, without a traceback.
