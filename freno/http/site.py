@@ -26,11 +26,14 @@ from freno.config.model import Config
 from freno.consensus.interface import IConsensusService
 from freno.http.api import ApiResource, FrenoAPI
 from freno.http.check_resource import CheckResource
+from freno.http.responses import method_not_allowed, options
 from freno.probe.metrics import AggregatedMetrics
 from freno.stats import Stats
 from freno.throttle.checker import SharedDomainSource, Throttler
 
 CHECK_PREFIX = b"/check"
+#: The methods C{/metrics} takes (the same rules as every other route).
+METRICS_ALLOW = b"GET, HEAD, OPTIONS"
 
 
 class FrenoRoot(Resource):
@@ -62,7 +65,12 @@ class FrenoRoot(Resource):
         if path.startswith(CHECK_PREFIX):
             return self.check_resource.render(request)
         if self.metrics_resource is not None and path == b"/metrics":
-            return self.metrics_resource.render(request)
+            method = request.method
+            if method == b"GET" or method == b"HEAD":
+                return self.metrics_resource.render(request)
+            if method == b"OPTIONS":
+                return options(request, METRICS_ALLOW)
+            return method_not_allowed(request, METRICS_ALLOW)
         return self.api_resource.render(request)
 
 

@@ -431,3 +431,9 @@ class MetricsResourceTests(SynchronousTestCase):
 
         s.treq = StubTreq(site.resource)
         self.assertEqual(s.get("/metrics"), (200, b"freno_up 1\n"))
+        for method, code in (("OPTIONS", 200), ("DELETE", 405), ("POST", 405), ("PUT", 405)):
+            response = self.successResultOf(s.treq.request(method, "http://x/metrics"))
+            self.assertEqual(response.code, code, method)
+            self.assertEqual(
+                response.headers.getRawHeaders(b"allow"), [b"GET, HEAD, OPTIONS"], method
+            )
