@@ -26,13 +26,20 @@ Order of evaluation of L{Throttler.check}:
        per key. The built-in C{abusing-app} is always throttled.
        Denied (2 or 3): value 0, threshold 0, C{App denied}.
     4. The cluster: an unknown cluster gives C{No such metric} with threshold
-       0; a known one without a metric C{No such metric} with its threshold;
-       a metric error (including staleness, applied by
-       L{AggregatedMetrics.get}) gives its text, value 0.
+       0; a configured one without a metric gives C{Metric not collected
+       yet} with its threshold, whatever the state of its inventory (never
+       loaded, slow, failing, garbage) or of its probes; a metric error
+       (including staleness, applied by L{AggregatedMetrics.get}) gives its
+       text, value 0. I{Decision of this project:} freno answered 404 for a
+       configured cluster whose inventory had not loaded, which the
+       if-exists routes turned into 200, so a new leader told C{-if-exists}
+       clients "go" with no data at all. A configured cluster is never
+       unknown: it answers 500 until its first probe result.
     5. check-read's override threshold replaces the threshold (the HTTP
        layer only passes finite values above 0: D5).
     6. An empty app: 417 C{no app indicated}.
-    7. C{App denied}: 417; C{No such metric}: 404; any other error: 500.
+    7. C{App denied}: 417; C{No such metric} (unknown clusters only): 404;
+       any other error, C{Metric not collected yet} included: 500.
     8. C{value > threshold}: 429 C{Threshold exceeded}; if the request is not
        low priority, not a check-read and the app is not C{freno}, the metric
        is marked for low-priority denial (D8).
@@ -87,6 +94,7 @@ from freno.config.model import Config
 from freno.consensus.interface import IConsensusService
 from freno.consensus.commands import InvalidCommand, check_ratio
 from freno.consensus.state import AppThrottle
+from freno.probe.aggregate import NOT_COLLECTED
 from freno.probe.metrics import AggregatedMetrics
 from freno.stats import Stats
 from freno.throttle.counters import CheckCounters
@@ -215,7 +223,9 @@ class Throttler:
                 threshold = cluster.throttle_threshold
                 metric = self._metrics.get(store_name)
                 if metric is None:
-                    value, error = 0.0, NO_SUCH_METRIC
+                    # Configured, but no probe result yet (inventory not
+                    # loaded, or hosts not answered): never 404 (step 4).
+                    value, error = 0.0, NOT_COLLECTED
                 elif metric.error is not None:
                     value, error = 0.0, metric.error
                 else:

@@ -15,7 +15,8 @@ import attr
 
 #: Message of an app refused by a throttle, C{abusing-app} or low priority.
 APP_DENIED = "App denied"
-#: Message of an unknown store type or cluster, or a cluster with no value.
+#: Message of an unknown store type or cluster (a configured cluster is never
+#: unknown: without a value it is C{Metric not collected yet}, a 500).
 NO_SUCH_METRIC = "No such metric"
 #: Message of a value above the threshold.
 THRESHOLD_EXCEEDED = "Threshold exceeded"

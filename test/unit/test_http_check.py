@@ -136,8 +136,9 @@ class CheckRouteTests(SynchronousTestCase):
             self.s.get("/check/app/pg/x"),
             (404, b'{"StatusCode":404,"Value":0,"Threshold":0,"Message":"No such metric"}\n'),
         )
-        self.assertEqual(self.s.get("/check/app/mysql/empty")[1],
-                         b'{"StatusCode":404,"Value":0,"Threshold":2,"Message":"No such metric"}\n')
+        self.assertEqual(self.s.get("/check-if-exists/app/mysql/empty"),
+                         (500, b'{"StatusCode":500,"Value":0,"Threshold":2,'
+                               b'"Message":"Metric not collected yet"}\n'))
 
     def test_check_read(self):
         """

@@ -21,6 +21,7 @@ from freno.throttle.checker import (
 )
 from freno.throttle.flags import (
     LOW_PRIORITY,
+    LOW_PRIORITY_OK_IF_NOT_EXISTS,
     OK_IF_NOT_EXISTS,
     STANDARD,
     CheckFlags,
@@ -113,13 +114,22 @@ class CheckOrderTests(SynchronousTestCase):
 
     def test_known_cluster_without_metric(self):
         """
-        A configured cluster with no metric is 404 with its threshold.
+        A configured cluster with no metric is 500 C{Metric not collected
+        yet} with its threshold, never 404: the if-exists routes and low
+        priority do not turn it into a 200.
         """
         t, *_ = make_throttler()
-        self.assertEqual(
-            t.check("a", "mysql", "empty", "h"),
-            CheckResult(404, 0.0, 2.0, "No such metric"),
-        )
+        expected = CheckResult(500, 0.0, 2.0, "Metric not collected yet")
+        for flags in (STANDARD, LOW_PRIORITY, OK_IF_NOT_EXISTS,
+                      LOW_PRIORITY_OK_IF_NOT_EXISTS):
+            self.assertEqual(t.check("a", "mysql", "empty", "h", flags), expected)
+        for if_exists in (False, True):
+            for low in (False, True):
+                flags = CheckFlags(low, if_exists, 0.5)
+                self.assertEqual(
+                    t.check("a", "mysql", "empty", "h", flags),
+                    CheckResult(500, 0.0, 0.5, "Metric not collected yet"),
+                )
 
     def test_metric_error(self):
         """
@@ -217,7 +227,7 @@ class CheckOrderTests(SynchronousTestCase):
         t, _, consensus, _, _ = make_throttler()
         consensus.throttle_app("a/main", None, 1.0)
         self.assertEqual(t.check("a", "mysql", "main", "h").status_code, 417)
-        self.assertEqual(t.check("a", "mysql", "empty", "h").status_code, 404)
+        self.assertEqual(t.check("a", "mysql", "empty", "h").status_code, 500)
 
     def test_ratio_rolls_per_key(self):
         """
@@ -318,7 +328,7 @@ class LowPriorityTests(SynchronousTestCase):
         """
         t, _, _, metrics, _ = make_throttler(value=2.0)
         t.check("n", "mysql", "main", "h")
-        self.assertEqual(t.check("lp", "mysql", "empty", "h", LOW_PRIORITY).status_code, 404)
+        self.assertEqual(t.check("lp", "mysql", "empty", "h", LOW_PRIORITY).status_code, 500)
 
     def test_flags_do_not_leak(self):
         """
