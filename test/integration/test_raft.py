@@ -441,6 +441,32 @@ class SingleNodeTests(TestCase):
         yield wait_for(lambda: node._state.snapshot() == expected, 3, "restore")
 
     @inlineCallbacks
+    def test_leader_when_started(self):
+        """
+        A group of one is leader (and says so everywhere) as soon as
+        C{startService} returns, with no election timeout; after a restart
+        it is leader at once again, with its journal already applied.
+        """
+        group = Group(self, 1)
+        node = group.services[0]
+        seen = []
+        node.add_leadership_observer(seen.append)
+        node.startService()
+        self.assertTrue(node.is_leader())
+        self.assertEqual(node.leader(), group.addresses[0])
+        self.assertEqual(node.state_description(), "Leader")
+        self.assertTrue(node.is_healthy())
+        self.assertTrue(node.status().IsLeader)
+        self.assertEqual(seen, [True])
+        yield node.throttle_app("app", FUTURE, 0.7)
+        yield node.stopService()
+
+        node = group.replace(0)
+        node.startService()
+        self.assertTrue(node.is_leader())
+        self.assertEqual(node.throttled_apps()["app"].ratio, 0.7)
+
+    @inlineCallbacks
     def test_opens_no_port(self):
         """
         A single node listens nowhere: nothing can reach its raft code.

@@ -146,6 +146,17 @@ class ThrottleMachineTests(SynchronousTestCase):
         """
         self.assertFalse(self.machine.has_majority_lease())
 
+    def test_elect_alone(self):
+        """
+        A group of one that is told to elect itself is leader after one
+        tick, without waiting out raft's election timeout.
+        """
+        self.machine.elect_alone()
+        self.machine.doTick(0.0)
+        self.machine.refresh_lease()
+        self.assertTrue(self.machine._isLeader())
+        self.assertTrue(self.machine.has_majority_lease())
+
     def test_settings(self):
         """
         The settings the stack notes call for.
@@ -160,6 +171,28 @@ class ThrottleMachineTests(SynchronousTestCase):
         self.assertEqual(
             conf.journalFile, os.path.join(self.dir, "freno-raft.journal")
         )
+
+
+class ElectAloneTests(SynchronousTestCase):
+    """
+    L{ThrottleMachine.elect_alone} is for a group of one only.
+    """
+
+    def test_refused_with_partners(self):
+        """
+        A member of a real group must wait its election timeout.
+        """
+        directory = self.mktemp()
+        os.makedirs(directory)
+        poller = ReactorPoller(FakeFDSet(), lambda: None)
+        conf = raft_settings(directory, SnapshotFile(ThrottleState()), None, None)
+        machine = ThrottleMachine(
+            "127.0.0.1:1", ["127.0.0.1:2"], conf, poller, ThrottleState(), NoNetworkTransport
+        )
+        self.addCleanup(poller.close)
+        self.addCleanup(machine.close_leftovers)
+        self.addCleanup(machine.destroy)
+        self.assertRaises(ValueError, machine.elect_alone)
 
 
 class LeaseTests(SynchronousTestCase):

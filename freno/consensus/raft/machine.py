@@ -37,6 +37,9 @@ Private hooks (pysyncobj pinned to 0.3.17 in setup.py)
       pysyncobj's monotonic clock) gives L{ThrottleMachine.has_majority_lease}.
     - C{_SyncObj__pipeNotifier} owns a pipe that C{destroy()} never closes;
       L{ThrottleMachine.close_leftovers} closes it.
+    - C{_SyncObj__raftElectionDeadline} (when a follower next stands for
+      election): L{ThrottleMachine.elect_alone} sets it to 0 in a group of
+      one, so the node elects itself at its first tick.
 """
 
 from __future__ import annotations
@@ -241,6 +244,24 @@ class ThrottleMachine(SyncObj):
             self._log.error("raft entry not applied: {error}", error=str(e))
             return str(e) or type(e).__name__
         return None
+
+    def elect_alone(self) -> None:
+        """
+        Stand for election at the next tick (a group of one only).
+
+        pysyncobj starts every node as a follower that waits a randomised
+        election timeout (C{raftMinTimeout}..C{raftMaxTimeout}, 0.4-1.4 s)
+        before it stands, so that members of a real group do not all stand
+        at once. A group of one has nobody to wait for or to split a vote
+        with: its election is decided in the tick that starts it (its own
+        vote is a majority), so the node is leader after that one tick, its
+        journal applied in the same tick.
+
+        @raise ValueError: the group has other members.
+        """
+        if self.otherNodes:
+            raise ValueError("only a group of one may elect itself at once")
+        self._SyncObj__raftElectionDeadline = 0.0
 
     def refresh_lease(self) -> None:
         """
