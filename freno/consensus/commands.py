@@ -22,8 +22,12 @@ from twisted.internet.defer import fail
 
 from freno.consensus.interface import ConsensusError
 
-#: The longest app key or host name a command may carry, in characters.
-MAX_NAME_LENGTH = 128
+#: The longest app key (C{app} or C{app/store}) or host name a command may
+#: carry, in characters. Names may be of any length at the API, as in freno;
+#: this bounds what the replicated state keeps (a request line, at most 16
+#: KiB, cannot carry a longer one). A backend may hold less: the MySQL
+#: backend's columns take 128.
+MAX_KEY_LENGTH = 16 * 1024
 
 
 class InvalidCommand(ConsensusError, ValueError):
@@ -93,8 +97,8 @@ _OPS = {cls: op for op, cls in _COMMANDS.items()}
 def _check_name(parameter: str, name: Any) -> None:
     if not isinstance(name, str) or not name:
         raise InvalidCommand(parameter, "must be a non-empty string")
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidCommand(parameter, f"longer than {MAX_NAME_LENGTH} characters")
+    if len(name) > MAX_KEY_LENGTH:
+        raise InvalidCommand(parameter, f"longer than {MAX_KEY_LENGTH} characters")
 
 
 def _check_time(parameter: str, value: Any) -> None:
@@ -120,7 +124,7 @@ def check_ratio(ratio: Any) -> None:
 def validate(command: Command) -> None:
     """
     Check C{command}'s fields: names non-empty and at most
-    L{MAX_NAME_LENGTH} characters, expiries finite, ratios in [0, 1].
+    L{MAX_KEY_LENGTH} characters, expiries finite, ratios in [0, 1].
 
     @raise InvalidCommand: naming the first bad field.
     """

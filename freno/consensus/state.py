@@ -16,21 +16,74 @@ Semantics of throttle (freno's C{Throttler.ThrottleApp}; docs/decisions.md D6):
     - an expiry in the past therefore acts as an unthrottle.
 
 A snapshot is the complete state (freno's were empty; docs/decisions.md D29).
+
+Bounds (names of any length are accepted by the API, as in freno, so the
+state bounds what it keeps; docs/decisions.md, D48):
+
+    - a throttled-app key or skipped-host name is at most
+      L{freno.consensus.commands.MAX_KEY_LENGTH} characters: every command is
+      validated against it before it reaches any backend, and the raft
+      machine validates each entry it applies, the same on every node;
+    - at most L{MAX_ENTRIES} active throttled apps and as many active
+      skipped hosts, whose names hold at most L{MAX_KEY_CHARACTERS}
+      characters per map: L{room_problem} says why a new key would not fit,
+      and L{freno.throttle.checker.Throttler} refuses such a command with a
+      400 naming the bound before it reaches consensus. Only active entries
+      count, so expired ones (which stay in the raft state, D35) never block
+      new commands; these bounds need a clock, which C{apply} must not read,
+      so C{apply} does not enforce them.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 import attr
 
 from freno.consensus.commands import (
+    MAX_KEY_LENGTH,
     Command,
     RecoverHost,
     SkipHost,
     ThrottleApp,
     UnthrottleApp,
 )
+
+
+#: The most active throttled apps, and the most active skipped hosts.
+MAX_ENTRIES = 10_000
+#: The most characters the names of the active entries of one map hold.
+MAX_KEY_CHARACTERS = 4 * 1024 * 1024
+
+
+def room_problem(
+    entries: Mapping[str, Any],
+    key: str,
+    active: Callable[[Any], bool],
+    noun: str,
+    remedy: str,
+) -> Optional[str]:
+    """
+    Why adding or replacing C{key} in C{entries} would break a bound of the
+    state, or C{None} when it fits.
+
+    @param active: whether an entry's value is still in force.
+    @param noun: what the entries are, e.g. C{"throttled apps"}.
+    @param remedy: what frees room, e.g. C{"unthrottle"}.
+    """
+    if len(key) > MAX_KEY_LENGTH:
+        return f"longer than {MAX_KEY_LENGTH} characters"
+    if key in entries:
+        return None
+    live = [k for k, v in entries.items() if active(v)]
+    if len(live) >= MAX_ENTRIES:
+        return f"at most {MAX_ENTRIES} {noun} at a time; {remedy} some first"
+    if sum(map(len, live)) + len(key) > MAX_KEY_CHARACTERS:
+        return (
+            f"the names of all {noun} hold at most {MAX_KEY_CHARACTERS} "
+            f"characters; {remedy} some first"
+        )
+    return None
 
 
 @attr.s(frozen=True, auto_attribs=True, slots=True)

@@ -8,11 +8,15 @@ Routes, methods, status codes and JSON shapes follow freno
 (docs/compatibility.md). Differences, each deliberate (docs/decisions.md):
 
     - Bad parameters (a TTL, ratio or C{lastMinutes} that is not a number,
-      NaN, infinite or out of range; an empty name or one longer than 128
-      characters; a query value that is not UTF-8) answer
+      NaN, infinite or out of range; an empty name; a query value that is
+      not UTF-8) answer
       C{400 {"StatusCode":400,"Message":"<param>: <problem>"}} and change
       nothing, where freno answered 500 (or, for skip-host, 500 I{and}
-      skipped the host anyway): D4.
+      skipped the host anyway): D4. Names may be of any length, as in freno;
+      a command that would break a bound of the replicated state
+      (L{freno.consensus.state}: key length, number of throttled apps or
+      skipped hosts) or of the backend (the MySQL backend's 128-character
+      columns) is a 400 naming the bound (L{InvalidCommand}; D48).
     - TTLs: see L{freno.throttle.checker} (permanent when absent, negative
       means unthrottle/recover, at most 100 years): D6.
     - Throttling or unthrottling the built-in C{abusing-app}: 400 (D7).

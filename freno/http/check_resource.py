@@ -17,10 +17,12 @@ Answers:
     - GET: the check's status, C{Content-Type: application/json}, the
       L{CheckResult} JSON, C{Content-Length}.
     - HEAD: the status only, C{Content-Length: 0}.
-    - A bad check-read threshold (0, negative, NaN, infinite, not a number)
-      or a name longer than 128 characters: 400 with a generic JSON body
-      naming the parameter (freno: 500, or silently ignored;
-      docs/decisions.md, D4 and D5).
+    - A bad check-read threshold (0, negative, NaN, infinite, not a number):
+      400 with a generic JSON body naming the parameter (freno: 500, or
+      silently ignored; docs/decisions.md, D4 and D5). Names may be of any
+      length, as in freno (a request line longer than 16 KiB is refused with
+      414 by L{freno.http.protocol.FrenoChannel}; D48); a path that is not
+      UTF-8 is 400.
     - C{OPTIONS}: 200 with C{Allow: GET, HEAD, OPTIONS}; other methods: 405.
     - Any other C{/check...} path: Go's text 404; a path that is a check
       route but for the case of its fixed segments or a trailing slash
@@ -31,8 +33,12 @@ Answers:
       resource's, which redirects them the same way.
 
 C{remote_addr} (for recent apps) is the first C{X-Forwarded-For} header value
-verbatim, as freno (D10: recent apps are informational), cut to 128
-characters; else the peer's host (IPv4 or IPv6, fixing freno's IPv6 cut).
+verbatim, as freno (D10: recent apps are informational), cut to
+L{MAX_FORWARDED_FOR} characters; else the peer's host (IPv4 or IPv6, fixing
+freno's IPv6 cut).
+
+Parsed routes are cached by raw path (bounded in count, and only paths of
+at most L{_CACHED_PATH_LENGTH} bytes, so that long names cannot fill memory).
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 
 from freno.http.fixpath import PathFixer
-from freno.http.params import MAX_NAME_LENGTH, ParameterError, parse_threshold
+from freno.http.params import ParameterError, parse_threshold
 from freno.http.responses import (
     JSON,
     check_result_body,
@@ -80,7 +86,6 @@ _FLAGS = {
     (False, True): OK_IF_NOT_EXISTS,
     (True, True): LOW_PRIORITY_OK_IF_NOT_EXISTS,
 }
-_PARAMETERS = ("app", "storeType", "storeName")
 #: The check routes' patterns, for redirects.
 CHECK_FIXER = PathFixer(
     [f"/{name}/:app/:storeType/:storeName" + ("/:threshold" if count == 6 else "")
@@ -88,6 +93,10 @@ CHECK_FIXER = PathFixer(
 )
 #: The bound on the cache of parsed paths.
 _ROUTE_CACHE_SIZE = 4096
+#: Longer paths are parsed at each request rather than cached.
+_CACHED_PATH_LENGTH = 512
+#: The most characters of C{X-Forwarded-For} kept for recent apps.
+MAX_FORWARDED_FOR = 128
 
 Route = Tuple[bool, str, str, str, Optional[str]]
 
@@ -105,7 +114,7 @@ def parse_check_path(path: bytes) -> Route:
     @return: C{(if_exists, app, store_type, store_name, threshold_text)}
         (C{threshold_text} is C{None} for non-read routes).
     @raise _NotARoute: not a check route.
-    @raise ParameterError: not UTF-8, or a name that is too long.
+    @raise ParameterError: not UTF-8.
     """
     try:
         text = unquote_to_bytes(path).decode("utf-8")
@@ -118,9 +127,6 @@ def parse_check_path(path: bytes) -> Route:
     count, if_exists = route
     if len(segments) != count:
         raise _NotARoute()
-    for name, value in zip(_PARAMETERS, segments[2:5]):
-        if len(value) > MAX_NAME_LENGTH:
-            raise ParameterError(name, f"longer than {MAX_NAME_LENGTH} characters")
     threshold = segments[5] if count == 6 else None
     return (if_exists, segments[2], segments[3], segments[4], threshold)
 
@@ -155,9 +161,10 @@ class CheckResource(Resource):
         route = self._routes.get(path)
         if route is None:
             route = parse_check_path(path)
-            if len(self._routes) >= _ROUTE_CACHE_SIZE:
-                self._routes.clear()
-            self._routes[path] = route
+            if len(path) <= _CACHED_PATH_LENGTH:
+                if len(self._routes) >= _ROUTE_CACHE_SIZE:
+                    self._routes.clear()
+                self._routes[path] = route
         return route
 
     def render_check(self, request) -> bytes:
@@ -204,6 +211,6 @@ class CheckResource(Resource):
 def _remote_addr(request) -> str:
     forwarded = request.requestHeaders.getRawHeaders(b"x-forwarded-for")
     if forwarded:
-        return forwarded[0][:MAX_NAME_LENGTH].decode("utf-8", "replace")
+        return forwarded[0][:MAX_FORWARDED_FOR].decode("utf-8", "replace")
     address = request.getClientAddress()
     return getattr(address, "host", None) or "local"

@@ -10,9 +10,11 @@ C{400 {"StatusCode":400,"Message":"<param>: <problem>"}} before anything
 changes (docs/decisions.md, D4 and D5).
 
 Accepted syntax follows Go's C{ParseInt}/C{ParseFloat}: an optional sign,
-decimal digits, for floats an optional fraction and exponent. Names are at
-most L{MAX_NAME_LENGTH} characters (the bound every command shares,
-L{freno.consensus.commands}).
+decimal digits, for floats an optional fraction and exponent. Names (apps,
+stores, hosts) may be of any length, as in freno: what fits in a request line
+(L{freno.http.protocol.MAX_REQUEST_LINE}) is accepted. Where names are kept,
+the keeper bounds them (recent apps, check counters, the replicated state,
+the MySQL backend's columns; see L{freno.throttle.checker}).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from __future__ import annotations
 import math
 import re
 
-from freno.consensus.commands import MAX_NAME_LENGTH
 from freno.http.gojson import go_float
+
 #: Go's int64 range, which C{ParseInt(..., 10, 64)} accepts.
 INT64_MAX = 2**63 - 1
 
@@ -103,13 +105,8 @@ def parse_threshold(text: str) -> float:
 
 def check_name(parameter: str, name: str, allow_empty: bool = False) -> str:
     """
-    An app, host or store name: at most L{MAX_NAME_LENGTH} characters, and
-    not empty unless C{allow_empty}.
+    An app, host or store name: not empty unless C{allow_empty}; any length.
     """
-    if len(name) > MAX_NAME_LENGTH:
-        raise ParameterError(
-            parameter, f"longer than {MAX_NAME_LENGTH} characters"
-        )
     if not name and not allow_empty:
         raise ParameterError(parameter, "must not be empty")
     return name

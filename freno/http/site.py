@@ -26,6 +26,7 @@ from freno.config.model import Config
 from freno.consensus.interface import IConsensusService
 from freno.http.api import ApiResource, FrenoAPI
 from freno.http.check_resource import CheckResource
+from freno.http.protocol import FrenoChannel, FrenoRequest
 from freno.http.responses import method_not_allowed, options
 from freno.probe.metrics import AggregatedMetrics
 from freno.stats import Stats
@@ -79,9 +80,15 @@ class FrenoSite(Site):
     A L{Site} that hands C{/check*} straight to the check resource (no
     traversal), writes no access log for it and never shows tracebacks. Its
     root must be a L{FrenoRoot}.
+
+    Its connections are L{FrenoChannel}s (plain HTTP/1.1: request-head
+    limits answered 414/431) and its requests L{FrenoRequest}s (standard
+    reason phrases), see L{freno.http.protocol}.
     """
 
     displayTracebacks = False
+    protocol = FrenoChannel
+    requestFactory = FrenoRequest
 
     def getResourceFor(self, request):
         # The hot path skips traversal (and its copy of prepath) entirely.

@@ -30,11 +30,11 @@ Order of evaluation of L{Throttler.check}:
        yet} with its threshold, whatever the state of its inventory (never
        loaded, slow, failing, garbage) or of its probes; a metric error
        (including staleness, applied by L{AggregatedMetrics.get}) gives its
-       text, value 0. I{Decision of this project:} freno answered 404 for a
-       configured cluster whose inventory had not loaded, which the
-       if-exists routes turned into 200, so a new leader told C{-if-exists}
-       clients "go" with no data at all. A configured cluster is never
-       unknown: it answers 500 until its first probe result.
+       text, value 0. A configured cluster is never unknown: it answers 500
+       until its first probe result (D2; freno answered 404 for a cluster
+       whose inventory had not loaded, which the if-exists routes turned
+       into 200, so a new leader told C{-if-exists} clients "go" with no
+       data at all).
     5. check-read's override threshold replaces the threshold (the HTTP
        layer only passes finite values above 0: D5).
     6. An empty app: 417 C{no app indicated}.
@@ -74,6 +74,12 @@ service's Deferred:
     - a ttl beyond L{MAX_TTL_MINUTES} (100 years) is refused with
       L{InvalidCommand} (freno wrapped such values into the past and silently
       unthrottled; D4).
+    - names may be of any length (as freno); a throttle or skip that would
+      break a bound of the replicated state (L{freno.consensus.state}: a key
+      over 16,384 characters, more than 10,000 active throttled apps or
+      skipped hosts, or more than 4 Mi characters of their names) is
+      refused with L{InvalidCommand}, naming the bound, before it reaches
+      consensus: nothing changes and memory stays bounded (D48).
 
 The built-in C{abusing-app} (D7): a local throttle present on every
 node from start, ratio 1, shown in C{/throttled-apps} with an expiry ten years
@@ -93,7 +99,7 @@ from twisted.internet.interfaces import IReactorTime
 from freno.config.model import Config
 from freno.consensus.interface import IConsensusService
 from freno.consensus.commands import InvalidCommand, check_ratio
-from freno.consensus.state import AppThrottle
+from freno.consensus.state import AppThrottle, room_problem
 from freno.probe.aggregate import NOT_COLLECTED
 from freno.probe.metrics import AggregatedMetrics
 from freno.stats import Stats
@@ -301,8 +307,8 @@ class Throttler:
         Throttle C{app_key} for C{ttl_minutes} (0: permanently; negative:
         unthrottle) with C{ratio} (C{None}: keep, or 1.0 for a new entry).
 
-        @raise InvalidCommand: the built-in app, a TTL beyond 100 years or a
-            ratio outside [0, 1].
+        @raise InvalidCommand: the built-in app, a TTL beyond 100 years, a
+            ratio outside [0, 1], or no room in the state.
         """
         self._refuse_builtin(app_key)
         if ratio is not None:
@@ -310,6 +316,13 @@ class Throttler:
         expire_at = self._expire_at(ttl_minutes) if ttl_minutes else None
         if ttl_minutes < 0:
             return self._consensus.unthrottle_app(app_key)
+        now = self._clock.seconds()
+        problem = room_problem(
+            self._consensus.throttled_apps(), app_key,
+            lambda throttle: throttle.active(now), "throttled apps", "unthrottle",
+        )
+        if problem is not None:
+            raise InvalidCommand("app", problem)
         return self._consensus.throttle_app(app_key, expire_at, ratio)
 
     def unthrottle_app(self, app_key: str) -> Deferred:
@@ -328,11 +341,18 @@ class Throttler:
         """
         Skip C{hostname} for C{ttl_minutes} (0: 60 minutes; negative: recover).
 
-        @raise InvalidCommand: a TTL beyond 100 years.
+        @raise InvalidCommand: a TTL beyond 100 years, or no room in the state.
         """
         expire_at = self._expire_at(ttl_minutes or DEFAULT_SKIP_TTL_MINUTES)
         if ttl_minutes < 0:
             return self._consensus.recover_host(hostname)
+        now = self._clock.seconds()
+        problem = room_problem(
+            self._consensus.skipped_hosts(), hostname,
+            lambda expiry: expiry > now, "skipped hosts", "recover",
+        )
+        if problem is not None:
+            raise InvalidCommand("hostName", problem)
         return self._consensus.skip_host(hostname, expire_at)
 
     def recover_host(self, hostname: str) -> Deferred:

@@ -15,10 +15,12 @@ in freno; the labeled series uses the same status.
 
 Cardinality is bounded (freno's metric names grew with every app name a
 client invented; docs/decisions.md, D11): the first C{max_apps} distinct app
-names are counted under their own name and any later one under C{other}; a
-store name that is not a configured cluster is counted as C{other} too. The names for a given
+names of at most L{MAX_LABEL_LENGTH} characters are counted under their own
+name, and any later or longer one under C{other}; a store name that is not a
+configured cluster is counted as C{other} too. So names of any length are
+counted (D48), and the counters' memory stays bounded. The names for a given
 (app, store, status) are built once and cached, so counting a check costs a
-few dict updates.
+few dict updates (the cache of raw request names holds short names only).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from freno.stats import Stats
 
 #: Distinct app names counted under their own name; the rest are C{other}.
 DEFAULT_MAX_APPS = 200
+#: Longer app names are counted as C{other}.
+MAX_LABEL_LENGTH = 128
 #: The name apps beyond the bound, and unknown store names, are counted under.
 OTHER = "other"
 #: The labeled counter of checks.
@@ -66,7 +70,7 @@ class CheckCounters:
         """
         folded = self._apps.get(app)
         if folded is None:
-            if len(self._apps) >= self.max_apps:
+            if len(self._apps) >= self.max_apps or len(app) > MAX_LABEL_LENGTH:
                 return OTHER
             folded = self._apps[app] = app
         return folded
@@ -79,7 +83,11 @@ class CheckCounters:
         entry = self._fast.get(raw)
         if entry is None:
             entry = self._entry(app, store_type, store_name, status)
-            if len(self._fast) < _FAST_SIZE:
+            if (
+                len(self._fast) < _FAST_SIZE
+                and len(app) <= MAX_LABEL_LENGTH
+                and len(store_name) <= MAX_LABEL_LENGTH
+            ):
                 self._fast[raw] = entry
         names, labeled_key = entry
         counters = self._stats.counters

@@ -4,10 +4,12 @@ L{RecentApps}: which apps checked recently, from where, bounded.
 
 Keys are C{"<app>/<remoteAddr>"} and values the time of the latest check.
 Entries live 24 hours (freno's C{recentAppsExpiration}), refreshed by every
-check. Unlike freno, the record is bounded: past C{max_entries} keys the least
-recently checked key is dropped, so a client inventing app names (or
-X-Forwarded-For values) cannot exhaust memory (docs/decisions.md, D11). The
-data is local to a node.
+check. Unlike freno, the record is bounded: past C{max_entries} keys, or past
+C{max_characters} characters of keys in all, the least recently checked keys
+are dropped, so a client inventing app names (or X-Forwarded-For values), or
+sending very long ones, cannot exhaust memory (docs/decisions.md, D11). App
+names may be of any length (D48; a key longer than C{max_characters} is not
+recorded at all). The data is local to a node.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Dict, Iterator, Tuple
 RECENT_APPS_TTL = 24 * 60 * 60.0
 #: Default bound on distinct keys.
 DEFAULT_MAX_ENTRIES = 10_000
+#: Default bound on the characters of all keys together (4 Mi).
+DEFAULT_MAX_CHARACTERS = 4 * 1024 * 1024
 
 
 class RecentApps:
@@ -26,25 +30,52 @@ class RecentApps:
 
     @param max_entries: the most keys kept.
     @param ttl: seconds a key lives after its latest check.
+    @param max_characters: the most characters of all keys together.
     """
 
     def __init__(
-        self, max_entries: int = DEFAULT_MAX_ENTRIES, ttl: float = RECENT_APPS_TTL
+        self,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        ttl: float = RECENT_APPS_TTL,
+        max_characters: int = DEFAULT_MAX_CHARACTERS,
     ) -> None:
         self.max_entries = max_entries
+        self.max_characters = max_characters
         self.ttl = ttl
         # dicts keep insertion order: re-inserting a key moves it to the end,
         # so the first key is always the least recently checked one.
         self._checked: Dict[str, float] = {}
+        self._characters = 0
+
+    @property
+    def characters(self) -> int:
+        """
+        The characters of all keys kept.
+        """
+        return self._characters
 
     def record(self, key: str, now: float) -> None:
         """
         Note a check by C{key} at C{now}.
         """
         checked = self._checked
-        if checked.pop(key, None) is None and len(checked) >= self.max_entries:
-            del checked[next(iter(checked))]
+        if checked.pop(key, None) is not None:
+            checked[key] = now
+            return
+        size = len(key)
+        if size > self.max_characters:
+            return
+        while checked and (
+            len(checked) >= self.max_entries
+            or self._characters + size > self.max_characters
+        ):
+            self._drop(next(iter(checked)))
         checked[key] = now
+        self._characters += size
+
+    def _drop(self, key: str) -> None:
+        del self._checked[key]
+        self._characters -= len(key)
 
     def __len__(self) -> int:
         return len(self._checked)
@@ -67,4 +98,4 @@ class RecentApps:
             key = next(iter(checked))
             if now - checked[key] < self.ttl:
                 break
-            del checked[key]
+            self._drop(key)

@@ -14,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from freno.config.model import Config
+from freno.consensus.commands import InvalidCommand
 from freno.consensus.interface import ConsensusError, IConsensusService, ISharedDomainServices
 from freno.consensus.state import AppThrottle
 from freno.consensus.mysql.service import MySQLBackendConsensus, backend_domain
@@ -560,12 +561,33 @@ class CommandTests(SynchronousTestCase):
             self.follower.skip_host("h", float("nan")),
             self.follower.skip_host("h", None),
             self.follower.unthrottle_app(""),
-            self.follower.recover_host("x" * 200),
         ]
         for d in cases:
             self.failureResultOf(d, ConsensusError)
         self.assertEqual(len(c.store.calls), calls)
         self.assertEqual(dict(self.follower.throttled_apps()), {})
+
+    def test_names_longer_than_the_columns(self):
+        """
+        A throttle or skip of a name longer than the tables' 128-character
+        columns is refused with L{InvalidCommand} naming the column, before
+        any SQL; unthrottling or recovering such a name is a success without
+        SQL (the tables cannot hold it). 128 characters still fit.
+        """
+        c = self.cluster
+        calls = len(c.store.calls)
+        f = self.failureResultOf(self.follower.throttle_app("a" * 129, None, None), InvalidCommand)
+        self.assertEqual(
+            str(f.value),
+            "app: longer than 128 characters (the MySQL backend's throttled_apps.app_name column)",
+        )
+        f = self.failureResultOf(self.follower.skip_host("h" * 1000, 5000.0), InvalidCommand)
+        self.assertIn("hostName: longer than 128 characters", str(f.value))
+        self.successResultOf(self.follower.unthrottle_app("a" * 8000))
+        self.successResultOf(self.follower.recover_host("x" * 200))
+        self.assertEqual(len(c.store.calls), calls)
+        self.successResultOf(self.follower.throttle_app("a" * 128, None, None))
+        self.assertIn("a" * 128, self.follower.throttled_apps())
 
     def test_poll_does_not_undo_command(self):
         """

@@ -279,9 +279,7 @@ class ThrottleRouteTests(SynchronousTestCase):
             "/throttle-app/a/ttl/153722868": b"ttlMinutes: must be at most 52560000 (100 years)",
             "/throttle-app/a/ttl/9223372036854775808": b"ttlMinutes: out of range: '9223372036854775808'",
             "/throttle-app/a/ttl/5/ratio/x": b"ratio: not a number: 'x'",
-            "/throttle-app/" + "a" * 129: b"app: longer than 128 characters",
             "/throttle-app/": b"app: must not be empty",
-            "/throttle-app/a?store_name=" + "s" * 129: b"store_name: longer than 128 characters",
             "/throttle-app/a?store_name=%FF": b"store_name: not valid UTF-8",
         }
         for path, message in cases.items():

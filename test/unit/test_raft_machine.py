@@ -20,7 +20,7 @@ from freno.consensus.raft.machine import (
     raft_settings,
 )
 from freno.consensus.raft.poller import ReactorPoller
-from freno.consensus.commands import SkipHost, ThrottleApp, command_to_dict
+from freno.consensus.commands import MAX_KEY_LENGTH, SkipHost, ThrottleApp, command_to_dict
 from freno.consensus.state import ThrottleState
 from test.unit.test_raft_poller import FakeFDSet
 
@@ -138,6 +138,17 @@ class ThrottleMachineTests(SynchronousTestCase):
             self.assertIsInstance(result, str)
         self.assertEqual(self.state.snapshot(), before)
         self.flushLoggedErrors()
+
+    def test_over_long_key_is_skipped(self):
+        """
+        An entry whose key is longer than the state holds is not applied,
+        the same on every node.
+        """
+        key = "k" * (MAX_KEY_LENGTH + 1)
+        for command in (ThrottleApp(key, None, None), SkipHost(key, 1.0)):
+            result = self.machine.apply_command(command_to_dict(command), _doApply=True)
+            self.assertIn("longer than", result)
+        self.assertEqual(self.state.snapshot(), ThrottleState().snapshot())
 
     def test_single_node_is_leader_without_lease(self):
         """

@@ -51,6 +51,12 @@ is in the table and local state equals it. Any database error fails the
 command with L{ConsensusError} carrying the driver's message, and nothing
 changes locally. Invalid arguments fail with L{freno.consensus.commands.InvalidCommand} before any SQL.
 
+Names: the tables' name columns are C{varchar(128)} (freno's schema,
+L{NAME_COLUMN_LENGTH}), so a throttle or skip of a longer name fails with
+L{InvalidCommand} (the API's 400, naming the column) before any SQL; an
+unthrottle or recover of such a name succeeds without SQL, as the tables
+cannot hold it (docs/decisions.md, D48).
+
     - D37: a throttle whose expiry is in the past is stored as that past
       expiry, so every node unthrottles; it never becomes permanent.
     - D37: "never expires" is C{expires_at NULL}; expiries are read as
@@ -88,7 +94,7 @@ import socket
 from typing import Callable, Dict, List, Mapping, Optional, Set
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredLock, succeed
+from twisted.internet.defer import Deferred, DeferredLock, fail, succeed
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -103,12 +109,14 @@ from freno.consensus.interface import (
 from freno.consensus.commands import (
     Command,
     CommandMethods,
+    InvalidCommand,
     RecoverHost,
     SkipHost,
     ThrottleApp,
     UnthrottleApp,
 )
 from freno.consensus.mysql.store import (
+    NAME_COLUMN_LENGTH,
     AppRow,
     HealthView,
     HostRow,
@@ -454,6 +462,22 @@ class MySQLBackendConsensus(CommandMethods, Service):
 
     def _submit(self, command: Command) -> Deferred:
         store = self._store
+        name = command.key if isinstance(command, (ThrottleApp, UnthrottleApp)) else command.hostname
+        if len(name) > NAME_COLUMN_LENGTH:
+            if isinstance(command, (UnthrottleApp, RecoverHost)):
+                return succeed(None)  # nothing the tables could hold to remove
+            parameter, column = (
+                ("app", "throttled_apps.app_name")
+                if isinstance(command, ThrottleApp)
+                else ("hostName", "skipped_hosts.host_name")
+            )
+            return fail(
+                InvalidCommand(
+                    parameter,
+                    f"longer than {NAME_COLUMN_LENGTH} characters "
+                    f"(the MySQL backend's {column} column)",
+                )
+            )
         if isinstance(command, ThrottleApp):
             expires = None if command.expire_at is None else db_expiry(command.expire_at)
             written = store.throttle_app(command.key, expires, command.ratio)

@@ -64,6 +64,10 @@ TIMESTAMP_MAX = 2**31 - 1
 #: The expiry written by unthrottle and recover: the smallest C{TIMESTAMP}.
 TOMBSTONE = 1
 
+#: The longest app key or host name the tables hold (their C{varchar(128)}
+#: name columns, freno's schema).
+NAME_COLUMN_LENGTH = 128
+
 #: The DDL of freno's four tables; C{conf/mysql-backend-schema.sql} holds the same.
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS service_election (

@@ -12,9 +12,11 @@ There is one C{@replicated} method, L{ThrottleMachine.apply_command}, taking
 the plain dict of L{command_to_dict}. pysyncobj numbers replicated methods by
 their sorted names and writes those numbers into the journal, so one stable
 method (rather than one per operation) keeps old journals meaningful when an
-operation is added. Applying is total: a malformed entry is logged and
-skipped on every node alike, because an exception would stop pysyncobj from
-ever applying the entries after it.
+operation is added. Applying is total: a malformed entry, or one that
+L{freno.consensus.commands.validate} refuses (the bounds every command is
+submitted with, e.g. a key over C{MAX_KEY_LENGTH}, from another version or
+a forged frame), is logged and skipped on every node alike, because an
+exception would stop pysyncobj from ever applying the entries after it.
 
 Snapshots (docs/decisions.md, D29)
 ==================================
@@ -55,7 +57,7 @@ from pysyncobj.node import TCPNode
 from pysyncobj.transport import Transport
 from twisted.logger import Logger
 
-from freno.consensus.commands import command_from_dict
+from freno.consensus.commands import command_from_dict, validate
 from freno.consensus.state import ThrottleState
 
 #: A leader that has heard from no majority for this long steps down (and
@@ -239,7 +241,9 @@ class ThrottleMachine(SyncObj):
         (the same on every node).
         """
         try:
-            self._state.apply(command_from_dict(data))
+            command = command_from_dict(data)
+            validate(command)  # the same bounds as at submit, on every node
+            self._state.apply(command)
         except Exception as e:
             self._log.error("raft entry not applied: {error}", error=str(e))
             return str(e) or type(e).__name__

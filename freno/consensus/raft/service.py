@@ -45,13 +45,12 @@ C{leaderFallbackTimeout} (the same value) makes it step down on the next
 tick (docs/decisions.md, D32). Observers are told after the tick that saw the
 change.
 
-=======
 A group of one (single-node mode) is leader when L{startService} returns:
 it stands for election in the first tick, which C{startService} runs, instead
 of after raft's randomised election timeout (L{ThrottleMachine.elect_alone}).
 C{freno.tap} starts this service before the HTTP service, and twistd starts
 every service before the reactor runs, so such a node never answers a check
-with C{not leader} (it used to for 0.4-1.4 s after it began to serve).
+with C{not leader} (it used to for 0.4-1.4 s after it began to serve; D49).
 
 Decisions (docs/decisions.md)
 =============================
