@@ -14,7 +14,9 @@ reverse::
     shared-domain      other domains' /metrics-health, every 1 s while leader (MySQL
                        backend with a ShareDomain only)
     memcache           publishes aggregated values (when MemcacheServers is set)
-    http               the API: a fast check resource in front of a Klein app
+    http               the API: a fast check resource in front of a Klein app, on a
+                       socket whose backlog is ListenBacklog (default: somaxconn,
+                       at least 1,024; L{freno.http.listen})
 """
 
 from __future__ import annotations
@@ -162,6 +164,7 @@ def build_service(
     """
     from freno.consensus.mysql.service import MySQLBackendConsensus
     from freno.consensus.raft import RaftConsensusService
+    from freno.http.listen import listen_backlog
     from freno.http.site import build_site
     from treq.client import HTTPClient
     from twisted.web.client import Agent, HTTPConnectionPool
@@ -251,7 +254,12 @@ def build_service(
         metrics_resource=MetricsResource(stats),
         shared_domain=shared_domain,
     )
-    endpoint = TCP4ServerEndpoint(reactor, config.listen_port, interface=interface)
+    endpoint = TCP4ServerEndpoint(
+        reactor,
+        config.listen_port,
+        backlog=listen_backlog(config.listen_backlog),
+        interface=interface,
+    )
     http = HTTPPortService(endpoint, site)
     http.setName("http")
     http.setServiceParent(top)

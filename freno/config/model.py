@@ -243,9 +243,13 @@ class Config:
     @ivar log_format: I{extension} C{LogFormat}: C{"text"} or C{"json"}.
     @ivar force_leadership: C{--force-leadership} (command line only): this
         node acts as leader whatever consensus says.
+    @ivar listen_backlog: I{extension} C{ListenBacklog}: the HTTP listening
+        socket's accept queue length; 0 (the default) means the kernel's
+        C{somaxconn}, at least 1,024 (L{freno.http.listen.listen_backlog}).
     """
 
     listen_port: int = DEFAULT_LISTEN_PORT
+    listen_backlog: int = 0
     data_center: str = ""
     environment: str = ""
     domain: str = ""

@@ -169,6 +169,7 @@ class Resolver:
             raise self.fail(("LogFormat",), f'expected "text" or "json", got "{log_format}"')
         config = Config(
             listen_port=doc.get("ListenPort", DEFAULT_LISTEN_PORT),
+            listen_backlog=doc.get("ListenBacklog", 0),
             data_center=self.env(doc, "DataCenter", ()),
             environment=self.env(doc, "Environment", ()),
             domain=self.env(doc, "Domain", ()),

@@ -199,6 +199,7 @@ MYSQL_STORE = _object(
 #: The whole file.
 TOP = _object(
     ListenPort=_port(),
+    ListenBacklog=_int(maximum=65535),
     DataCenter=_str(),
     Environment=_str(),
     Domain=_str(),
