@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_consensus_state -*-
+# -*- test-case-name: test.unit.test_consensus_state,test.unit.test_names -*-
 """
 The replicated state machine: throttled apps and skipped hosts.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_http_check -*-
+# -*- test-case-name: test.unit.test_http_check,test.unit.test_names -*-
 """
 L{CheckResource}: the hot path, a lean C{twisted.web} leaf resource for
 C{/check}, C{/check-if-exists}, C{/check-read} and C{/check-read-if-exists}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_http_check,test.unit.test_http_api -*-
+# -*- test-case-name: test.unit.test_http_check,test.unit.test_http_api,test.unit.test_names -*-
 """
 Parsing and validating path parameters.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_throttle -*-
+# -*- test-case-name: test.unit.test_throttle,test.unit.test_new_leader_checks,test.unit.test_names -*-
 """
 L{Throttler}: the check algorithm (freno's C{Check}/C{checkAppMetricResult};
 docs/compatibility.md, "Check answers") and the control commands that change

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_throttle_records -*-
+# -*- test-case-name: test.unit.test_throttle_records,test.unit.test_names -*-
 """
 L{CheckCounters}: counts checks under freno's C{/debug/vars} names and
 the labeled series C{freno_checks_total{app,store_type,store_name,status}}.

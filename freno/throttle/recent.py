@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_throttle_records -*-
+# -*- test-case-name: test.unit.test_throttle_records,test.unit.test_names -*-
 """
 L{RecentApps}: which apps checked recently, from where, bounded.
 

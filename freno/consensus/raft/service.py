@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_raft,test.integration.test_raft -*-
+# -*- test-case-name: test.unit.test_raft,test.integration.test_raft,test.integration.test_node_edges -*-
 """
 L{RaftConsensusService}: freno's raft consensus, a pysyncobj group driven
 from the Twisted reactor.
