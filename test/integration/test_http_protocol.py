@@ -204,6 +204,26 @@ class SocketTests(TestCase):
         self.assertEqual(line, b"HTTP/1.1 200 OK")
 
     @defer.inlineCallbacks
+    def test_long_names_over_a_socket(self):
+        """
+        A name of 8,000 characters goes through every kind of route over a
+        real connection.
+        """
+        name = b"n" * 8000
+        for method, path, expected in [
+            (b"HEAD", b"/check/" + name + b"/mysql/main", b"200 OK"),
+            (b"GET", b"/throttle-app/" + name + b"/ttl/5", b"200 OK"),
+            (b"HEAD", b"/check/" + name + b"/mysql/main", b"417 Expectation Failed"),
+            (b"GET", b"/unthrottle-app/" + name, b"200 OK"),
+            (b"GET", b"/skip-host/" + name, b"200 OK"),
+            (b"GET", b"/recover-host/" + name, b"200 OK"),
+        ]:
+            line = yield self.status_line(method, path)
+            self.assertEqual(line, b"HTTP/1.1 " + expected, (method, path[:20]))
+        data = yield self.request(b"GET", b"/recent-apps")
+        self.assertIn(name + b"/127.0.0.1", data)
+
+    @defer.inlineCallbacks
     def test_header_limit(self):
         """
         Headers up to L{MAX_HEADER_BYTES} in all are served; more, or one

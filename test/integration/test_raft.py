@@ -230,6 +230,37 @@ class ThreeNodeTests(TestCase):
         self.assertGreaterEqual(timer.count, 10)
 
     @inlineCallbacks
+    def test_long_names_replicate(self):
+        """
+        Keys as long as the state holds (16,384 characters, more than a
+        request line carries) commit and reach every member, from the
+        leader and from a follower; a longer one is refused on every member
+        alike and changes nothing.
+        """
+        from freno.consensus.state import MAX_KEY_LENGTH
+
+        group = Group(self, 3)
+        group.start_all()
+        leader = yield group.settled()
+        follower = group.followers()[0]
+        app, host = "a" * MAX_KEY_LENGTH, "h" * MAX_KEY_LENGTH
+        yield leader.throttle_app(app, FUTURE, 0.5)
+        yield follower.skip_host(host, FUTURE)
+        yield wait_for(lambda: group.all_have([app], [host]), 5, "long names everywhere")
+        before = [s._state.snapshot() for s in group.services]
+        try:
+            yield leader.throttle_app(app + "x", FUTURE, 0.5)
+        except Exception as e:
+            self.assertIn("longer than", str(e))
+        else:
+            self.fail("a key over MAX_KEY_LENGTH was applied")
+        yield leader.throttle_app("after", FUTURE, 0.5)
+        yield wait_for(lambda: group.all_have(["after"]), 5, "the next command everywhere")
+        for s, old in zip(group.services, before):
+            self.assertNotIn(app + "x", s.throttled_apps())
+            self.assertEqual(set(s.throttled_apps()) - set(old["throttledApps"]), {"after"})
+
+    @inlineCallbacks
     def test_leader_stops_new_leader_keeps_state(self):
         """
         When the leader stops, another member is elected with every command,
