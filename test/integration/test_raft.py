@@ -237,7 +237,7 @@ class ThreeNodeTests(TestCase):
         leader and from a follower; a longer one is refused on every member
         alike and changes nothing.
         """
-        from freno.consensus.state import MAX_KEY_LENGTH
+        from freno.consensus.commands import MAX_KEY_LENGTH
 
         group = Group(self, 3)
         group.start_all()

@@ -12,7 +12,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from freno.http.listen import MIN_DEFAULT_BACKLOG, listen_backlog, read_somaxconn
 from freno.tap import build_service
-from test.test_config_helpers import ConfigFileMixin, base
+from test.unit.test_config_helpers import ConfigFileMixin, base
 
 
 class BacklogTests(SynchronousTestCase):
