@@ -51,12 +51,6 @@ is in the table and local state equals it. Any database error fails the
 command with L{ConsensusError} carrying the driver's message, and nothing
 changes locally. Invalid arguments fail with L{freno.consensus.commands.InvalidCommand} before any SQL.
 
-Names: the tables' name columns are C{varchar(128)} (freno's schema,
-L{NAME_COLUMN_LENGTH}), so a throttle or skip of a longer name fails with
-L{InvalidCommand} (the API's 400, naming the column) before any SQL; an
-unthrottle or recover of such a name succeeds without SQL, as the tables
-cannot hold it (docs/decisions.md, D48).
-
     - D37: a throttle whose expiry is in the past is stored as that past
       expiry, so every node unthrottles; it never becomes permanent.
     - D37: "never expires" is C{expires_at NULL}; expiries are read as
@@ -65,6 +59,12 @@ cannot hold it (docs/decisions.md, D48).
       so a skip sent to any node reaches the leader within one poll; unthrottle
       and recover write a tombstone row even for names this node (or the
       table) does not know, so they reach every node.
+
+Names: the tables' name columns are C{varchar(128)} (freno's schema,
+L{NAME_COLUMN_LENGTH}), so a throttle or skip of a longer name fails with
+L{InvalidCommand} (the API's 400, naming the column) before any SQL; an
+unthrottle or recover of such a name succeeds without SQL, as the tables
+cannot hold it (docs/decisions.md, D48).
 
 Times: the expiry written is the command's absolute C{expire_at} (chosen by
 the node that took the command, like raft), rounded up to a second and clamped
