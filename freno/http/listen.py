@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_http_listen -*-
+# -*- test-case-name: test.unit.test_http_listen,test.integration.test_node_edges -*-
 """
 The HTTP listening socket's backlog (C{ListenBacklog}).
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_http_protocol -*-
+# -*- test-case-name: test.integration.test_http_protocol -*-
 """
 The HTTP connection and request classes of L{freno.http.site.FrenoSite}:
 standard reason phrases on every status line, and documented limits on the
