@@ -13,7 +13,9 @@ hang of one is recorded and the others still run):
     - C{failover}: C{bench.failover} (raft failover by SIGKILL and SIGSTOP,
       cold start of a group);
     - C{haproxy}: C{bench.haproxy_failover} (failover through HAProxy);
-    - C{chaos}: C{bench.chaos} (a short chaos run).
+    - C{chaos}: C{bench.chaos} (a short chaos run);
+    - C{commit}: C{bench.commit_latency} (raft commit latency with durable
+      storage, syncing on and off).
 
 It collects every round's figures (the C{--json} files of the benchmarks;
 C{bench.probe}'s stdout, which it parses) and writes C{BENCHMARKS.md}
@@ -42,6 +44,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import attr
 
+from bench import commit_latency
 from bench.report import Metric, Section, Target, load_average, machine, render
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -403,6 +406,16 @@ def benchmarks(probe_drivers: Sequence[str] = ()) -> List[Benchmark]:
             chaos_metrics,
             takes_workdir=True,
         ),
+        Benchmark(
+            "commit",
+            "Raft commit latency with durable storage",
+            "bench.commit_latency",
+            ["--rounds", "10", "--commands", "200"],
+            ["--rounds", "1", "--commands", "20"],
+            commit_latency.method,
+            commit_latency.metrics,
+            takes_workdir=True,
+        ),
     ]
 
 
@@ -496,7 +509,7 @@ def main(argv=None) -> int:
     """
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a round or two of each (smoke run)")
-    parser.add_argument("--only", default="", help="comma-separated keys: check,probe,failover,haproxy,chaos")
+    parser.add_argument("--only", default="", help="comma-separated keys: check,probe,failover,haproxy,chaos,commit")
     parser.add_argument("--output", default=None, help="where to write the report")
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="freno-bench-")

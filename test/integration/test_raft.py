@@ -34,7 +34,6 @@ from freno.consensus.raft import RaftConsensusService
 from freno.consensus.raft.machine import (
     DUMP_NAME,
     LEADER_LEASE,
-    SnapshotFile,
     ThrottleMachine,
     raft_settings,
 )
@@ -640,7 +639,7 @@ class SecurityTests(TestCase):
         address = f"127.0.0.1:{free_port()}"
         state = ThrottleState()
         poller = ReactorPoller(reactor, lambda: None)
-        conf = raft_settings(data_dir, SnapshotFile(state), None, address)
+        conf = raft_settings(data_dir, None, address)
         machine = ThrottleMachine(address, [f"127.0.0.1:{free_port()}"], conf, poller, state)
         self.addCleanup(poller.close)
         self.addCleanup(machine.close_leftovers)

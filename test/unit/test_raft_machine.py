@@ -1,11 +1,10 @@
 """
-Tests for L{freno.consensus.raft.machine}: the replicated method, complete
-snapshots and settings.
+Tests for L{freno.consensus.raft.machine}: the replicated method, the
+lease and settings. (Durability: C{test_raft_durability}.)
 """
 
 from __future__ import annotations
 
-import json
 import os
 
 from pysyncobj.monotonic import monotonic
@@ -15,7 +14,6 @@ from twisted.trial.unittest import SynchronousTestCase
 from freno.consensus.raft.machine import (
     LEADER_LEASE,
     NoNetworkTransport,
-    SnapshotFile,
     ThrottleMachine,
     raft_settings,
 )
@@ -23,71 +21,6 @@ from freno.consensus.raft.poller import ReactorPoller
 from freno.consensus.commands import MAX_KEY_LENGTH, SkipHost, ThrottleApp, command_to_dict
 from freno.consensus.state import ThrottleState
 from test.unit.test_raft_poller import FakeFDSet
-
-
-class SnapshotFileTests(SynchronousTestCase):
-    """
-    L{SnapshotFile} writes the complete state as JSON and restores it by
-    replacing the state (freno's B5).
-    """
-
-    def setUp(self):
-        self.path = self.mktemp()
-        self.state = ThrottleState()
-        self.state.apply(ThrottleApp("app", 1900000000.0, 0.25))
-        self.state.apply(ThrottleApp("forever/store", None, None))
-        self.state.apply(SkipHost("db1", 1900000000.5))
-        self.raft = (
-            (b"\x00last", 7, 2),
-            (b"\x00prev", 6, 2),
-            {TCPNode("127.0.0.1:1"), TCPNode("127.0.0.1:2")},
-        )
-
-    def test_round_trip(self):
-        """
-        What is written is read back, state and pysyncobj's part alike.
-        """
-        SnapshotFile(self.state).serialize(self.path, self.raft)
-        restored = ThrottleState()
-        restored.apply(ThrottleApp("stale", None, 1.0))
-        last, previous, cluster = SnapshotFile(restored).deserialize(self.path)
-        self.assertEqual(restored, self.state)
-        self.assertEqual((last, previous), self.raft[:2])
-        self.assertEqual({n.id for n in cluster}, {"127.0.0.1:1", "127.0.0.1:2"})
-
-    def test_file_is_json_with_the_state(self):
-        """
-        The file is plain JSON (no pickle of ours goes over the wire).
-        """
-        SnapshotFile(self.state).serialize(self.path, self.raft)
-        with open(self.path) as f:
-            document = json.load(f)
-        self.assertEqual(document["state"], self.state.snapshot())
-        self.assertEqual(document["state"]["throttledApps"]["app"]["Ratio"], 0.25)
-
-    def test_bad_file_changes_nothing(self):
-        """
-        A file that is not our snapshot raises and leaves the state alone.
-        """
-        with open(self.path, "w") as f:
-            json.dump({"format": 99, "state": {}}, f)
-        before = self.state.snapshot()
-        self.assertRaises(ValueError, SnapshotFile(self.state).deserialize, self.path)
-        self.assertEqual(self.state.snapshot(), before)
-
-    def test_broken_state_changes_nothing(self):
-        """
-        A snapshot whose state cannot be parsed changes nothing.
-        """
-        SnapshotFile(self.state).serialize(self.path, self.raft)
-        with open(self.path) as f:
-            document = json.load(f)
-        document["state"]["skippedHosts"] = {"db2": "not a time"}
-        with open(self.path, "w") as f:
-            json.dump(document, f)
-        before = self.state.snapshot()
-        self.assertRaises(ValueError, SnapshotFile(self.state).deserialize, self.path)
-        self.assertEqual(self.state.snapshot(), before)
 
 
 class ThrottleMachineTests(SynchronousTestCase):
@@ -101,7 +34,7 @@ class ThrottleMachineTests(SynchronousTestCase):
         os.makedirs(self.dir)
         self.state = ThrottleState()
         self.poller = ReactorPoller(FakeFDSet(), lambda: None)
-        conf = raft_settings(self.dir, SnapshotFile(self.state), None, None)
+        conf = raft_settings(self.dir, None, None)
         self.machine = ThrottleMachine(
             "127.0.0.1:1", [], conf, self.poller, self.state, NoNetworkTransport
         )
@@ -179,9 +112,8 @@ class ThrottleMachineTests(SynchronousTestCase):
         self.assertLessEqual(conf.connectionRetryTime, 1.0)
         self.assertEqual(conf.leaderFallbackTimeout, LEADER_LEASE)
         self.assertLess(LEADER_LEASE, 2.0)
-        self.assertEqual(
-            conf.journalFile, os.path.join(self.dir, "freno-raft.journal")
-        )
+        self.assertIsNone(conf.journalFile)  # ours is the DurableJournal
+        self.assertEqual(conf.fullDumpFile, os.path.join(self.dir, "freno-raft.dump"))
 
 
 class ElectAloneTests(SynchronousTestCase):
@@ -196,7 +128,7 @@ class ElectAloneTests(SynchronousTestCase):
         directory = self.mktemp()
         os.makedirs(directory)
         poller = ReactorPoller(FakeFDSet(), lambda: None)
-        conf = raft_settings(directory, SnapshotFile(ThrottleState()), None, None)
+        conf = raft_settings(directory, None, None)
         machine = ThrottleMachine(
             "127.0.0.1:1", ["127.0.0.1:2"], conf, poller, ThrottleState(), NoNetworkTransport
         )
@@ -216,7 +148,7 @@ class LeaseTests(SynchronousTestCase):
         self.dir = self.mktemp()
         os.makedirs(self.dir)
         self.poller = ReactorPoller(FakeFDSet(), lambda: None)
-        conf = raft_settings(self.dir, SnapshotFile(ThrottleState()), None, None)
+        conf = raft_settings(self.dir, None, None)
         self.partners = [f"127.0.0.1:{p}" for p in (2, 3, 4, 5)]
         self.machine = ThrottleMachine(
             "127.0.0.1:1", self.partners, conf, self.poller, ThrottleState(), NoNetworkTransport

@@ -1,9 +1,8 @@
-# -*- test-case-name: test.unit.test_raft_machine -*-
+# -*- test-case-name: test.unit.test_raft_machine,test.unit.test_raft_durability -*-
 """
 The pysyncobj side of the raft node: the L{ThrottleMachine} (a C{SyncObj}
-whose one replicated method applies a L{freno.consensus.state} command), its
-complete snapshots (L{SnapshotFile}), the settings (L{raft_settings}) and the
-network-less transport of single-node mode (L{NoNetworkTransport}).
+whose one replicated method applies a L{freno.consensus.state} command, with
+durable storage) and its settings (L{raft_settings}).
 
 Replicated commands
 ===================
@@ -18,15 +17,32 @@ submitted with, e.g. a key over C{MAX_KEY_LENGTH}, from another version or
 a forged frame), is logged and skipped on every node alike, because an
 exception would stop pysyncobj from ever applying the entries after it.
 
-Snapshots (docs/decisions.md, D29)
-==================================
+Durability (docs/decisions.md, D50)
+===================================
 
-pysyncobj's log compaction calls our serializer synchronously (no fork: a
-custom serializer disables it) with its own bookkeeping (the last two applied
-log entries and the member list). L{SnapshotFile} writes that together with
-L{ThrottleState.snapshot} as one JSON document, atomically, and on load
-replaces the whole state. The same file is what a leader streams to a follower
-that is too far behind, so a snapshot never carries a pickle of ours.
+The member's storage is an L{IDurableDirectory}: the log, term and vote in a
+L{DurableJournal}, snapshots in a L{SnapshotStore}
+(L{freno.consensus.raft.snapshot}). Raft's promises are kept this way:
+
+    - a follower answers C{append_entries}, and any member grants or asks
+      for a vote, only once the entries and the term/vote are synced: the
+      answers wait in L{DurableTCPTransport} for the journal's flush, which
+      comes right after the socket event that wrote them
+      (L{ThrottleMachine.flush_unsynced}) or at the next tick;
+    - a leader counts its own log toward the commit majority (and so
+      answers a client) only after a flush: L{ThrottleMachine.doTick}
+      flushes I{before} pysyncobj's tick, which is where pysyncobj counts,
+      and again after it, for what the tick appended. Single-node mode
+      commits the same way: a command is applied, and answered, only after
+      its entry was synced;
+    - group commit: every entry appended between two flushes costs one
+      C{fdatasync}; a tick that synced something asks for another tick at
+      once (L{ThrottleMachine.doTick} returns C{True}), so a commit waits
+      for a sync, not for the next timer tick;
+    - at start, a log compaction that a crash interrupted (snapshot
+      written, log not yet rewritten) is finished
+      (L{DurableJournal.finish_compaction}) before pysyncobj looks at the
+      log, which it would otherwise throw away whole.
 
 Private hooks (pysyncobj pinned to 0.3.17 in setup.py)
 ======================================================
@@ -35,6 +51,19 @@ Private hooks (pysyncobj pinned to 0.3.17 in setup.py)
       C{pysyncobj.syncobj.createPoller}); L{ThrottleMachine} turns C{_poller}
       into a property that always answers with the L{ReactorPoller} it was
       given, so every socket pysyncobj makes is registered with the reactor.
+    - C{SyncObj.__init__} stores its journal in C{self.__raftLog}
+      (C{_SyncObj__raftLog}, made by C{pysyncobj.journal.createJournal}) and
+      its snapshot serializer in C{self.__serializer} (C{_SyncObj__serializer},
+      a C{pysyncobj.serializer.Serializer}); both are turned into properties
+      answering with our L{DurableJournal} and L{SnapshotStore}
+      (C{journalFile} is C{None}, so what pysyncobj builds and we ignore is
+      an empty C{MemoryJournal}). Their methods are the ones C{SyncObj}
+      calls on those objects. C{conf.fullDumpFile} stays the real snapshot
+      path: pysyncobj loads the snapshot at start-up only if
+      C{os.path.isfile} finds it there.
+    - C{doTick} (public) is wrapped: pysyncobj counts the leader's log
+      toward commits in C{_onTick}, which C{doTick} calls, and nowhere else.
+      C{autoTick} must stay off.
     - C{_SyncObj__lastResponseTime} (leader's per-follower last answer, on
       pysyncobj's monotonic clock) gives L{ThrottleMachine.has_majority_lease}.
     - C{_SyncObj__pipeNotifier} owns a pipe that C{destroy()} never closes;
@@ -42,23 +71,35 @@ Private hooks (pysyncobj pinned to 0.3.17 in setup.py)
     - C{_SyncObj__raftElectionDeadline} (when a follower next stands for
       election): L{ThrottleMachine.elect_alone} sets it to 0 in a group of
       one, so the node elects itself at its first tick.
+    - The messages L{DurableTCPTransport} holds are named by their C{type}
+      field (C{next_node_idx}, C{response_vote}, C{request_vote}).
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import os
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.monotonic import monotonic
-from pysyncobj.node import TCPNode
-from pysyncobj.transport import Transport
 from twisted.logger import Logger
 
 from freno.consensus.commands import command_from_dict, validate
+from freno.consensus.raft.disk import FileDirectory, IDurableDirectory
+from freno.consensus.raft.journal import DurableJournal
+from freno.consensus.raft.snapshot import DUMP_NAME, SnapshotFile, SnapshotStore
+from freno.consensus.raft.transport import DurableTCPTransport, NoNetworkTransport
 from freno.consensus.state import ThrottleState
+
+__all__ = [
+    "DUMP_NAME",
+    "LEADER_LEASE",
+    "NoNetworkTransport",
+    "SETTINGS",
+    "SnapshotFile",
+    "ThrottleMachine",
+    "raft_settings",
+]
 
 #: A leader that has heard from no majority for this long steps down (and
 #: stops claiming leadership at once, see L{ThrottleMachine.has_majority_lease}).
@@ -81,92 +122,13 @@ SETTINGS: Dict[str, Any] = dict(
     dynamicMembershipChange=False,
 )
 
-JOURNAL_NAME = "freno-raft.journal"
-DUMP_NAME = "freno-raft.dump"
-SNAPSHOT_FORMAT = 1
 
-
-def _entry_to_json(entry) -> list:
-    command, idx, term = entry
-    return [base64.b64encode(bytes(command)).decode("ascii"), int(idx), int(term)]
-
-
-def _entry_from_json(data) -> Tuple[bytes, int, int]:
-    command, idx, term = data
-    return (base64.b64decode(command), int(idx), int(term))
-
-
-class SnapshotFile:
-    """
-    pysyncobj's C{serializer}/C{deserializer} pair for a L{ThrottleState}.
-
-    @param state: the state written by L{serialize} and replaced by
-        L{deserialize}.
-    """
-
-    _log = Logger()
-
-    def __init__(self, state: ThrottleState) -> None:
-        self.state = state
-
-    def serialize(self, filename: str, raft_data: Sequence[Any]) -> None:
-        """
-        Write the complete state and pysyncobj's C{raft_data} (last applied
-        entry, the one before, the members) to C{filename}.
-        """
-        last, previous, cluster = raft_data
-        document = {
-            "format": SNAPSHOT_FORMAT,
-            "state": self.state.snapshot(),
-            "last": _entry_to_json(last),
-            "previous": _entry_to_json(previous),
-            "cluster": sorted(node.id for node in cluster),
-        }
-        with open(filename, "w", encoding="utf-8") as f:
-            json.dump(document, f, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        self._log.info(
-            "raft snapshot written up to index {index}", index=document["last"][1]
-        )
-
-    def deserialize(self, filename: str):
-        """
-        Replace the state with the one in C{filename}; return pysyncobj's
-        part (last entry, previous entry, members).
-
-        @raise ValueError: the file is not a snapshot of ours (pysyncobj logs
-            it and keeps the journal).
-        """
-        with open(filename, "r", encoding="utf-8") as f:
-            document = json.load(f)
-        if document.get("format") != SNAPSHOT_FORMAT:
-            raise ValueError(f"unknown snapshot format in {filename}")
-        fresh = ThrottleState()
-        fresh.restore(document["state"])
-        last = _entry_from_json(document["last"])
-        previous = _entry_from_json(document["previous"])
-        cluster = {TCPNode(address) for address in document["cluster"]}
-        self.state.apps = fresh.apps
-        self.state.skipped = fresh.skipped
-        self._log.info("raft snapshot loaded up to index {index}", index=last[1])
-        return (last, previous, cluster)
-
-
-class NoNetworkTransport(Transport):
-    """
-    The transport of single-node mode: no listening socket, no peers. A lone
-    node has nobody to talk to, and a port that unpickles whatever reaches it
-    would only be an attack surface.
-    """
-
-    def send(self, node, message) -> bool:
-        return False
+def _not_called(*args: Any) -> None:
+    raise AssertionError("snapshots are written and read by SnapshotStore")
 
 
 def raft_settings(
     data_dir: str,
-    snapshots: SnapshotFile,
     password: Optional[str],
     bind_address: Optional[str],
     **overrides: Any,
@@ -174,8 +136,9 @@ def raft_settings(
     """
     The C{SyncObjConf} for a freno node.
 
-    @param data_dir: holds the journal (C{freno-raft.journal} and its
-        C{.meta}) and the full dump (C{freno-raft.dump}).
+    @param data_dir: holds the snapshot (C{freno-raft.dump}); pysyncobj
+        checks it exists there at start-up. The journal is ours
+        (L{DurableJournal}), so C{journalFile} is C{None}.
     @param password: the group's secret (C{None} only in single-node mode).
     @param bind_address: C{host:port} to listen on (pysyncobj would otherwise
         listen on every interface).
@@ -185,20 +148,28 @@ def raft_settings(
     return SyncObjConf(
         password=password or None,
         bindAddress=bind_address,
-        journalFile=os.path.join(data_dir, JOURNAL_NAME),
+        journalFile=None,
         fullDumpFile=os.path.join(data_dir, DUMP_NAME),
-        serializer=snapshots.serialize,
-        deserializer=snapshots.deserialize,
+        # Set so that pysyncobj hands snapshots no pickled __dict__ of its
+        # own and never forks; SnapshotStore replaces the code calling them.
+        serializer=_not_called,
+        deserializer=_not_called,
         **settings,
     )
 
 
 class ThrottleMachine(SyncObj):
     """
-    The replicated L{ThrottleState}.
+    The replicated L{ThrottleState}, stored durably (see the module
+    docstring).
 
     @param poller: the L{ReactorPoller} every pysyncobj socket is given to.
     @param state: applied to by L{apply_command}, on the reactor thread.
+    @param transport_class: pysyncobj's transport; default
+        L{DurableTCPTransport} (single-node mode: L{NoNetworkTransport}).
+    @param directory: the member's storage; default a L{FileDirectory} on
+        the directory of C{conf.fullDumpFile}.
+    @raise JournalError: the stored journal cannot be read.
     """
 
     _log = Logger()
@@ -211,17 +182,30 @@ class ThrottleMachine(SyncObj):
         poller,
         state: ThrottleState,
         transport_class=None,
+        directory: Optional[IDurableDirectory] = None,
     ) -> None:
         self._reactor_poller = poller
         self._state = state
         self._lease_until = 0.0
-        kwargs = {}
-        if transport_class is not None:
-            kwargs["transportClass"] = transport_class
+        if directory is None:
+            directory = FileDirectory(os.path.dirname(conf.fullDumpFile))
         try:
-            super().__init__(self_address, list(partners), conf, **kwargs)
+            self._journal = DurableJournal.open(directory)
+            self._snapshots = SnapshotStore(
+                directory, SnapshotFile(state), conf.logCompactionBatchSize
+            )
+            boundary = self._snapshots.boundary()
+            if boundary is not None:
+                self._journal.finish_compaction(*boundary)
+            super().__init__(
+                self_address,
+                list(partners),
+                conf,
+                transportClass=transport_class or DurableTCPTransport,
+            )
         except BaseException:
             self.close_leftovers()
+            directory.close()
             raise
 
     # pysyncobj assigns self._poller = createPoller(...) in __init__; keep ours.
@@ -232,6 +216,63 @@ class ThrottleMachine(SyncObj):
     @_poller.setter
     def _poller(self, value) -> None:
         pass
+
+    # pysyncobj assigns self.__raftLog = createJournal(None) (a MemoryJournal)
+    # in __init__; keep ours.
+    @property
+    def _SyncObj__raftLog(self) -> DurableJournal:
+        return self._journal
+
+    @_SyncObj__raftLog.setter
+    def _SyncObj__raftLog(self, value) -> None:
+        pass
+
+    # pysyncobj assigns self.__serializer = Serializer(...) in __init__; keep ours.
+    @property
+    def _SyncObj__serializer(self) -> SnapshotStore:
+        return self._snapshots
+
+    @_SyncObj__serializer.setter
+    def _SyncObj__serializer(self, value) -> None:
+        pass
+
+    @property
+    def journal(self) -> DurableJournal:
+        """
+        The member's log, term and vote.
+        """
+        return self._journal
+
+    def flush_unsynced(self) -> bool:
+        """
+        Sync what pysyncobj wrote since the last flush, if anything, so
+        that the acknowledgements it holds leave now. The service calls
+        this after every socket event: the messages read in one go (a burst
+        of entries from the leader) still cost one sync, and a follower's
+        answer does not wait for the next tick. Returns whether it synced.
+
+        @raise JournalError: the storage failed.
+        """
+        if not self._journal.unsynced:
+            return False
+        return self._journal.flush()
+
+    def doTick(self, timeToWait: float = 0.0) -> bool:
+        """
+        Flush the journal (so pysyncobj counts only synced entries of ours
+        toward a commit, and held acknowledgements go out), run pysyncobj's
+        tick, and flush what it appended.
+
+        @return: whether the second flush synced something: the caller
+            should tick again at once, so that a leader counts those entries
+            (a follower's acknowledgement would also trigger a tick; a
+            single node has no followers).
+        @raise JournalError: the storage failed; nothing more is
+            acknowledged.
+        """
+        self._journal.flush()
+        super().doTick(timeToWait)
+        return self._journal.flush()
 
     @replicated
     def apply_command(self, data: Dict[str, Any]) -> Optional[str]:
@@ -292,9 +333,14 @@ class ThrottleMachine(SyncObj):
         L{LEADER_LEASE} seconds I{now}, not at the last tick. pysyncobj only
         checks this on a tick, and after a freeze (SIGSTOP) the reactor may
         serve queued HTTP requests before the first tick; this closes that
-        gap. Cheap (it is on the check path): one clock read.
+        gap. A member whose storage failed is never leader (it can no
+        longer commit). Cheap (it is on the check path): one clock read.
         """
-        return self._isLeader() and monotonic() < self._lease_until
+        return (
+            self._isLeader()
+            and monotonic() < self._lease_until
+            and self._journal.failed is None
+        )
 
     def close_leftovers(self) -> None:
         """

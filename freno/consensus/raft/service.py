@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_raft,test.integration.test_raft,test.integration.test_node_edges -*-
+# -*- test-case-name: test.unit.test_raft,test.integration.test_raft,test.integration.test_node_edges,test.integration.test_raft_power_loss -*-
 """
 L{RaftConsensusService}: freno's raft consensus, a pysyncobj group driven
 from the Twisted reactor.
@@ -17,11 +17,23 @@ Its sockets are registered with the reactor by
 L{freno.consensus.raft.poller.ReactorPoller}; a C{LoopingCall} ticks every
 L{TICK_INTERVAL} for raft's timers (elections, heartbeats, retries); and an
 immediate extra tick (C{callLater(0)}, coalesced) follows every socket event
-and every submitted command, so a commit takes about a millisecond on
-loopback instead of two timer ticks. Every replicated state change
-(L{ThrottleMachine.apply_command}) therefore happens on the reactor thread,
-and readers need no locks. The price is a handful of private pysyncobj
+(which first syncs whatever the event wrote, so that acknowledgements leave
+at once, see L{ThrottleMachine.flush_unsynced}) and every submitted command,
+so a commit takes a few milliseconds on loopback instead of two timer
+ticks. Every replicated state change (L{ThrottleMachine.apply_command})
+therefore happens on the reactor thread, and readers need no locks. The price is a handful of private pysyncobj
 hooks, listed in L{freno.consensus.raft.machine}; pysyncobj is pinned.
+
+Durability
+==========
+
+A command is acknowledged only once its entry is synced on a majority
+(single-node mode: on this node), and a member grants a vote only once the
+term and vote are synced (docs/decisions.md, D50; how, in
+L{freno.consensus.raft.machine}).
+The storage is an L{IDurableDirectory} on C{RaftDataDir}
+(L{FileDirectory}); tests inject others. If a sync fails, the member stops
+acknowledging, is unhealthy and never leader until restarted.
 
 Commands
 ========
@@ -78,7 +90,6 @@ Decisions (docs/decisions.md)
 from __future__ import annotations
 
 import itertools
-import os
 from functools import partial
 from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -98,9 +109,10 @@ from freno.consensus.interface import (
     NotLeaderError,
 )
 from freno.consensus.observers import LeadershipObservers
+from freno.consensus.raft.disk import FileDirectory, IDurableDirectory
+from freno.consensus.raft.journal import JournalError
 from freno.consensus.raft.machine import (
     NoNetworkTransport,
-    SnapshotFile,
     ThrottleMachine,
     raft_settings,
 )
@@ -165,6 +177,13 @@ class RaftConsensusService(CommandMethods, Service):
     @param tick_interval: seconds between timer ticks.
     @param raft_overrides: pysyncobj settings replacing
         L{freno.consensus.raft.machine.SETTINGS} entries (tests).
+    @param directory: the storage (tests, benchmarks); default a
+        L{FileDirectory} on C{RaftDataDir}, made at start.
+    @param transport_class: pysyncobj's transport for a group (tests record
+        messages with it); default
+        L{freno.consensus.raft.transport.DurableTCPTransport}. It must hold
+        acknowledgements as that one does
+        (L{freno.consensus.raft.transport.HoldUntilSynced}).
     @raise ValueError: no data directory, RaftBind missing from RaftNodes, or
         more than one member and no C{RaftPassword}.
     """
@@ -180,6 +199,8 @@ class RaftConsensusService(CommandMethods, Service):
         command_timeout: float = COMMAND_TIMEOUT,
         tick_interval: float = TICK_INTERVAL,
         raft_overrides: Optional[Mapping[str, object]] = None,
+        directory: Optional[IDurableDirectory] = None,
+        transport_class: Optional[type] = None,
     ) -> None:
         if not config.raft_data_dir:
             raise ValueError("RaftDataDir is required: raft keeps its journal there")
@@ -196,6 +217,8 @@ class RaftConsensusService(CommandMethods, Service):
         self._timeout = command_timeout
         self._tick_interval = tick_interval
         self._overrides = dict(raft_overrides or {})
+        self._directory = directory
+        self._transport_class = transport_class
         self._state = ThrottleState()
         self._observers = LeadershipObservers()
         self._machine: Optional[ThrottleMachine] = None
@@ -235,14 +258,13 @@ class RaftConsensusService(CommandMethods, Service):
         """
         data_dir = self._config.raft_data_dir
         try:
-            os.makedirs(data_dir, exist_ok=True)
+            directory = self._directory or FileDirectory(data_dir)
         except OSError as e:
             raise RaftStartError(f"cannot create RaftDataDir {data_dir!r}: {e}") from e
         self._state.restore({})  # the journal and snapshot rebuild it
-        poller = ReactorPoller(self._reactor, self._schedule_tick)
+        poller = ReactorPoller(self._reactor, self._after_socket_event)
         conf = raft_settings(
             data_dir,
-            SnapshotFile(self._state),
             password=None if self.single_node else self._config.raft_password,
             bind_address=None if self.single_node else self._self_address,
             **self._overrides,
@@ -254,7 +276,8 @@ class RaftConsensusService(CommandMethods, Service):
                 conf,
                 poller,
                 self._state,
-                transport_class=NoNetworkTransport if self.single_node else None,
+                transport_class=NoNetworkTransport if self.single_node else self._transport_class,
+                directory=directory,
             )
         except Exception as e:
             poller.close()
@@ -306,6 +329,15 @@ class RaftConsensusService(CommandMethods, Service):
 
     # -- ticking -----------------------------------------------------------
 
+    def _after_socket_event(self) -> None:
+        machine = self._machine
+        if machine is not None:
+            try:
+                machine.flush_unsynced()
+            except JournalError:
+                pass  # logged once, critically, when the storage failed
+        self._schedule_tick()
+
     def _schedule_tick(self) -> None:
         if self._soon is None and self._machine is not None:
             self._soon = self._reactor.callLater(0, self._tick_soon)
@@ -318,11 +350,16 @@ class RaftConsensusService(CommandMethods, Service):
         machine = self._machine
         if machine is None:
             return
+        again = False
         try:
-            machine.doTick(0.0)
+            again = machine.doTick(0.0)
+        except JournalError:
+            pass  # logged once, critically, when the storage failed
         except Exception:
             self._log.failure("raft tick failed")
         machine.refresh_lease()
+        if again:
+            self._schedule_tick()
         try:
             self._observe()
         except Exception:
@@ -467,7 +504,7 @@ class RaftConsensusService(CommandMethods, Service):
 
     def is_healthy(self) -> bool:
         machine = self._machine
-        if machine is None:
+        if machine is None or machine.journal.failed is not None:
             return False
         if machine.has_majority_lease():
             return True
