@@ -69,8 +69,8 @@ class ProtocolTLSTests(SynchronousTestCase):
             ANSWERS, password="pw", tls=pki().server_options(**kwargs) if tls else None
         )
 
-    def login(self, server, mode, opts, password="pw"):
-        protocol = server.connect(self.clock, "u", password, tls_mode=mode, tls_options=opts)
+    def login(self, server, mode, opts, password="pw", user="u"):
+        protocol = server.connect(self.clock, user, password, tls_mode=mode, tls_options=opts)
         return protocol, protocol.when_ready()
 
     def test_verified(self):
@@ -80,14 +80,18 @@ class ProtocolTLSTests(SynchronousTestCase):
         the login and queries work.
         """
         server = self.server()
-        protocol, ready = self.login(server, VERIFY_IDENTITY, options(VERIFY_IDENTITY))
+        # A user name long enough never to occur by chance in TLS records.
+        user = "freno-probe-user-sent-only-over-tls"
+        protocol, ready = self.login(
+            server, VERIFY_IDENTITY, options(VERIFY_IDENTITY), user=user
+        )
         self.successResultOf(ready)
         fake = server.fakes[0]
         self.assertTrue(protocol.tls and fake.tls)
         ((seq, request),) = PacketDecoder().feed(bytes(fake.wire[:36]))
         self.assertEqual((seq, len(request)), (1, 32))
         self.assertTrue(int.from_bytes(request[:4], "little") & CLIENT_SSL)
-        self.assertNotIn(b"u\0", bytes(fake.wire[36:]))
+        self.assertNotIn(user.encode("ascii"), bytes(fake.wire))
         d = protocol.query("select 1")
         self.assertEqual(self.successResultOf(d).rows, [(b"1",)])
         self.assertEqual(server.queries, ["select 1"])
