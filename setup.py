@@ -1,5 +1,6 @@
 """
-Packaging for freno. C{pip install .} makes C{twistd freno} available.
+Packaging for freno. C{pip install .} makes C{twistd freno} and the
+C{freno-cli} command available.
 """
 
 from setuptools import find_packages, setup
@@ -11,6 +12,7 @@ setup(
     packages=find_packages(exclude=["test", "test.*", "bench"]) + ["twisted.plugins"],
     package_data={"twisted.plugins": ["freno_plugin.py"]},
     python_requires=">=3.11",
+    entry_points={"console_scripts": ["freno-cli = freno.client.cli:main"]},
     install_requires=[
         "twisted[tls]>=24.7",
         "klein>=24.8",
