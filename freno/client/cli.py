@@ -19,6 +19,7 @@ not allowed in time), 2 an error (no answer, a refusal, bad input).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -341,7 +342,8 @@ def main(
     environ = environ if environ is not None else os.environ
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            args = parser.parse_args(argv)
     except SystemExit as e:
         return EXIT_ERROR if e.code else EXIT_OK
     try:
