@@ -51,13 +51,16 @@ def uses_rest(api: str, token: Optional[str]) -> bool:
 
 def _rest_ttl(ttl: TTL) -> Union[str, float, None]:
     """
-    A validated TTL as the REST API takes it: the duration string as
-    written (so the audit log shows it), or seconds.
+    A validated TTL as the REST API takes it: a duration string as written
+    (so the audit log shows it), or seconds (for numbers, and for strings
+    without a unit, which the REST API does not read as seconds).
     """
     seconds = parse_ttl(ttl)
     if seconds is None:
         return None
-    return ttl.strip() if isinstance(ttl, str) else seconds
+    if isinstance(ttl, str) and ttl.strip()[-1:] in ("d", "h", "m", "s"):
+        return ttl.strip()
+    return seconds
 
 
 def throttle(api: str, token: Optional[str], app: str, ttl: TTL, ratio: Optional[float],

@@ -9,6 +9,7 @@ turns it on only for a terminal).
 from __future__ import annotations
 
 import datetime
+import math
 from typing import Any, Dict, List, Optional, Sequence
 
 from freno.client.durations import format_duration
@@ -35,6 +36,8 @@ def number(value: Optional[float]) -> str:
     """
     if value is None:
         return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return str(value)
     return f"{value:.3f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value)}"
 
 
@@ -44,9 +47,12 @@ def when(seconds: Optional[float], now: float) -> str:
     """
     if seconds is None:
         return "never"
-    stamp = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    left = seconds - now
-    return f"{stamp} (in {format_duration(round(left))})" if left > 0 else f"{stamp} (expired)"
+    try:
+        stamp = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        left = seconds - now
+        return f"{stamp} (in {format_duration(round(left))})" if left > 0 else f"{stamp} (expired)"
+    except (OverflowError, OSError, ValueError):
+        return str(seconds)
 
 
 def table(rows: Sequence[Sequence[str]], widths_from: Optional[Sequence[Sequence[str]]] = None) -> List[str]:
@@ -88,8 +94,14 @@ def check_line(result: CheckResult, colour: bool) -> str:
     return line
 
 
+def _real(value: Any) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return value
+
+
 def _cluster_tints(cluster: Dict[str, Any]) -> List[Optional[str]]:
-    value, threshold, age = cluster.get("value"), cluster.get("threshold"), cluster.get("age_ms")
+    value, threshold, age = (_real(cluster.get(k)) for k in ("value", "threshold", "age_ms"))
     if cluster.get("error") or value is None:
         value_tint = RED
     elif threshold is None:

@@ -130,7 +130,7 @@ def _ttl_minutes(ttl: Optional[float]) -> Optional[int]:
     """
     if ttl is None:
         return None
-    minutes = ttl / 60.0
+    minutes = round(ttl / 60.0, 6)  # "1.1h" is 66 minutes, whatever float rounding says
     if minutes != math.floor(minutes) or minutes < 1:
         raise DurationError(
             "ttl: freno's routes take whole minutes (e.g. 30m, 2h); "

@@ -10,6 +10,7 @@ import io
 import json
 import time
 
+from hypothesis import given, strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from freno.client import render
@@ -18,6 +19,7 @@ from freno.client.fake import FakeFreno, FakeGroupState, FakeTransport
 from freno.client.result import ALLOWED, CheckResult
 
 A, B = "http://a:1", "http://b:2"
+JSON_SCALAR = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5))
 
 
 class TTY(io.StringIO):
@@ -234,6 +236,18 @@ class RenderTests(SynchronousTestCase):
         plain = render.status_lines(status, False)
         columns = [line.find(value) for line, value in zip(plain[-4:], ["VALUE", "0.1", "3", "-"])]
         self.assertEqual(columns, [columns[0]] * 4)
+
+    @given(st.lists(st.fixed_dictionaries({
+        "name": st.text(max_size=5), "value": JSON_SCALAR, "threshold": JSON_SCALAR, "age_ms": JSON_SCALAR,
+        "error": JSON_SCALAR, "hosts": JSON_SCALAR,
+    }), max_size=3), JSON_SCALAR, st.booleans())
+    def test_status_any_values(self, clusters, leader, colour):
+        """
+        Whatever values a status holds, the table renders.
+        """
+        lines = render.status_lines({"leader": leader, "members": [{"id": leader, "leader": leader}],
+                                     "clusters": clusters}, colour)
+        self.assertTrue(lines[0].startswith("leader: "))
 
     def test_explain_lines(self):
         """

@@ -108,6 +108,7 @@ class ControlRouteTests(SynchronousTestCase):
                 control.throttle("freno", None, "a", ttl, None, None, None)
             self.assertIn("whole minutes", str(caught.exception))
         self.assertEqual(control.skip("freno", None, "db1", "2h", None).target, "/skip-host/db1/ttl/120")
+        self.assertEqual(control.skip("freno", None, "db1", "1.1h", None).target, "/skip-host/db1/ttl/66")
 
     def test_rest_throttle(self):
         """
@@ -119,6 +120,7 @@ class ControlRouteTests(SynchronousTestCase):
         self.assertEqual(request.headers["Authorization"], "Bearer tok")
         self.assertEqual(request.headers["Content-Type"], "application/json")
         self.assertEqual(json.loads(request.body), {"app": "gh-ost", "ttl": "30m", "ratio": 1.0, "reason": "why"})
+        self.assertEqual(json.loads(control.throttle("rest", None, "a", "30", None, None, None).body)["ttl"], 30.0)
         request = control.throttle("rest", None, "a", 90, None, None, "s")
         self.assertEqual(json.loads(request.body), {"app": "a", "store": "s", "ttl": 90.0})
         self.assertNotIn("Authorization", request.headers)
