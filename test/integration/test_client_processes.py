@@ -25,6 +25,7 @@ from typing import List, Optional, Tuple
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from freno.client import FrenoClient
+from freno.client.answers import GO_NOT_FOUND
 from freno.client.http import HTTPTransport
 from freno.sandbox.processes import process_state, wait_for
 from test.support import SharedSandboxMixin
@@ -200,7 +201,8 @@ class ClientProcessTests(SharedSandboxMixin, SynchronousTestCase):
     def test_status(self) -> None:
         """
         C{freno-cli status} shows the leader, the three members and the
-        cluster's value (from freno's routes on this server).
+        cluster's value: from C{/api/v1/status} where the nodes serve it
+        (with threshold and age), else from freno's routes.
         """
         leader = self.group.wait_leader(10)
         code, out, err = self.cli("status", "--json")
@@ -208,11 +210,17 @@ class ClientProcessTests(SharedSandboxMixin, SynchronousTestCase):
         status = json.loads(out)
         self.assertTrue(status["is_leader"])
         self.assertEqual(status["leader"], leader.raft_address)
-        self.assertEqual(sorted(m["url"] for m in status["members"]), sorted(self.urls))
-        self.assertEqual([m["reachable"] for m in status["members"]], [True] * 3)
         [main] = status["clusters"]
         self.assertEqual(main["name"], "main")
         self.assertLess(main["value"], 1.0)
+        if status["source"] == "api":
+            self.assertEqual(sorted(m["id"] for m in status["members"]),
+                             sorted(n.raft_address for n in self.group.nodes))
+            self.assertEqual((main["threshold"], type(main["age_ms"])), (1.0, int))
+        else:
+            self.assertEqual(status["source"], "freno routes")
+            self.assertEqual(sorted(m["url"] for m in status["members"]), sorted(self.urls))
+            self.assertEqual([m["reachable"] for m in status["members"]], [True] * 3)
         code, out, _ = self.cli("status")
         self.assertIn(f"leader: {leader.raft_address}", out)
 
@@ -311,14 +319,27 @@ class ClientProcessTests(SharedSandboxMixin, SynchronousTestCase):
         node.wait_ready(30)
         self.group.wait_leader(30)
 
-    def test_explain_and_audit_not_served(self) -> None:
+    def test_explain_and_audit(self) -> None:
         """
-        The nodes do not serve C{/explain} or the audit log yet: the CLI
-        says so and exits 2.
+        C{freno-cli explain} and C{audit} print the leader's answer where the
+        nodes serve C{/explain} and C{/api/v1/audit}, and otherwise say the
+        route is not served and exit 2.
         """
-        code, _, err = self.cli("explain", "app", "main")
-        self.assertEqual(code, 2)
-        self.assertIn("does not serve /explain", err)
-        code, _, err = self.cli("audit")
-        self.assertEqual(code, 2)
-        self.assertIn("does not serve /api/v1/audit", err)
+        serves = {path: self.group.nodes[0].get(path)[1] != GO_NOT_FOUND
+                  for path in ("/explain/app/mysql/main", "/api/v1/audit")}
+        code, out, err = self.cli("explain", "app", "main", "--json")
+        if serves["/explain/app/mysql/main"]:
+            self.assertEqual(code, 0, err)
+            explain = json.loads(out)
+            self.assertTrue(explain["is_leader"])
+            self.assertEqual(explain["decision"]["status"], 200)
+        else:
+            self.assertEqual(code, 2)
+            self.assertIn("does not serve /explain", err)
+        code, out, err = self.cli("audit", "--json")
+        if serves["/api/v1/audit"]:
+            self.assertEqual(code, 0, err)
+            self.assertIsInstance(json.loads(out)["records"], list)
+        else:
+            self.assertEqual(code, 2)
+            self.assertIn("does not serve /api/v1/audit", err)
