@@ -24,7 +24,7 @@ from typing import List, Optional, Tuple
 
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
-from freno.client import FrenoClient
+from freno.client import FrenoClient, NotAllowed
 from freno.client.answers import GO_NOT_FOUND
 from freno.client.http import HTTPTransport
 from freno.sandbox.processes import process_state, wait_for
@@ -161,6 +161,36 @@ class ClientProcessTests(SharedSandboxMixin, SynchronousTestCase):
         wait_for(lambda: self.cli("check", "cli-check", "main")[0] == 0, 30, interval=0.2, what="exit 0")
         code, out, _ = self.cli("check", "cli-check", "no-such-cluster")
         self.assertEqual(code, 2, out)
+
+    def test_check_headers(self) -> None:
+        """
+        Where the nodes send the check headers (C{X-Freno-*}, C{Retry-After}),
+        the result carries reason, data age and leader; under lag the server's
+        C{Retry-After} spaces the checks of C{wait_until_allowed}, which gives
+        up at its deadline.
+        """
+        transport = CountingTransport()
+        client = FrenoClient(self.urls, timeout=1.0, transport=transport)
+        self.addCleanup(client.close)
+        result = client.check("headers", "main")
+        if result.data_age_ms is None:
+            raise SkipTest("the nodes send no X-Freno-* check headers (the check-answers work is not here)")
+        self.assertTrue(result.allowed)
+        self.assertGreaterEqual(result.data_age_ms, 0)
+        self.assertTrue(result.leader["leader"])
+        self.lag()
+        result = wait_for(lambda: (lambda r: r if r.status == 429 else None)(client.check("headers", "main")),
+                          30, what="429")
+        self.assertGreater(result.retry_after, 0)
+        self.assertIn("lag", result.reason)
+        before = transport.checks
+        started = time.monotonic()
+        error = self.assertRaises(NotAllowed, client.wait_until_allowed, "headers", "main",
+                                  max_wait=3, poll=0.01, cap=0.01)
+        elapsed = time.monotonic() - started
+        self.assertEqual(error.result.status, 429)
+        # Without Retry-After, 3 s at a 10 ms poll would be ~300 checks.
+        self.assertLessEqual(transport.checks - before, elapsed / result.retry_after + 2)
 
     def test_control_through_freno_routes(self) -> None:
         """
