@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_client_tx -*-
+# -*- test-case-name: test.unit.test_client_tx,test.integration.test_client_http -*-
 """
 L{TxFrenoClient}: the client for Twisted programs, on treq. Every method
 returns a L{Deferred}; the logic (failover, fail closed or open, the wait
@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import Deferred, inlineCallbacks, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.task import deferLater
 
@@ -75,6 +75,7 @@ class TxFrenoClient:
         self._token = token or None
         self._timeout = check_timeout(timeout)
         self._api = control.check_api(api)
+        self._pool = None
 
     @classmethod
     def from_reactor(cls, reactor, urls: Union[str, Sequence[str]], **kwargs) -> "TxFrenoClient":
@@ -86,7 +87,19 @@ class TxFrenoClient:
         from twisted.web.client import Agent, HTTPConnectionPool
 
         pool = HTTPConnectionPool(reactor, persistent=True)
-        return cls(urls, HTTPClient(Agent(reactor, pool=pool)), reactor, **kwargs)
+        client = cls(urls, HTTPClient(Agent(reactor, pool=pool)), reactor, **kwargs)
+        client._pool = pool
+        return client
+
+    def close(self) -> Deferred:
+        """
+        Close the connections kept by L{from_reactor}'s pool; fires when they
+        are closed.
+        """
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return succeed(None)
+        return pool.closeCachedConnections()
 
     # -- driving the engine -------------------------------------------------
 

@@ -3,7 +3,8 @@ The blocking client's transport (L{freno.client.http.HTTPTransport}) over
 real loopback sockets: fake nodes served by the standard library's HTTP
 server in a thread on ephemeral ports. Keep-alive reuse, timeouts, a server
 that closes idle connections, a refused port; C{freno.client} imported by a
-Python without site-packages; the C{freno-cli} console script.
+Python without site-packages; the C{freno-cli} console script; the treq
+flavour on the real reactor.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import sys
 import threading
 import time
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.internet.defer import inlineCallbacks
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from freno.client import FrenoClient
 from freno.client.fake import FakeFreno, FakeGroupState
 from freno.client.http import HTTPTransport, TransportError
+from freno.client.tx import TxFrenoClient
 from freno.sandbox.processes import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -181,6 +184,34 @@ class TransportTests(SynchronousTestCase):
         client = FrenoClient(self.servers[0].url + "/freno/", transport=self.transport)
         client.check("app", "main")
         self.assertEqual(self.servers[0].node.requests[-1][1], "/freno/check/app/mysql/main")
+
+
+class TxTransportTests(TestCase):
+    """
+    L{TxFrenoClient.from_reactor} on the real reactor and real sockets.
+    """
+
+    timeout = 60
+
+    @inlineCallbacks
+    def test_check_and_reuse(self):
+        """
+        A refused port is passed over; twenty checks share one connection;
+        L{TxFrenoClient.close} closes it.
+        """
+        from twisted.internet import reactor
+
+        state = FakeGroupState(time.time)
+        state.leader = "a"
+        state.clusters["main"] = (0.5, 1.0)
+        server = FakeServer(FakeFreno("a", state))
+        self.addCleanup(server.stop)
+        client = TxFrenoClient.from_reactor(reactor, [f"http://127.0.0.1:{free_port()}", server.url], timeout=2)
+        for _ in range(20):
+            result = yield client.check("app", "main")
+            self.assertEqual((result.allowed, result.node, result.data_age_ms), (True, server.url, 40))
+        self.assertEqual(server.connections, 1)
+        yield client.close()
 
 
 class PackagingTests(SynchronousTestCase):
