@@ -211,10 +211,14 @@ def explain_lines(explain: Dict[str, Any], colour: bool) -> List[str]:
     for cluster in explain.get("clusters") or []:
         lines.append("")
         hold = " (holding: hysteresis)" if cluster.get("holding") else ""
+        resume = cluster.get("resume_threshold")
         lines.append(
             f"cluster {cluster.get('name')}: value {number(cluster.get('value'))}, threshold "
-            f"{number(cluster.get('threshold'))}, resume below {number(cluster.get('resume_threshold'))}, "
-            f"age {cluster.get('age_ms')}ms{hold}" + (f", error: {cluster['error']}" if cluster.get("error") else "")
+            f"{number(cluster.get('threshold'))}"
+            + (f", resume below {number(resume)}" if resume is not None else "")
+            + (f", age {cluster['age_ms']}ms" if cluster.get("age_ms") is not None else "")
+            + hold
+            + (f", error: {cluster['error']}" if cluster.get("error") else "")
         )
         inventory = cluster.get("inventory") or {}
         if inventory:
