@@ -16,6 +16,8 @@ hang of one is recorded and the others still run):
     - C{chaos}: C{bench.chaos} (a short chaos run);
     - C{commit}: C{bench.commit_latency} (raft commit latency with durable
       storage, syncing on and off).
+    - C{control}: C{bench.control_latency} (follower command to the
+      leader's C{/check}, MySQL backend and raft; the backend's query load).
 
 It collects every round's figures (the C{--json} files of the benchmarks;
 C{bench.probe}'s stdout, which it parses) and writes C{BENCHMARKS.md}
@@ -237,6 +239,44 @@ def chaos_metrics(data: dict) -> Tuple[List[Metric], List[str]]:
     return metrics, notes
 
 
+def control_metrics(data: dict) -> Tuple[List[Metric], List[str]]:
+    """
+    The control-command figures (C{bench.control_latency --json}).
+    """
+    mysql, raft = data["mysql"], data["raft"]
+    load = mysql["load"]
+    metrics = [
+        Metric(
+            "MySQL backend: follower command acknowledged → leader /check 417",
+            "s",
+            [r["delay_s"] for r in mysql["rounds"]],
+            Target("<", 1.0),
+            digits=3,
+            note="original freno: 9.8-9.9 s",
+        ),
+        Metric(
+            "MySQL backend: Go-style table write → leader /check 417 (baseline, same run)",
+            "s",
+            [r["delay_s"] for r in mysql["baseline"]],
+            digits=3,
+        ),
+        Metric(
+            "raft: follower command acknowledged → leader /check 417",
+            "s",
+            [r["delay_s"] for r in raft],
+            Target("<", 1.0),
+            digits=4,
+        ),
+        Metric("MySQL backend: statements per second per node (idle)", "/s", [load["total_qps_per_node"]], digits=2),
+        Metric("… of which change-counter reads", "/s", [load["change_counter_qps_per_node"]], digits=2),
+    ]
+    notes = [
+        f"Backend load measured over {load['seconds']:.0f} s with {load['nodes']} nodes idle, from "
+        "performance_schema statement digests of the backend schema."
+    ]
+    return metrics, notes
+
+
 # -- the benchmarks ----------------------------------------------------------------
 
 
@@ -347,6 +387,20 @@ for longer than the 2 s deposition window. One run, so the counts have n = 1; th
 are over the rounds of each kind."""
 
 
+def _control_method(args):
+    return f"""\
+Two `twistd freno` nodes on the MySQL backend (tables in a sandbox primary started with
+`--performance-schema=ON`; another sandbox primary is the probed host, constant metric), then a
+3-node raft group of processes on the same probed host. {_arg(args, '--rounds', '10')} rounds per
+backend: a throttle sent to a follower (alternately `GET /throttle-app/<app>` and
+`POST /api/v1/throttles`, with a token); from the follower's 200, the leader's
+`/check/<app>/mysql/main` is polled every 5 ms until it answers 417. Baseline in the same run
+({_arg(args, '--baseline-rounds', '3')} rounds): a throttle row written the way a Go freno node
+writes it (no audit record, so no change-counter move), i.e. freno's 10 s poll. Load: every
+statement the two idle nodes send to the backend schema over {_arg(args, '--load-seconds', '20')} s,
+per node. Target (issue 11): within 1 s on both backends."""
+
+
 def benchmarks(probe_drivers: Sequence[str] = ()) -> List[Benchmark]:
     """
     The benchmarks, in running order; C{bench.probe} once per driver in
@@ -415,6 +469,15 @@ def benchmarks(probe_drivers: Sequence[str] = ()) -> List[Benchmark]:
             commit_latency.method,
             commit_latency.metrics,
             takes_workdir=True,
+        ),
+        Benchmark(
+            "control",
+            "Control commands: follower to leader's /check",
+            "bench.control_latency",
+            ["--rounds", "10", "--baseline-rounds", "3", "--load-seconds", "20"],
+            ["--rounds", "2", "--baseline-rounds", "1", "--load-seconds", "3"],
+            _control_method,
+            control_metrics,
         ),
     ]
 
@@ -509,7 +572,7 @@ def main(argv=None) -> int:
     """
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a round or two of each (smoke run)")
-    parser.add_argument("--only", default="", help="comma-separated keys: check,probe,failover,haproxy,chaos,commit")
+    parser.add_argument("--only", default="", help="comma-separated keys: check,probe,failover,haproxy,chaos,commit,control")
     parser.add_argument("--output", default=None, help="where to write the report")
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="freno-bench-")

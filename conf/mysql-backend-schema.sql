@@ -1,9 +1,14 @@
--- freno's MySQL consensus backend: the four tables in BackendMySQLSchema.
--- The same as freno's (Go) tables, except that throttled_apps.expires_at is
--- declared NULL DEFAULT NULL (NULL means "never expires"), which Go freno's
--- DDL only gives when explicit_defaults_for_timestamp is ON.
+-- freno's MySQL consensus backend: the tables in BackendMySQLSchema.
+-- The first four are freno's (Go) tables, unchanged except that
+-- throttled_apps.expires_at is declared NULL DEFAULT NULL (NULL means "never
+-- expires"), which Go freno's DDL only gives when
+-- explicit_defaults_for_timestamp is ON; Go freno nodes can share them.
+-- The last three are ours (the control plane: audit log, per-app policies,
+-- the audit id sequence that is also the change counter every node polls);
+-- Go freno never reads them.
 -- The service runs these statements itself at start unless it lacks the
--- privilege (freno.consensus.mysqlbackend_store.SCHEMA holds the same text).
+-- privilege (freno.consensus.mysql.store.SCHEMA and
+-- freno.consensus.mysql.control_tables.CONTROL_SCHEMA hold the same text).
 -- An existing freno table can be fixed with:
 --   ALTER TABLE throttled_apps MODIFY expires_at TIMESTAMP NULL DEFAULT NULL;
 
@@ -39,3 +44,49 @@ CREATE TABLE IF NOT EXISTS skipped_hosts (
   expires_at TIMESTAMP NOT NULL,
   PRIMARY KEY (host_name)
 );
+
+-- The control plane (freno.consensus.mysql.control_tables).
+
+-- One row, 'audit': the last audit id. Every audited mutation increments it
+-- (UPDATE ... SET value = LAST_INSERT_ID(value + 1)) in its own transaction,
+-- which serialises mutations: audit ids follow commit order.
+CREATE TABLE IF NOT EXISTS freno_sequence (
+  name varchar(32) NOT NULL,
+  value bigint unsigned NOT NULL,
+  PRIMARY KEY (name)
+);
+
+-- The audit log: one row per audited command (the last AuditLogSize kept).
+-- committed_at: POSIX seconds stamped by the node that accepted the request;
+-- params: the request's parameters as JSON; kind/target: what it changed
+-- ('app' and the app key, 'host' and the host name, 'policy' and its key).
+CREATE TABLE IF NOT EXISTS freno_audit (
+  id bigint unsigned NOT NULL,
+  committed_at double NOT NULL,
+  actor varchar(255) NOT NULL,
+  route varchar(1024) NOT NULL,
+  params text NOT NULL,
+  reason text NULL,
+  outcome varchar(1024) NOT NULL,
+  kind varchar(16) NOT NULL,
+  target varchar(255) NOT NULL,
+  PRIMARY KEY (id),
+  KEY target_idx (kind, target, id)
+);
+
+-- Per-app policies: policy_key is "app" or "app/store".
+CREATE TABLE IF NOT EXISTS freno_policies (
+  policy_key varchar(255) NOT NULL,
+  app varchar(255) NOT NULL,
+  store varchar(255) NULL,
+  threshold double NULL,
+  exempt tinyint(1) NOT NULL DEFAULT 0,
+  actor varchar(255) NULL,
+  reason text NULL,
+  audit_id bigint unsigned NULL,
+  updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  PRIMARY KEY (policy_key)
+);
+
+INSERT IGNORE INTO freno_sequence (name, value)
+  SELECT 'audit', COALESCE(MAX(id), 0) FROM freno_audit;

@@ -35,6 +35,11 @@ Secrets are redacted where they are logged, never by searching text:
 Nothing else is rewritten: a password that is also a common word (say
 C{freno}) does not turn every C{freno} in the logs into C{***}.
 
+The structured audit log (namespace C{freno.audit}: every mutation, committed
+or refused, see L{freno.http.control}) is written at C{info} whatever the
+level, C{--quiet} included: an audit trail that a log level can silence is
+no audit trail.
+
 Levels (docs/decisions.md, D45): the default is C{warn}, one step chattier
 than freno's C{ERROR}: a dropped memcached, a failing inventory source or a
 failed command are warnings an operator wants without turning on
@@ -81,6 +86,9 @@ _LEGACY_KEYS = frozenset(
 )
 
 FORMATS = ("text", "json")
+
+#: The namespace of the structured audit log, written whatever the level.
+AUDIT_NAMESPACE = "freno.audit"
 
 _LEVELS = tuple(LogLevel.iterconstants())
 
@@ -209,10 +217,12 @@ def make_log_observer(
         formatter = lambda event: event_as_json(event, redactor)  # noqa: E731
     else:
         formatter = lambda event: event_as_text(event, redactor)  # noqa: E731
-    return FilteringLogObserver(
-        FileLogObserver(out, formatter),
-        [LogLevelFilterPredicate(defaultLogLevel=level)],
+    predicate = LogLevelFilterPredicate(defaultLogLevel=level)
+    # The audit trail (freno.http.control) is written at any level.
+    predicate.setLogLevelForNamespace(
+        AUDIT_NAMESPACE, LogLevel.debug if level == LogLevel.debug else LogLevel.info
     )
+    return FilteringLogObserver(FileLogObserver(out, formatter), [predicate])
 
 
 class _ObserverOffer(MultiService):

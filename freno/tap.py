@@ -253,6 +253,7 @@ def build_service(
         hostname=hostname,
         metrics_resource=MetricsResource(stats),
         shared_domain=shared_domain,
+        hosts=lambda name: None if inventory.hosts(name) is None else len(inventory.hosts(name)),
     )
     endpoint = TCP4ServerEndpoint(
         reactor,

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_config,test.unit.test_config_tls -*-
+# -*- test-case-name: test.unit.test_config,test.unit.test_config_tls,test.unit.test_config_control -*-
 """
 The configuration model: frozen attrs classes holding the I{resolved}
 configuration (store-to-cluster inheritance applied, environment expanded,
@@ -231,6 +231,29 @@ class MySQLStoreSettings:
     collation: str = ""
 
 
+#: The roles a control token may have (see L{freno.http.auth}).
+ROLES = ("throttle", "operator", "admin", "audit")
+
+#: The default C{AuditLogSize}.
+DEFAULT_AUDIT_LOG_SIZE = 10_000
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class ControlToken:
+    """
+    I{Extension} C{ControlTokens.<name>}: one bearer token of the control
+    plane.
+
+    @ivar name: the token's name (the actor recorded in the audit log).
+    @ivar token: the secret (never shown in C{repr} or logs).
+    @ivar role: one of L{ROLES}.
+    """
+
+    name: str
+    token: str = attr.ib(repr=False)
+    role: str
+
+
 @attr.s(frozen=True, auto_attribs=True)
 class Config:
     """
@@ -246,6 +269,15 @@ class Config:
     @ivar listen_backlog: I{extension} C{ListenBacklog}: the HTTP listening
         socket's accept queue length; 0 (the default) means the kernel's
         C{somaxconn}, at least 1,024 (L{freno.http.listen.listen_backlog}).
+    @ivar control_tokens: I{extension} C{ControlTokens}: when non-empty,
+        every mutation needs one of these bearer tokens with a role allowing
+        it (L{freno.http.auth}).
+    @ivar allow_get_mutations: I{extension} C{AllowGetMutations}: C{False}
+        turns freno's GET mutation routes off (405).
+    @ivar restrict_audit_log: I{extension} C{RestrictAuditLog}: reading the
+        audit log needs a token with the C{audit} or C{admin} role.
+    @ivar audit_log_size: I{extension} C{AuditLogSize}: how many audit
+        records are kept.
     """
 
     listen_port: int = DEFAULT_LISTEN_PORT
@@ -271,6 +303,10 @@ class Config:
     log_format: str = "text"
     mysql: MySQLStoreSettings = attr.ib(factory=MySQLStoreSettings)
     force_leadership: bool = False
+    control_tokens: Tuple[ControlToken, ...] = attr.ib(default=(), repr=False)
+    allow_get_mutations: bool = True
+    restrict_audit_log: bool = False
+    audit_log_size: int = DEFAULT_AUDIT_LOG_SIZE
 
     @property
     def consensus_kind(self) -> str:

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_config_resolve,test.unit.test_config,test.unit.test_config_tls -*-
+# -*- test-case-name: test.unit.test_config_resolve,test.unit.test_config,test.unit.test_config_tls,test.unit.test_config_control -*-
 """
 From a merged, type-checked document (L{freno.config.schema}) to the
 resolved L{Config}: C{${ENV}} expansion, store-to-cluster inheritance, host
@@ -48,6 +48,7 @@ from freno.config.addresses import (
 from freno.config.environment import EnvironmentProblem, expand
 from freno.config.errors import ConfigError, format_path
 from freno.config.model import (
+    DEFAULT_AUDIT_LOG_SIZE,
     DEFAULT_PROBE_DRIVER,
     PROBE_DRIVERS,
     DEFAULT_LISTEN_PORT,
@@ -55,8 +56,10 @@ from freno.config.model import (
     DEFAULT_MYSQL_PORT,
     DEFAULT_PROBE_THREADS,
     DEFAULT_RAFT_BIND,
+    ROLES,
     ClusterSettings,
     Config,
+    ControlToken,
     HAProxySettings,
     MySQLStoreSettings,
     ProbeSettings,
@@ -83,6 +86,10 @@ DEFAULT_VITESS_TIMEOUT_SECS = 5
 LOG_FORMATS = ("text", "json")
 #: The inherited TLS keys (refused with C{ProbeDriver: "MySQLdb"}).
 TLS_KEYS = ("SSLMode", "SSLCA", "SSLCert", "SSLKey", "ServerPublicKeyPath")
+#: The shortest control token accepted (a guessable token is no control).
+MIN_TOKEN_LENGTH = 16
+#: The longest token name (it is the actor of the audit records).
+MAX_TOKEN_NAME_LENGTH = 64
 MULTI_NODE_NEEDS_PASSWORD = (
     "a multi-node raft group requires RaftPassword (pysyncobj runs code sent by any peer without it)"
 )
@@ -191,8 +198,42 @@ class Resolver:
             log_format=log_format,
             mysql=self.store(store),
             force_leadership=force_leadership,
+            control_tokens=self.tokens(doc.get("ControlTokens", {})),
+            allow_get_mutations=doc.get("AllowGetMutations", True),
+            restrict_audit_log=doc.get("RestrictAuditLog", False),
+            audit_log_size=doc.get("AuditLogSize", DEFAULT_AUDIT_LOG_SIZE),
         )
+        if config.restrict_audit_log and not config.control_tokens:
+            raise self.fail(
+                ("RestrictAuditLog",),
+                "needs ControlTokens (with an audit or admin token), or nobody could read the audit log",
+            )
         return check_consensus(config, self.fail)
+
+    def tokens(self, doc: Mapping[str, Any]) -> Tuple[ControlToken, ...]:
+        """
+        C{ControlTokens}: each token expanded (C{${ENV}}), at least
+        L{MIN_TOKEN_LENGTH} characters and distinct, each role one of
+        L{ROLES}.
+        """
+        tokens = []
+        seen: Dict[str, str] = {}
+        for name, entry in doc.items():
+            path = ("ControlTokens", name)
+            if len(name) > MAX_TOKEN_NAME_LENGTH:
+                raise self.fail(path, f"a token name is at most {MAX_TOKEN_NAME_LENGTH} characters")
+            token = self.env(entry, "Token", path, allow_empty=False)
+            if len(token) < MIN_TOKEN_LENGTH:
+                raise self.fail(path + ("Token",), f"must be at least {MIN_TOKEN_LENGTH} characters")
+            if token in seen:
+                raise self.fail(path + ("Token",), f'is the same as the token of "{seen[token]}"')
+            seen[token] = name
+            role = entry.get("Role", "")
+            if role not in ROLES:
+                shown = ", ".join(f'"{r}"' for r in ROLES)
+                raise self.fail(path + ("Role",), f'expected one of {shown}, got "{role}"')
+            tokens.append(ControlToken(name=name, token=token, role=role))
+        return tuple(tokens)
 
     def hosts(self, entries: Tuple[str, ...], path: Path, default_port: int) -> Tuple[str, ...]:
         """

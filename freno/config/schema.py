@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_config -*-
+# -*- test-case-name: test.unit.test_config,test.unit.test_config_control -*-
 """
 The shape of freno's JSON configuration, and the first pass over a parsed
 file: every key matched to a known key, every value type-checked.
@@ -81,6 +81,7 @@ class Field:
     secret: bool = False
     fields: Optional[Mapping[str, "Field"]] = None
     item: Optional["Field"] = None
+    item_noun: str = "cluster"
 
     def expected(self) -> str:
         """
@@ -196,6 +197,9 @@ MYSQL_STORE = _object(
     HttpCheckIntervalSeconds=_number(positive=True),
 )
 
+#: C{ControlTokens.<name>}: a bearer token and its role (extension).
+CONTROL_TOKEN = _object(Token=_str(secret=True), Role=_str())
+
 #: The whole file.
 TOP = _object(
     ListenPort=_port(),
@@ -220,6 +224,10 @@ TOP = _object(
     EnableProfiling=_BOOL,
     LogFormat=_str(),
     Stores=_object(MySQL=MYSQL_STORE),
+    ControlTokens=Field("map", item=CONTROL_TOKEN, item_noun="token"),
+    AllowGetMutations=_BOOL,
+    RestrictAuditLog=_BOOL,
+    AuditLogSize=_int(minimum=1, maximum=1_000_000),
 )
 
 
@@ -308,10 +316,11 @@ def _read_map(value: Any, field: Field, path: Path, file: str) -> Dict[str, Any]
     out: Dict[str, Any] = {}
     for name, item in value.pairs:
         where = path + (name,)
+        noun = field.item_noun
         if not name.strip() or "/" in name or name != name.strip():
-            raise _fail(file, where, "a cluster name must be non-empty, without '/' or surrounding spaces")
+            raise _fail(file, where, f"a {noun} name must be non-empty, without '/' or surrounding spaces")
         if name in out:
-            raise _fail(file, where, "cluster given twice")
+            raise _fail(file, where, f"{noun} given twice")
         assert field.item is not None
         out[name] = _read(item, field.item, where, file)
     return out

@@ -1,19 +1,33 @@
-# -*- test-case-name: test.unit.test_consensus_state,test.unit.test_consensus_local,test.unit.test_consensus_mysql -*-
+# -*- test-case-name: test.unit.test_consensus_state,test.unit.test_consensus_local,test.unit.test_consensus_mysql,test.unit.test_control_state -*-
 """
 The replicated commands: small attrs records (L{ThrottleApp},
-L{UnthrottleApp}, L{SkipHost}, L{RecoverHost}), their validation, their plain
-dict form for journals and the wire, and L{CommandMethods}, the one command
-path every consensus backend shares.
+L{UnthrottleApp}, L{SkipHost}, L{RecoverHost}, L{SetPolicy},
+L{RemovePolicy}, L{PurgeExpired}), their validation, their plain dict form
+for journals and the wire, and L{CommandMethods}, the one command path every
+consensus backend shares.
 
 A command goes the same way on every backend: the interface method
-(C{throttle_app}, ...) builds its record, L{validate} checks it (here and
-nowhere else), and the backend's C{_submit} commits it (raft: the log; MySQL:
-the tables; local: at once). An invalid command fails with L{InvalidCommand}
-before it reaches any backend, so nothing changes anywhere.
+(C{throttle_app}, ..., or C{submit} with a record) builds its record,
+L{validate} checks it (here and nowhere else), and the backend's C{_submit}
+commits it (raft: the log; MySQL: the tables; local: at once). An invalid
+command fails with L{InvalidCommand} before it reaches any backend, so
+nothing changes anywhere.
+
+Audit
+=====
+
+Every operator mutation carries an L{AuditContext}: who asked (C{actor}),
+through which route, with which parameters and why, and the time the node
+that accepted the request stamped on it. The mutation and its audit record
+are one command, applied atomically (L{freno.consensus.state}); the audit id
+is assigned when the command is applied, not here. A command without a
+context (the MySQL backend mirroring its tables, L{PurgeExpired}) leaves no
+audit record.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Dict, Mapping, Optional, Union
 
@@ -28,6 +42,13 @@ from freno.consensus.interface import ConsensusError
 #: KiB, cannot carry a longer one). A backend may hold less: the MySQL
 #: backend's columns take 128.
 MAX_KEY_LENGTH = 16 * 1024
+
+#: Bounds on the audit context's fields (characters), so that an audit record
+#: (and the audit log in every snapshot) stays small.
+MAX_ACTOR_LENGTH = 255
+MAX_ROUTE_LENGTH = 1024
+MAX_REASON_LENGTH = 1024
+MAX_PARAMS_LENGTH = 4096
 
 
 class InvalidCommand(ConsensusError, ValueError):
@@ -44,6 +65,41 @@ class InvalidCommand(ConsensusError, ValueError):
         self.problem = problem
 
 
+class LimitReached(InvalidCommand):
+    """
+    The command would add an entry that breaks a bound of the state (see
+    L{freno.consensus.state.room_problem}); nothing changed.
+
+    @ivar audit_id: the audit record saying so, when the command was refused
+        as it was applied (C{None} when it was refused before being sent).
+    """
+
+    def __init__(self, parameter: str, problem: str, audit_id: Optional[int] = None) -> None:
+        super().__init__(parameter, problem)
+        self.audit_id = audit_id
+
+
+@attr.s(frozen=True, auto_attribs=True, slots=True, hash=False)
+class AuditContext:
+    """
+    Who asked for a mutation, how and why: the content of its audit record.
+
+    @ivar time: POSIX seconds, stamped by the node that accepted the request
+        (the closest a deterministic log can carry to "time of commit").
+    @ivar actor: C{token:<name>}, or the remote address (with its
+        C{X-Forwarded-For}) when no token was used.
+    @ivar route: C{"POST /api/v1/throttles"} or C{"GET /throttle-app/x/ttl/5"}.
+    @ivar params: the request's parameters, JSON-able.
+    @ivar reason: the operator's optional reason.
+    """
+
+    time: float
+    actor: str
+    route: str
+    params: Mapping[str, Any] = attr.ib(factory=dict)
+    reason: Optional[str] = None
+
+
 @attr.s(frozen=True, auto_attribs=True, slots=True)
 class ThrottleApp:
     """
@@ -53,6 +109,7 @@ class ThrottleApp:
     key: str
     expire_at: Optional[float]
     ratio: Optional[float]
+    context: Optional[AuditContext] = None
 
 
 @attr.s(frozen=True, auto_attribs=True, slots=True)
@@ -62,6 +119,7 @@ class UnthrottleApp:
     """
 
     key: str
+    context: Optional[AuditContext] = None
 
 
 @attr.s(frozen=True, auto_attribs=True, slots=True)
@@ -72,6 +130,7 @@ class SkipHost:
 
     hostname: str
     expire_at: float
+    context: Optional[AuditContext] = None
 
 
 @attr.s(frozen=True, auto_attribs=True, slots=True)
@@ -81,17 +140,69 @@ class RecoverHost:
     """
 
     hostname: str
+    context: Optional[AuditContext] = None
 
 
-Command = Union[ThrottleApp, UnthrottleApp, SkipHost, RecoverHost]
+@attr.s(frozen=True, auto_attribs=True, slots=True)
+class SetPolicy:
+    """
+    Set the per-app policy C{key} (C{app} or C{app/store}).
+
+    @ivar threshold: the app's threshold on the store(s), or C{None} (the
+        store's threshold applies).
+    @ivar exempt: the threshold applies even when above the store's.
+    """
+
+    key: str
+    app: str
+    store: Optional[str]
+    threshold: Optional[float]
+    exempt: bool = False
+    context: Optional[AuditContext] = None
+
+
+@attr.s(frozen=True, auto_attribs=True, slots=True)
+class RemovePolicy:
+    """
+    Remove the per-app policy C{key}.
+    """
+
+    key: str
+    context: Optional[AuditContext] = None
+
+
+@attr.s(frozen=True, auto_attribs=True, slots=True)
+class PurgeExpired:
+    """
+    Drop every throttle and skip whose expiry is at or before C{now} (issued
+    by the leader; C{now} is the leader's clock, so every node drops the
+    same entries).
+    """
+
+    now: float
+
+
+Command = Union[
+    ThrottleApp, UnthrottleApp, SkipHost, RecoverHost, SetPolicy, RemovePolicy, PurgeExpired
+]
 
 _COMMANDS = {
     "throttle": ThrottleApp,
     "unthrottle": UnthrottleApp,
     "skip": SkipHost,
     "recover": RecoverHost,
+    "set-policy": SetPolicy,
+    "remove-policy": RemovePolicy,
+    "purge": PurgeExpired,
 }
 _OPS = {cls: op for op, cls in _COMMANDS.items()}
+
+
+def operation(command: Command) -> str:
+    """
+    The operation name of C{command} (C{"throttle"}, C{"set-policy"}, ...).
+    """
+    return _OPS[type(command)]
 
 
 def _check_name(parameter: str, name: Any) -> None:
@@ -121,10 +232,75 @@ def check_ratio(ratio: Any) -> None:
         raise InvalidCommand("ratio", f"must be in [0..1] range; got {ratio!r}")
 
 
+def check_threshold(threshold: Any) -> None:
+    """
+    Refuse a policy threshold that is not a finite number above 0.
+
+    @raise InvalidCommand: naming C{threshold}.
+    """
+    if (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float))
+        or not math.isfinite(threshold)
+        or threshold <= 0
+    ):
+        raise InvalidCommand("threshold", f"must be a finite number > 0; got {threshold!r}")
+
+
+def _check_text(parameter: str, value: Any, limit: int, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise InvalidCommand(parameter, "must be a string")
+    if len(value) > limit:
+        raise InvalidCommand(parameter, f"longer than {limit} characters")
+
+
+def check_reason(reason: Any) -> None:
+    """
+    Refuse a reason that is neither C{None} nor a string of at most
+    L{MAX_REASON_LENGTH} characters.
+
+    @raise InvalidCommand: naming C{reason}.
+    """
+    _check_text("reason", reason, MAX_REASON_LENGTH, optional=True)
+
+
+def validate_context(context: Any) -> None:
+    """
+    Check an L{AuditContext}: a finite time, bounded texts, JSON-able
+    parameters of bounded size.
+
+    @raise InvalidCommand: naming the first bad field.
+    """
+    if not isinstance(context, AuditContext):
+        raise InvalidCommand("context", f"not an audit context: {context!r}")
+    _check_time("time", context.time)
+    _check_text("actor", context.actor, MAX_ACTOR_LENGTH)
+    _check_text("route", context.route, MAX_ROUTE_LENGTH)
+    check_reason(context.reason)
+    if not isinstance(context.params, Mapping):
+        raise InvalidCommand("params", "must be an object")
+    try:
+        text = json.dumps(dict(context.params), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise InvalidCommand("params", f"not JSON: {e}") from None
+    if len(text) > MAX_PARAMS_LENGTH:
+        raise InvalidCommand("params", f"longer than {MAX_PARAMS_LENGTH} characters as JSON")
+
+
+def policy_key(app: str, store: Optional[str]) -> str:
+    """
+    The key of an app's policy (or throttle): C{app}, or C{app/store}.
+    """
+    return f"{app}/{store}" if store else app
+
+
 def validate(command: Command) -> None:
     """
     Check C{command}'s fields: names non-empty and at most
-    L{MAX_KEY_LENGTH} characters, expiries finite, ratios in [0, 1].
+    L{MAX_KEY_LENGTH} characters, expiries finite, ratios in [0, 1],
+    thresholds above 0, and its audit context (if any).
 
     @raise InvalidCommand: naming the first bad field.
     """
@@ -139,60 +315,103 @@ def validate(command: Command) -> None:
         _check_name("host", command.hostname)
         if isinstance(command, SkipHost):
             _check_time("expire_at", command.expire_at)
+    elif isinstance(command, SetPolicy):
+        _check_name("app", command.app)
+        if command.store is not None:
+            _check_name("store", command.store)
+        if command.key != policy_key(command.app, command.store):
+            raise InvalidCommand("key", f"must be {policy_key(command.app, command.store)!r}")
+        if command.threshold is not None:
+            check_threshold(command.threshold)
+        if not isinstance(command.exempt, bool):
+            raise InvalidCommand("exempt", "must be true or false")
+    elif isinstance(command, RemovePolicy):
+        _check_name("app", command.key)
+    elif isinstance(command, PurgeExpired):
+        _check_time("now", command.now)
+        return
     else:
         raise InvalidCommand("command", f"not a command: {command!r}")
+    if command.context is not None:
+        validate_context(command.context)
 
 
 class CommandMethods:
     """
-    The four command methods of
-    L{freno.consensus.interface.IConsensusService}: each builds its
-    L{Command} record, L{validate}s it and hands it to
+    The command methods of L{freno.consensus.interface.IConsensusService}:
+    each builds its L{Command} record, L{validate}s it and hands it to
     C{self._submit(command)}, which the class mixing this in provides (it
-    returns the command's Deferred). An invalid command gives a Deferred that
-    has already failed with L{InvalidCommand}.
+    returns a Deferred firing with the command's
+    L{freno.consensus.state.Applied}). An invalid command gives a Deferred
+    that has already failed with L{InvalidCommand}.
     """
 
     def _submit(self, command: Command):
         raise NotImplementedError()
 
-    def _validated(self, command: Command):
+    def submit(self, command: Command):
+        """
+        See L{freno.consensus.interface.IConsensusService.submit}.
+        """
         try:
             validate(command)
         except InvalidCommand:
             return fail()
         return self._submit(command)
 
-    def throttle_app(self, app_key: str, expire_at: Optional[float], ratio: Optional[float]):
+    def throttle_app(
+        self,
+        app_key: str,
+        expire_at: Optional[float],
+        ratio: Optional[float],
+        context: Optional[AuditContext] = None,
+    ):
         """
         See L{freno.consensus.interface.IConsensusService.throttle_app}.
         """
-        return self._validated(ThrottleApp(app_key, expire_at, ratio))
+        return self.submit(ThrottleApp(app_key, expire_at, ratio, context))
 
-    def unthrottle_app(self, app_key: str):
+    def unthrottle_app(self, app_key: str, context: Optional[AuditContext] = None):
         """
         See L{freno.consensus.interface.IConsensusService.unthrottle_app}.
         """
-        return self._validated(UnthrottleApp(app_key))
+        return self.submit(UnthrottleApp(app_key, context))
 
-    def skip_host(self, hostname: str, expire_at: float):
+    def skip_host(self, hostname: str, expire_at: float, context: Optional[AuditContext] = None):
         """
         See L{freno.consensus.interface.IConsensusService.skip_host}.
         """
-        return self._validated(SkipHost(hostname, expire_at))
+        return self.submit(SkipHost(hostname, expire_at, context))
 
-    def recover_host(self, hostname: str):
+    def recover_host(self, hostname: str, context: Optional[AuditContext] = None):
         """
         See L{freno.consensus.interface.IConsensusService.recover_host}.
         """
-        return self._validated(RecoverHost(hostname))
+        return self.submit(RecoverHost(hostname, context))
+
+
+def _context_to_dict(context: Optional[AuditContext]) -> Optional[Dict[str, Any]]:
+    if context is None:
+        return None
+    return {
+        "time": context.time,
+        "actor": context.actor,
+        "route": context.route,
+        "params": dict(context.params),
+        "reason": context.reason,
+    }
 
 
 def command_to_dict(command: Command) -> Dict[str, Any]:
     """
     A plain, JSON-able form of C{command} (for journals and the wire).
     """
-    data = attr.asdict(command)
+    data = attr.asdict(command, recurse=False)
+    if "context" in data:
+        if data["context"] is None:
+            del data["context"]  # the form of a command without audit is unchanged
+        else:
+            data["context"] = _context_to_dict(data["context"])
     data["op"] = _OPS[type(command)]
     return data
 
@@ -208,9 +427,12 @@ def command_from_dict(data: Mapping[str, Any]) -> Command:
     cls = _COMMANDS.get(op)  # type: ignore[arg-type]
     if cls is None:
         raise ValueError(f"unrecognized command operation: {op}")
+    context = fields.get("context")
     try:
+        if context is not None:
+            if not isinstance(context, Mapping):
+                raise TypeError("context must be an object")
+            fields["context"] = AuditContext(**context)
         return cls(**fields)
     except TypeError as e:
         raise ValueError(f"malformed {op} command: {e}") from None
-
-

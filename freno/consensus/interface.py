@@ -6,13 +6,14 @@ the replicated state and decides leadership (freno's C{ConsensusService}).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Tuple
 
 import attr
 from zope.interface import Interface
 
 if TYPE_CHECKING:  # the state module imports this one's errors
-    from freno.consensus.state import AppThrottle
+    from freno.consensus.audit import EntryMeta
+    from freno.consensus.state import AppThrottle, Policy
 
 
 class ConsensusError(Exception):
@@ -54,43 +55,107 @@ class ConsensusStatus:
     HealthyDomainServicesList: Optional[list] = None
 
 
+@attr.s(frozen=True, auto_attribs=True)
+class Member:
+    """
+    One member of the consensus group, as this node sees it.
+
+    @ivar id: its id (raft address, or MySQL service id).
+    @ivar is_self: whether it is this node.
+    @ivar reachable: whether this node is connected to it (C{None}: unknown).
+    """
+
+    id: str
+    is_self: bool
+    leader: bool
+    reachable: Optional[bool]
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class ControlStatus:
+    """
+    What C{GET /api/v1/status} shows of the consensus service.
+
+    @ivar backend: C{"raft"}, C{"single"} or C{"mysql"}.
+    @ivar term: the raft term, or C{None}.
+    """
+
+    backend: str
+    term: Optional[int]
+    members: Tuple[Member, ...]
+
+
 class IConsensusService(Interface):
     """
     Commands, the state they build, and leadership.
 
-    Commands return Deferreds that fire (with C{None}) once the command is
-    committed and applied locally, or fail with L{ConsensusError}; they never
-    hang (implementations bound them). Times are POSIX seconds.
+    Commands return Deferreds that fire with an
+    L{freno.consensus.audit.Applied} once the command is committed and
+    applied locally, or fail with L{ConsensusError} (L{InvalidCommand
+    <freno.consensus.commands.InvalidCommand>} before anything was sent);
+    they never hang (implementations bound them). A command carrying an
+    L{AuditContext <freno.consensus.commands.AuditContext>} is recorded in
+    the audit log with it, atomically. Times are POSIX seconds.
     """
 
-    def throttle_app(app_key: str, expire_at: Optional[float], ratio: Optional[float]):
+    def submit(command):
+        """
+        Validate and commit any L{freno.consensus.commands.Command} record.
+
+        @rtype: L{Deferred} firing with an L{freno.consensus.audit.Applied}
+        """
+
+    def throttle_app(app_key: str, expire_at: Optional[float], ratio: Optional[float], context=None):
         """
         Throttle C{app_key} (C{app} or C{app/store}) until C{expire_at}
         (C{None}: never expires) with C{ratio} (C{None}: keep the existing
         ratio, or 1.0 for a new entry). See L{freno.consensus.state}.
 
-        @rtype: L{Deferred} firing with C{None}
+        @rtype: L{Deferred} firing with an L{freno.consensus.audit.Applied}
         """
 
-    def unthrottle_app(app_key: str):
+    def unthrottle_app(app_key: str, context=None):
         """
         Remove C{app_key}'s throttle.
 
-        @rtype: L{Deferred} firing with C{None}
+        @rtype: L{Deferred} firing with an L{freno.consensus.audit.Applied}
         """
 
-    def skip_host(hostname: str, expire_at: float):
+    def skip_host(hostname: str, expire_at: float, context=None):
         """
         Leave C{hostname} out of aggregation until C{expire_at}.
 
-        @rtype: L{Deferred} firing with C{None}
+        @rtype: L{Deferred} firing with an L{freno.consensus.audit.Applied}
         """
 
-    def recover_host(hostname: str):
+    def recover_host(hostname: str, context=None):
         """
         Stop skipping C{hostname}.
 
-        @rtype: L{Deferred} firing with C{None}
+        @rtype: L{Deferred} firing with an L{freno.consensus.audit.Applied}
+        """
+
+    def policies() -> Mapping[str, Policy]:
+        """
+        The per-app policies by key (C{app} or C{app/store}).
+        """
+
+    def skip_meta() -> Mapping[str, EntryMeta]:
+        """
+        Who set each skipped host (hosts without an entry: unknown).
+        """
+
+    def audit_log(since: int, limit: int):
+        """
+        The audit records with id above C{since}, oldest first, at most
+        C{limit}.
+
+        @rtype: L{Deferred} firing with an L{freno.consensus.audit.AuditPage}
+        """
+
+    def control_status() -> ControlStatus:
+        """
+        The backend, term and members, for C{GET /api/v1/status}.
         """
 
     def throttled_apps() -> Mapping[str, AppThrottle]:

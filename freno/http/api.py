@@ -26,6 +26,23 @@ Routes, methods, status codes and JSON shapes follow freno
     - C{/throttled-apps} and C{/skipped-hosts} leave out entries whose expiry
       has passed (freno showed them until its 5 s purge): D14.
 
+Control (issue 11; L{freno.http.auth}, L{freno.http.control}):
+
+    - With C{ControlTokens} configured, the mutation routes
+      (C{/throttle-app/...}, C{/unthrottle-app/...}, C{/skip-host/...},
+      C{/recover-host/...}; GET and HEAD alike, since freno mutates on both)
+      need C{Authorization: Bearer <token>} with a role allowing them: 401 or
+      403 otherwise, with freno's generic body plus an C{"error"} object
+      (C{{"StatusCode":401,"Message":"...","error":{"status":401,"code":
+      "unauthenticated","message":"..."}}}), and nothing changes.
+    - C{"AllowGetMutations": false} turns those routes off: 405, with a
+      message naming the REST route to use instead.
+    - Every mutation carries an audit context (actor, route, parameters,
+      the optional C{?reason=} query parameter); its answer is written after
+      its audit record is committed. C{/unthrottle-app} and
+      C{/recover-host} of a key this node does not know send no command (as
+      freno's unthrottle), so nothing is audited for them.
+
 Routing is on the percent-decoded path (C{%2F} separates segments, as in
 freno), an empty segment is an empty parameter, unknown paths answer Go's
 C{404 page not found}, a method a route does not take answers 405 with
@@ -50,6 +67,14 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter
 
 from freno.consensus.interface import ConsensusError, IConsensusService
+from freno.http.auth import Authenticator, AuthError, Caller
+from freno.http.control import (
+    GetMutationsDisabled,
+    audit_context,
+    error_generic_body,
+    log_committed,
+    log_refused,
+)
 from freno.http.expvar import refresh_gauges, render_expvar
 from freno.http.fixpath import PathFixer
 from freno.http.gojson import GoTime, Struct, go_json
@@ -72,7 +97,7 @@ from freno.http.responses import (
 )
 from freno.probe.metrics import AggregatedMetrics
 from freno.stats import Stats
-from freno.consensus.commands import InvalidCommand
+from freno.consensus.commands import AuditContext, InvalidCommand, LimitReached
 from freno.throttle.checker import Throttler
 
 #: freno's C{/help}: the registered path patterns in registration order.
@@ -95,7 +120,6 @@ GH = ["GET", "HEAD"]
 EXPVAR_TYPE = b"application/json; charset=utf-8"
 #: Routes that take GET only (werkzeug always adds HEAD to a GET rule).
 GET_ONLY = {"/config/memcache"}
-
 
 class SegmentConverter(BaseConverter):
     """
@@ -135,6 +159,9 @@ class FrenoAPI:
     @param hostname: C{/hostname}'s answer (C{""}: 500).
     @param memcache_servers: C{/config/memcache}'s C{MemcacheServers}.
     @param memcache_path: C{/config/memcache}'s C{MemcachePath}.
+    @param authenticator: checks the mutation routes' tokens (default: none
+        configured).
+    @param allow_get_mutations: C{AllowGetMutations}.
     """
 
     app = _app_klein()
@@ -151,7 +178,11 @@ class FrenoAPI:
         hostname: str,
         memcache_servers: Sequence[str] = (),
         memcache_path: str = "freno",
+        authenticator: Optional[Authenticator] = None,
+        allow_get_mutations: bool = True,
     ) -> None:
+        self._auth = authenticator if authenticator is not None else Authenticator()
+        self._allow_get_mutations = allow_get_mutations
         self._clock = clock
         self._throttler = throttler
         self._consensus = consensus
@@ -317,23 +348,42 @@ class FrenoAPI:
         return self._throttle(request, app, ttl, ratio)
 
     def _throttle(self, request, app, ttl_text: Optional[str], ratio_text: Optional[str]):
-        key = self._app_key(request, app)
+        caller = self._authorize(request, "throttle", "throttle")
+        key, store = self._app_key(request, app)
         ttl = 0 if ttl_text is None else parse_int("ttlMinutes", ttl_text)
         ratio = None if ratio_text is None else parse_ratio(ratio_text)
-        return self._command(request, self._throttler.throttle_app, key, ttl, ratio)
+        params = {"app": app, "store": store, "ttlMinutes": ttl, "ratio": ratio}
+        context = self._context(request, caller, params)
+        return self._command(request, context, self._throttler.throttle_app, key, ttl, ratio)
 
     @app.route("/unthrottle-app/<seg:app>", methods=GH)
     def unthrottle_app(self, request, app):
         """
         Remove a throttle (OK if there is none).
         """
-        key = self._app_key(request, app)
-        return self._command(request, self._throttler.unthrottle_app, key)
+        caller = self._authorize(request, "throttle", "unthrottle")
+        key, store = self._app_key(request, app)
+        context = self._context(request, caller, {"app": app, "store": store})
+        return self._command(request, context, self._throttler.unthrottle_app, key)
 
-    def _app_key(self, request, app: str) -> str:
+    def _app_key(self, request, app: str):
         check_name("app", app)
         store = check_name("store_name", _query(request, b"store_name"), allow_empty=True)
-        return f"{app}/{store}" if store else app
+        return (f"{app}/{store}" if store else app), (store or None)
+
+    def _authorize(self, request, permission: str, kind: str) -> Caller:
+        """
+        Refuse the mutation if GET mutations are off or the caller may not
+        use C{permission}; else who the caller is.
+        """
+        request.freno_mutation = True
+        if not self._allow_get_mutations:
+            raise GetMutationsDisabled(kind)
+        return self._auth.require(request, permission)
+
+    def _context(self, request, caller: Caller, params) -> AuditContext:
+        reason = _query(request, b"reason") or None
+        return audit_context(self._clock, caller, request, params, reason)
 
     @app.route("/throttled-apps", methods=GH)
     def throttled_apps(self, request):
@@ -376,17 +426,21 @@ class FrenoAPI:
         """
         Skip a host for C{ttl} minutes (default 60; negative: recover).
         """
+        caller = self._authorize(request, "skip", "skip")
         check_name("hostName", host)
         minutes = 0 if ttl is None else parse_int("ttlMinutes", ttl)
-        return self._command(request, self._throttler.skip_host, host, minutes)
+        context = self._context(request, caller, {"host": host, "ttlMinutes": minutes})
+        return self._command(request, context, self._throttler.skip_host, host, minutes)
 
     @app.route("/recover-host/<seg:host>", methods=GH)
     def recover_host(self, request, host):
         """
         Stop skipping a host.
         """
+        caller = self._authorize(request, "skip", "recover")
         check_name("hostName", host)
-        return self._command(request, self._throttler.recover_host, host)
+        context = self._context(request, caller, {"host": host})
+        return self._command(request, context, self._throttler.recover_host, host)
 
     @app.route("/skipped-hosts", methods=GH)
     def skipped_hosts(self, request):
@@ -401,16 +455,50 @@ class FrenoAPI:
         }
         return respond(request, 200, go_json(body), JSON)
 
-    def _command(self, request, command: Callable[..., Any], *args):
-        d = maybeDeferred(command, *args)
-        d.addCallback(lambda _: respond_generic(request))
+    def _command(self, request, context: AuditContext, command: Callable[..., Any], *args):
+        def done(applied):
+            if applied is not None and applied.audit_id is not None:
+                log_committed(context, applied)
+            return respond_generic(request)
+
+        d = maybeDeferred(command, *args, context=context)
+        d.addCallback(done)
         return d
 
     # -- errors -------------------------------------------------------------
 
     @app.handle_errors(ParameterError, InvalidCommand)
     def _bad_parameter(self, request, failure):
+        if getattr(request, "freno_mutation", False):
+            error = failure.value
+            actor = self._auth.identify(request).actor
+            if isinstance(error, LimitReached) and error.audit_id is not None:
+                why = f"{error} (audit {error.audit_id})"
+            else:
+                why = str(error)
+            log_refused(request, actor, 400, why)
         return respond_bad_parameter(request, failure.value)
+
+    @app.handle_errors(AuthError)
+    def _refused(self, request, failure):
+        error = failure.value
+        log_refused(request, error.actor, error.status, error.message)
+        if error.status == 401:
+            request.setHeader(b"www-authenticate", b'Bearer realm="freno"')
+        if request.method != b"GET":
+            return respond(request, error.status, b"", None)
+        body = error_generic_body(error.status, error.code, error.message)
+        return respond(request, error.status, body, JSON)
+
+    @app.handle_errors(GetMutationsDisabled)
+    def _get_mutations_disabled(self, request, failure):
+        error = failure.value
+        log_refused(request, self._auth.identify(request).actor, 405, str(error))
+        request.setHeader(b"allow", b"")
+        if request.method != b"GET":
+            return respond(request, 405, b"", None)
+        body = error_generic_body(405, "method_not_allowed", str(error))
+        return respond(request, 405, body, JSON)
 
     @app.handle_errors(ConsensusError)
     def _consensus_failed(self, request, failure):

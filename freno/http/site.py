@@ -6,7 +6,8 @@ L{freno.tap} builds it and serves it on C{ListenPort}.
 The root, L{FrenoRoot}, is a leaf that dispatches on the raw path without
 traversal: a path starting with C{/check} goes straight to the
 L{CheckResource} (the hot path), C{/metrics} to C{metrics_resource} when
-given, everything else to the Klein app behind L{ApiResource}. (It is a
+given, C{/api/v1} and below to the REST API (L{freno.http.rest}), everything
+else to the Klein app behind L{ApiResource}. (It is a
 resource rather than a C{Site.getResourceFor} override so that
 C{StubTreq(site.resource)} tests exactly what is served.) Requests on the check path are not access-logged (logging
 cost about 40% of throughput); every other request is. Tracebacks are never
@@ -25,9 +26,11 @@ from twisted.web.server import Site
 from freno.config.model import Config
 from freno.consensus.interface import IConsensusService
 from freno.http.api import ApiResource, FrenoAPI
+from freno.http.auth import Authenticator
 from freno.http.check_resource import CheckResource
 from freno.http.protocol import FrenoChannel, FrenoRequest
 from freno.http.responses import method_not_allowed, options
+from freno.http.rest import PREFIX as REST_PREFIX, RestAPI, RestResource
 from freno.probe.metrics import AggregatedMetrics
 from freno.stats import Stats
 from freno.throttle.checker import SharedDomainSource, Throttler
@@ -46,6 +49,7 @@ class FrenoRoot(Resource):
     @param api_resource: the root for every non-check path.
     @param check_resource: the resource for C{/check*}.
     @param metrics_resource: the resource for C{/metrics}, or C{None}.
+    @param rest_resource: the resource for C{/api/v1} and below, or C{None}.
     """
 
     isLeaf = True
@@ -55,11 +59,13 @@ class FrenoRoot(Resource):
         api_resource: IResource,
         check_resource: IResource,
         metrics_resource: Optional[IResource] = None,
+        rest_resource: Optional[IResource] = None,
     ) -> None:
         super().__init__()
         self.api_resource = api_resource
         self.check_resource = check_resource
         self.metrics_resource = metrics_resource
+        self.rest_resource = rest_resource
 
     def render(self, request):
         path = request.path
@@ -72,6 +78,10 @@ class FrenoRoot(Resource):
             if method == b"OPTIONS":
                 return options(request, METRICS_ALLOW)
             return method_not_allowed(request, METRICS_ALLOW)
+        if self.rest_resource is not None and (
+            path == REST_PREFIX or path.startswith(REST_PREFIX + b"/")
+        ):
+            return self.rest_resource.render(request)
         return self.api_resource.render(request)
 
 
@@ -118,6 +128,7 @@ def build_site(
     random: Callable[[], float] = _random.random,
     throttler: Optional[Throttler] = None,
     shared_domain: Optional[SharedDomainSource] = None,
+    hosts: Optional[Callable[[str], Optional[int]]] = None,
 ) -> FrenoSite:
     """
     Build the HTTP service.
@@ -129,11 +140,14 @@ def build_site(
     @param shared_domain: the shared-domain health source for the check
         algorithm (a L{freno.consensus.mysql.shared_domain.SharedDomainHealth}), or
         C{None}; used only when C{throttler} is not given.
+    @param hosts: cluster name to its number of hosts, for
+        C{/api/v1/status} (default: unknown).
     """
     if throttler is None:
         throttler = Throttler(
             clock, config, consensus, metrics, stats, random, shared_domain=shared_domain
         )
+    authenticator = Authenticator(config.control_tokens)
     api = FrenoAPI(
         clock=clock,
         throttler=throttler,
@@ -145,6 +159,20 @@ def build_site(
             config.memcache_servers if memcache_servers is None else memcache_servers
         ),
         memcache_path=config.memcache_path if memcache_path is None else memcache_path,
+        authenticator=authenticator,
+        allow_get_mutations=config.allow_get_mutations,
     )
-    site = FrenoSite(FrenoRoot(ApiResource(api), CheckResource(throttler), metrics_resource))
-    return site
+    rest = RestAPI(
+        clock=clock,
+        throttler=throttler,
+        consensus=consensus,
+        metrics=metrics,
+        thresholds={name: c.throttle_threshold for name, c in config.mysql.clusters.items()},
+        authenticator=authenticator,
+        restrict_audit_log=config.restrict_audit_log,
+        hosts=hosts,
+    )
+    root = FrenoRoot(
+        ApiResource(api), CheckResource(throttler), metrics_resource, RestResource(rest)
+    )
+    return FrenoSite(root)

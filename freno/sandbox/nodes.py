@@ -40,7 +40,29 @@ def http_get(url: str, method: str = "GET", timeout: float = 1.0) -> Tuple[int, 
     One HTTP request; returns C{(status, body)}, or C{(0, b"")} when the
     server cannot be reached or does not answer in time.
     """
-    request = urllib.request.Request(url, method=method)
+    return http_request(url, method, timeout=timeout)
+
+
+def http_request(
+    url: str,
+    method: str = "GET",
+    body: Any = None,
+    token: Optional[str] = None,
+    timeout: float = 1.0,
+) -> Tuple[int, bytes]:
+    """
+    One HTTP request, with C{body} sent as JSON and C{token} as a bearer
+    token when given; returns C{(status, body)}, or C{(0, b"")} when the
+    server cannot be reached or does not answer in time.
+    """
+    headers = {}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode("utf-8")
+        headers["Content-Type"] = "application/json"
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
@@ -174,6 +196,25 @@ class FrenoNode:
         One request to this node.
         """
         return http_get(self.url + path, method, timeout)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: Optional[str] = None,
+        timeout: float = 5.0,
+    ) -> Tuple[int, Any]:
+        """
+        One request to this node (C{body} as JSON, C{token} as a bearer
+        token); returns C{(status, parsed JSON body or None)}.
+        """
+        status, content = http_request(self.url + path, method, body, token, timeout)
+        try:
+            parsed = json.loads(content) if content else None
+        except ValueError:
+            parsed = None
+        return status, parsed
 
     def is_leader(self) -> bool:
         """

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_throttle,test.unit.test_new_leader_checks,test.unit.test_names -*-
+# -*- test-case-name: test.unit.test_throttle,test.unit.test_new_leader_checks,test.unit.test_names,test.unit.test_throttle_policy -*-
 """
 L{Throttler}: the check algorithm (freno's C{Check}/C{checkAppMetricResult};
 docs/compatibility.md, "Check answers") and the control commands that change
@@ -35,14 +35,31 @@ Order of evaluation of L{Throttler.check}:
        whose inventory had not loaded, which the if-exists routes turned
        into 200, so a new leader told C{-if-exists} clients "go" with no
        data at all).
-    5. check-read's override threshold replaces the threshold (the HTTP
-       layer only passes finite values above 0: D5).
+    5. The threshold: the cluster's C{ThrottleThreshold}, then the app's
+       policy (L{freno.consensus.state.Policy}; the key C{<app>/<store>}
+       first, then C{<app>}; a policy without a threshold changes nothing):
+
+           - a policy threshold applies when it is stricter (lower) than the
+             cluster's: effective = min(cluster, policy);
+           - an I{exempt} app's policy threshold applies even when higher:
+             effective = policy;
+           - check-read's override threshold (the HTTP layer only passes
+             finite values above 0: D5) replaces the
+             cluster's, and a policy still caps it, exempt or not:
+             effective = min(override, policy). A client may ask for a
+             stricter threshold than its policy, never a looser one (D54).
+
+       The answer's C{Threshold} is the effective threshold.
     6. An empty app: 417 C{no app indicated}.
     7. C{App denied}: 417; C{No such metric} (unknown clusters only): 404;
        any other error, C{Metric not collected yet} included: 500.
     8. C{value > threshold}: 429 C{Threshold exceeded}; if the request is not
-       low priority, not a check-read and the app is not C{freno}, the metric
-       is marked for low-priority denial (D8).
+       low priority, not a check-read, the app is not C{freno} and the value
+       is also above the I{cluster's} threshold, the metric is marked for
+       low-priority denial (an app refused only by its own stricter policy
+       does not make low-priority clients wait: the cluster is not over its
+       threshold; D8, D54). Low-priority denial (step 2) itself is unchanged
+       by policies.
     9. Shared-domain health (freno's step 8; only with a C{shared_domain}
        source, i.e. the MySQL backend with a C{ShareDomain}): if the app is
        not C{freno} and another domain's leader reports the metric
@@ -91,6 +108,7 @@ rather than being silently restored at the next restart as in freno.
 from __future__ import annotations
 
 import random as _random
+from types import SimpleNamespace
 from typing import Callable, Dict, Mapping, Optional, Protocol
 
 from twisted.internet.defer import Deferred, succeed
@@ -98,8 +116,19 @@ from twisted.internet.interfaces import IReactorTime
 
 from freno.config.model import Config
 from freno.consensus.interface import IConsensusService
-from freno.consensus.commands import InvalidCommand, check_ratio
-from freno.consensus.state import AppThrottle, room_problem
+from freno.consensus.audit import Applied
+from freno.consensus.commands import (
+    AuditContext,
+    Command,
+    InvalidCommand,
+    LimitReached,
+    RecoverHost,
+    SkipHost,
+    ThrottleApp,
+    UnthrottleApp,
+    check_ratio,
+)
+from freno.consensus.state import AppThrottle, Policy, limit_problem
 from freno.probe.aggregate import NOT_COLLECTED
 from freno.probe.metrics import AggregatedMetrics
 from freno.stats import Stats
@@ -130,6 +159,12 @@ FRENO_APP = "freno"
 MAX_TTL_MINUTES = 100 * 365 * 24 * 60
 #: Skip TTL when none is given, in minutes (freno's C{DefaultSkipTTLMinutes}).
 DEFAULT_SKIP_TTL_MINUTES = 60
+
+
+def _check_refused(applied: Applied, field: Optional[str] = None) -> Applied:
+    if applied.refused is not None:
+        raise LimitReached(field or applied.field or "app", applied.refused, applied.audit_id)
+    return applied
 
 
 class SharedDomainSource(Protocol):
@@ -216,6 +251,8 @@ class Throttler:
         if not self._consensus.is_leader():
             return NOT_LEADER_RESULT
         error: Optional[str]
+        policy_threshold: Optional[float] = None
+        exempt = False
         if (
             flags.low_priority
             and self.low_priority.denied("mysql/" + store_name, now)
@@ -227,6 +264,9 @@ class Throttler:
                 value, threshold, error = 0.0, 0.0, NO_SUCH_METRIC
             else:
                 threshold = cluster.throttle_threshold
+                policy = self.policy_for(app, store_name)
+                if policy is not None and policy.threshold is not None:
+                    policy_threshold, exempt = policy.threshold, policy.exempt
                 metric = self._metrics.get(store_name)
                 if metric is None:
                     # Configured, but no probe result yet (inventory not
@@ -236,9 +276,15 @@ class Throttler:
                     value, error = 0.0, metric.error
                 else:
                     value, error = metric.value, None
+        cluster_threshold = threshold
         override = flags.override_threshold
         if override is not None and override > 0:
             threshold = override
+        if policy_threshold is not None:
+            if exempt and (override is None or override <= 0):
+                threshold = policy_threshold
+            else:
+                threshold = min(threshold, policy_threshold)
         if not app:
             return CheckResult(417, value, threshold, NO_APP_INDICATED)
         if error is not None:
@@ -248,7 +294,12 @@ class Throttler:
                 return CheckResult(404, value, threshold, NO_SUCH_METRIC)
             return CheckResult(500, value, threshold, error)
         if value > threshold:
-            if not flags.low_priority and override is None and app != FRENO_APP:
+            if (
+                not flags.low_priority
+                and override is None
+                and app != FRENO_APP
+                and value > cluster_threshold
+            ):
                 self.low_priority.mark("mysql/" + store_name, now)
             return CheckResult(429, value, threshold, THRESHOLD_EXCEEDED)
         shared = self._shared_domain
@@ -276,6 +327,17 @@ class Throttler:
                 return True
         return False
 
+    def policy_for(self, app: str, store_name: str) -> Optional[Policy]:
+        """
+        The policy that applies to C{app} on C{store_name}: C{<app>/<store>}
+        first, then C{<app>}; C{None} when there is none.
+        """
+        policies = self._consensus.policies()
+        if not policies:
+            return None
+        policy = policies.get(f"{app}/{store_name}")
+        return policy if policy is not None else policies.get(app)
+
     def throttled_apps(self) -> Mapping[str, AppThrottle]:
         """
         The throttled apps as C{/throttled-apps} shows them: the replicated
@@ -294,50 +356,81 @@ class Throttler:
             )
         return self._clock.seconds() + ttl_minutes * 60.0
 
-    def _refuse_builtin(self, app_key: str) -> None:
+    def refuse_builtin(self, app_key: str) -> None:
+        """
+        Refuse to change a built-in throttle (C{abusing-app}).
+
+        @raise InvalidCommand: C{app_key} is built in.
+        """
         if app_key in self.builtin_apps:
             raise InvalidCommand(
                 "app", f"{app_key} is a built-in throttled app and cannot be changed"
             )
 
+    def submit(self, command: Command, field: Optional[str] = None) -> Deferred:
+        """
+        Send C{command} to consensus, refusing it first if it would add an
+        entry to a full table (so a refused request is never replicated),
+        and fail with L{LimitReached} if it was refused when applied (a
+        race with another node's command; its audit record then says so).
+
+        @param field: the field a refusal names, when the route calls it
+            something else than the REST API does (freno's C{hostName}).
+        @return: a Deferred firing with the command's L{Applied}.
+        @raise InvalidCommand: an invalid command or a full table.
+        """
+        consensus = self._consensus
+        view = SimpleNamespace(
+            apps=consensus.throttled_apps(),
+            skipped=consensus.skipped_hosts(),
+            policies=consensus.policies(),
+        )
+        problem = limit_problem(view, command, self._clock.seconds())  # type: ignore[arg-type]
+        if problem is not None:
+            raise LimitReached(field or problem[0], problem[1])
+        d = consensus.submit(command)
+        d.addCallback(_check_refused, field)
+        return d
+
     def throttle_app(
-        self, app_key: str, ttl_minutes: int = 0, ratio: Optional[float] = None
+        self,
+        app_key: str,
+        ttl_minutes: int = 0,
+        ratio: Optional[float] = None,
+        context: Optional[AuditContext] = None,
     ) -> Deferred:
         """
         Throttle C{app_key} for C{ttl_minutes} (0: permanently; negative:
         unthrottle) with C{ratio} (C{None}: keep, or 1.0 for a new entry).
 
+        @param context: the audit record's content.
         @raise InvalidCommand: the built-in app, a TTL beyond 100 years, a
             ratio outside [0, 1], or no room in the state.
         """
-        self._refuse_builtin(app_key)
+        self.refuse_builtin(app_key)
         if ratio is not None:
             check_ratio(ratio)  # also when the command becomes an unthrottle
         expire_at = self._expire_at(ttl_minutes) if ttl_minutes else None
         if ttl_minutes < 0:
-            return self._consensus.unthrottle_app(app_key)
-        now = self._clock.seconds()
-        problem = room_problem(
-            self._consensus.throttled_apps(), app_key,
-            lambda throttle: throttle.active(now), "throttled apps", "unthrottle",
-        )
-        if problem is not None:
-            raise InvalidCommand("app", problem)
-        return self._consensus.throttle_app(app_key, expire_at, ratio)
+            return self.unthrottle_app(app_key, context)
+        return self.submit(ThrottleApp(app_key, expire_at, ratio, context))
 
-    def unthrottle_app(self, app_key: str) -> Deferred:
+    def unthrottle_app(self, app_key: str, context: Optional[AuditContext] = None) -> Deferred:
         """
         Unthrottle C{app_key} if this node knows it as throttled (as freno:
-        an unknown key answers OK without a command).
+        an unknown key answers OK without a command, so it is not audited
+        either: nothing happened).
 
         @raise InvalidCommand: the built-in app.
         """
-        self._refuse_builtin(app_key)
+        self.refuse_builtin(app_key)
         if app_key not in self._consensus.throttled_apps():
-            return succeed(None)
-        return self._consensus.unthrottle_app(app_key)
+            return succeed(Applied())
+        return self.submit(UnthrottleApp(app_key, context))
 
-    def skip_host(self, hostname: str, ttl_minutes: int = 0) -> Deferred:
+    def skip_host(
+        self, hostname: str, ttl_minutes: int = 0, context: Optional[AuditContext] = None
+    ) -> Deferred:
         """
         Skip C{hostname} for C{ttl_minutes} (0: 60 minutes; negative: recover).
 
@@ -345,18 +438,15 @@ class Throttler:
         """
         expire_at = self._expire_at(ttl_minutes or DEFAULT_SKIP_TTL_MINUTES)
         if ttl_minutes < 0:
-            return self._consensus.recover_host(hostname)
-        now = self._clock.seconds()
-        problem = room_problem(
-            self._consensus.skipped_hosts(), hostname,
-            lambda expiry: expiry > now, "skipped hosts", "recover",
-        )
-        if problem is not None:
-            raise InvalidCommand("hostName", problem)
-        return self._consensus.skip_host(hostname, expire_at)
+            return self.recover_host(hostname, context)
+        return self.submit(SkipHost(hostname, expire_at, context), field="hostName")
 
-    def recover_host(self, hostname: str) -> Deferred:
+    def recover_host(self, hostname: str, context: Optional[AuditContext] = None) -> Deferred:
         """
-        Stop skipping C{hostname}.
+        Stop skipping C{hostname} if this node knows it as skipped; an
+        unknown host answers OK without a command (like unthrottle: a
+        command that would change nothing is not sent, nor audited).
         """
-        return self._consensus.recover_host(hostname)
+        if hostname not in self._consensus.skipped_hosts():
+            return succeed(Applied())
+        return self.submit(RecoverHost(hostname, context))

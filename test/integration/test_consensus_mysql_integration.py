@@ -159,7 +159,11 @@ class ElectionIntegrationTests(BackendTestCase):
         leader, follower = yield self.pair()
         tables = {row[0] for row in self.query("SHOW TABLES")}
         self.assertEqual(
-            tables, {"service_election", "service_health", "throttled_apps", "skipped_hosts"}
+            tables,
+            {
+                "service_election", "service_health", "throttled_apps", "skipped_hosts",
+                "freno_audit", "freno_policies", "freno_sequence",
+            },
         )
         yield wait_for(lambda: follower.leader() == leader.service_id, 5, "follower names leader")
         for _ in range(10):

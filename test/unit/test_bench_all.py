@@ -259,6 +259,27 @@ class ParseTests(SynchronousTestCase):
         self.assertEqual(m["violations (lost commands, 200s outside leadership)"].verdict, "missed")
         self.assertIn("violation: overlap: x", notes)
 
+    def test_control(self) -> None:
+        """
+        The control figures: both delays judged against 1 s, the baseline
+        and the load reported.
+        """
+        data = {
+            "mysql": {
+                "rounds": [{"delay_s": 0.2}, {"delay_s": 0.1}, {"delay_s": 1.5}],
+                "baseline": [{"delay_s": 9.9}],
+                "load": {"seconds": 20, "nodes": 2, "total_qps_per_node": 7.4, "change_counter_qps_per_node": 4.0},
+            },
+            "raft": [{"delay_s": 0.001}],
+        }
+        metrics, notes = bench_all.control_metrics(data)
+        m = _by_name(metrics)
+        mysql = m["MySQL backend: follower command acknowledged → leader /check 417"]
+        self.assertEqual(mysql.values, (0.2, 0.1, 1.5))
+        self.assertEqual(mysql.verdict, "met")
+        self.assertEqual(m["… of which change-counter reads"].values, (4.0,))
+        self.assertIn("2 nodes", notes[0])
+
     def test_quick_arguments(self) -> None:
         """
         Every benchmark has quick arguments, and the method texts name the

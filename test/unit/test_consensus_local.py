@@ -6,6 +6,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from freno.consensus.audit import Applied
 from freno.consensus.interface import IConsensusService, NotLeaderError
 from freno.consensus.local import PURGE_INTERVAL, LocalConsensus
 
@@ -29,7 +30,7 @@ class LocalConsensusTests(SynchronousTestCase):
         """
         Commands fire their Deferred after applying.
         """
-        self.assertIsNone(self.successResultOf(self.consensus.throttle_app("a", 10.0, 0.5)))
+        self.assertEqual(self.successResultOf(self.consensus.throttle_app("a", 10.0, 0.5)), Applied())
         self.successResultOf(self.consensus.skip_host("h", 10.0))
         self.assertEqual(self.consensus.throttled_apps()["a"].ratio, 0.5)
         self.assertEqual(self.consensus.skipped_hosts(), {"h": 10.0})
@@ -64,6 +65,23 @@ class LocalConsensusTests(SynchronousTestCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertEqual(self.consensus.leader(), "")
         self.assertEqual(self.consensus.status().State, "Follower")
+
+    def test_audit_and_status(self):
+        """
+        Audited commands are paged by L{audit_log}; the control status names
+        this one member.
+        """
+        from freno.consensus.commands import AuditContext
+
+        context = AuditContext(1.0, "token:a", "POST /api/v1/throttles")
+        self.assertEqual(self.successResultOf(self.consensus.throttle_app("a", None, None, context)), Applied(1))
+        self.successResultOf(self.consensus.skip_host("h", 10.0, context))
+        self.assertEqual(self.consensus.skip_meta()["h"].audit_id, 2)
+        page = self.successResultOf(self.consensus.audit_log(1, 10))
+        self.assertEqual([r.id for r in page.records], [2])
+        self.assertEqual(self.consensus.policies(), {})
+        status = self.consensus.control_status()
+        self.assertEqual((status.backend, status.term, len(status.members)), ("single", None, 1))
 
     def test_purge(self):
         """

@@ -16,6 +16,8 @@ from zope.interface.verify import verifyObject
 from freno.config.model import Config
 from freno.consensus.commands import InvalidCommand
 from freno.consensus.interface import ConsensusError, IConsensusService, ISharedDomainServices
+from freno.consensus.audit import Applied
+from freno.consensus.mysql.control_tables import Written
 from freno.consensus.state import AppThrottle
 from freno.consensus.mysql.service import MySQLBackendConsensus, backend_domain
 from freno.consensus.mysql.memory import MemoryBackendStore
@@ -25,6 +27,7 @@ from freno.consensus.mysql.store import (
     TOMBSTONE,
     AppRow,
     IBackendStore,
+    Tables,
     MySQLBackendStore,
     db_expiry,
 )
@@ -123,8 +126,11 @@ class InterfaceTests(SynchronousTestCase):
         path = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "mysql-backend-schema.sql")
         with open(path) as f:
             text = f.read()
-        for statement in SCHEMA:
+        from freno.consensus.mysql.control_tables import CONTROL_SCHEMA, SEED_SEQUENCE
+
+        for statement in SCHEMA + CONTROL_SCHEMA:
             self.assertIn(statement + ";", text)
+        self.assertIn(" ".join(SEED_SEQUENCE.split()).lower(), " ".join(text.split()).lower())
         self.assertIn("expires_at TIMESTAMP NULL DEFAULT NULL", text)
 
     def test_bad_intervals(self):
@@ -413,7 +419,7 @@ class CommandTests(SynchronousTestCase):
         the leader within one poll.
         """
         c = self.cluster
-        self.assertIsNone(self.successResultOf(self.follower.throttle_app("a", 5000.4, 0.5)))
+        self.assertEqual(self.successResultOf(self.follower.throttle_app("a", 5000.4, 0.5)), Applied())
         self.assertEqual(c.store.apps["a"], (5001, 0.5))
         self.assertEqual(self.follower.throttled_apps()["a"].expire_at, 5001.0)
         self.assertNotIn("a", self.leader.throttled_apps())
@@ -601,9 +607,9 @@ class CommandTests(SynchronousTestCase):
         d = self.follower.throttle_app("a", None, 0.7)
         command = c.store.pending.pop()
         c.store.hold = False
-        command.callback(AppRow("a", None, 0.7))
+        command.callback(Written(AppRow("a", None, 0.7)))
         self.successResultOf(d)
-        poll.callback(([AppRow("a", 1.0, 0.1)], []))
+        poll.callback(Tables([AppRow("a", 1.0, 0.1)], [], []))
         self.assertEqual(self.follower.throttled_apps()["a"].ratio, 0.7)
         self.assertIsNone(self.follower.throttled_apps()["a"].expire_at)
         c.advance(10)
@@ -621,7 +627,7 @@ class CommandTests(SynchronousTestCase):
         self.assertNoResult(stopped)
         self.assertFalse(c.store.closed)
         c.store.hold = False
-        pending.callback(AppRow("a", None, 1.0))
+        pending.callback(Written(AppRow("a", None, 1.0)))
         self.successResultOf(d)
         self.successResultOf(stopped)
         self.assertTrue(c.store.closed)

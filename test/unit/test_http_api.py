@@ -314,11 +314,13 @@ class ThrottleRouteTests(SynchronousTestCase):
         """
         from twisted.internet.defer import Deferred
 
+        from freno.consensus.audit import Applied
+
         pending = Deferred()
-        self.s.consensus.throttle_app = lambda *a: pending
+        self.s.consensus.submit = lambda *a: pending
         d = self.s.treq.get("http://freno/throttle-app/a")
         self.assertNoResult(d)
-        pending.callback(None)
+        pending.callback(Applied(1))
         self.s.treq.flush()
         self.assertEqual(self.successResultOf(d).code, 200)
 

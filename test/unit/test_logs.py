@@ -60,6 +60,18 @@ class JSONTests(SynchronousTestCase):
         self.log.info("shown")
         self.assertEqual([r["message"] for r in self.records()], ["shown"])
 
+    def test_audit_always_written(self) -> None:
+        """
+        The audit namespace is written at info whatever the level, even
+        C{error} (C{--quiet}); other info events are not.
+        """
+        for level in (LogLevel.warn, LogLevel.error):
+            out = io.StringIO()
+            observer = make_log_observer("json", level, out)
+            Logger(namespace="freno.audit", observer=observer).info("audit {audit_id}", audit_id=7)
+            Logger(namespace="freno.other", observer=observer).info("quiet")
+            self.assertEqual([json.loads(line)["audit_id"] for line in lines(out)], [7])
+
     def test_reserved_names(self) -> None:
         """
         A field named like a reserved key is renamed, not lost.

@@ -19,6 +19,7 @@ from freno.consensus.raft.machine import (
 )
 from freno.consensus.raft.poller import ReactorPoller
 from freno.consensus.commands import MAX_KEY_LENGTH, SkipHost, ThrottleApp, command_to_dict
+from freno.consensus.audit import Applied
 from freno.consensus.state import ThrottleState
 from test.unit.test_raft_poller import FakeFDSet
 
@@ -57,7 +58,7 @@ class ThrottleMachineTests(SynchronousTestCase):
         result = self.machine.apply_command(
             command_to_dict(ThrottleApp("app", None, 0.5)), _doApply=True
         )
-        self.assertIsNone(result)
+        self.assertEqual(result, Applied())
         self.assertEqual(self.state.apps["app"].ratio, 0.5)
 
     def test_malformed_entry_is_skipped(self):

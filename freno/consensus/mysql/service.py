@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_consensus_mysql -*-
+# -*- test-case-name: test.unit.test_consensus_mysql,test.unit.test_consensus_mysql_control -*-
 """
 L{MySQLBackendConsensus}: freno's MySQL-table alternative to raft. Leadership
 is one row per domain in C{service_election}; throttled apps and skipped hosts
@@ -21,6 +21,19 @@ round trip); a health round every 2 s (register this node, then read this
 domain's healthy services and the shared-domain leaders, cached for
 L{status}: no query per request); a state poll every 10 s and whenever
 the node is about to become leader; local purge of expired entries every 5 s.
+Ours in addition: the change counter (L{freno.consensus.mysql.control_tables})
+read every 0.25 s, with a state poll whenever it moved, so a command
+acknowledged by any node takes effect on every node (the leader's C{/check}
+included) within about a quarter of a second; and, on the leader, every
+minute, the deletion of rows that expired more than a minute ago (the MySQL
+form of the raft leader's C{PurgeExpired}: the tables stay bounded).
+
+Audit and policies: every command carrying an audit context writes its
+audit record in the same transaction as its row
+(L{freno.consensus.mysql.control_tables.mutate}); L{audit_log} reads
+C{freno_audit} (so every node answers the same log, complete after any
+restart: the database keeps it). Policies live in C{freno_policies} and are
+mirrored into the local state by the same polls as throttles.
 
 Decisions (docs/decisions.md)
 =============================
@@ -91,41 +104,47 @@ behaviour).
 from __future__ import annotations
 
 import socket
-from typing import Callable, Dict, List, Mapping, Optional, Set
+from typing import Dict, List, Mapping, Optional, Set
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, DeferredLock, fail, succeed
+from twisted.internet.defer import Deferred, DeferredLock, succeed
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from freno.config.model import Config
+from freno.consensus.audit import AuditLog, EntryMeta
 from freno.consensus.interface import (
     ConsensusError,
     ConsensusStatus,
+    ControlStatus,
     IConsensusService,
     ISharedDomainServices,
+    Member,
 )
 from freno.consensus.commands import (
-    Command,
     CommandMethods,
-    InvalidCommand,
-    RecoverHost,
-    SkipHost,
-    ThrottleApp,
-    UnthrottleApp,
 )
+from freno.consensus.mysql.commands import ROW_PURGE_GRACE, TableCommands, error_text
 from freno.consensus.mysql.store import (
-    NAME_COLUMN_LENGTH,
-    AppRow,
     HealthView,
-    HostRow,
     IBackendStore,
     MySQLBackendStore,
-    db_expiry,
+    Tables,
 )
 from freno.consensus.observers import LeadershipObservers
-from freno.consensus.state import AppThrottle, ThrottleState
+from freno.consensus.state import (
+    AppThrottle,
+    Policy,
+    ThrottleState,
+)
+
+#: Seconds between reads of the change counter (every node).
+CHANGE_INTERVAL = 0.25
+
+#: Seconds between the leader's deletions of expired rows.
+ROW_PURGE_INTERVAL = 60.0
+
 
 
 def backend_domain(config: Config) -> str:
@@ -135,15 +154,8 @@ def backend_domain(config: Config) -> str:
     return config.domain or f"{config.data_center}:{config.environment}"
 
 
-def _error_text(error: BaseException) -> str:
-    args = getattr(error, "args", ())
-    if len(args) == 2 and isinstance(args[0], int):
-        return f"({args[0]}) {args[1]}"
-    return str(error) or type(error).__name__
-
-
 @implementer(IConsensusService, ISharedDomainServices)
-class MySQLBackendConsensus(CommandMethods, Service):
+class MySQLBackendConsensus(TableCommands, CommandMethods, Service):
     """
     Leadership and replicated throttle state through freno's backend tables.
 
@@ -171,6 +183,8 @@ class MySQLBackendConsensus(CommandMethods, Service):
         purge_interval: float = 5.0,
         create_tables: bool = True,
         release_on_stop: bool = True,
+        change_interval: float = CHANGE_INTERVAL,
+        row_purge_interval: float = ROW_PURGE_INTERVAL,
     ) -> None:
         if not isinstance(lease_seconds, int) or lease_seconds < 1:
             raise ValueError("lease_seconds must be a positive whole number of seconds")
@@ -193,7 +207,9 @@ class MySQLBackendConsensus(CommandMethods, Service):
         self._create_tables = create_tables
         self._release_on_stop = release_on_stop
 
-        self.state = ThrottleState()
+        self.state = ThrottleState(audit=AuditLog(config.audit_log_size))
+        self._audit_keep = config.audit_log_size
+        self._counter: Optional[int] = None
         self._observers = LeadershipObservers()
         self._leader = False
         self._leader_id = ""
@@ -215,6 +231,8 @@ class MySQLBackendConsensus(CommandMethods, Service):
             (health_interval, self._health_round),
             (state_interval, self._poll_state),
             (purge_interval, self._purge),
+            (change_interval, self._watch_changes),
+            (row_purge_interval, self._purge_rows),
         ):
             loop = LoopingCall(tick)
             loop.clock = reactor
@@ -237,7 +255,7 @@ class MySQLBackendConsensus(CommandMethods, Service):
 
     def _schema_failed(self, failure) -> None:
         self._log.warn(
-            "MySQL backend schema check failed: {error}", error=_error_text(failure.value)
+            "MySQL backend schema check failed: {error}", error=error_text(failure.value)
         )
 
     def _start_loops(self) -> None:
@@ -266,7 +284,7 @@ class MySQLBackendConsensus(CommandMethods, Service):
             d.addCallback(lambda _: self._store.release(self.domain, self.service_id))
             d.addErrback(
                 lambda f: self._log.warn(
-                    "could not release leadership: {error}", error=_error_text(f.value)
+                    "could not release leadership: {error}", error=error_text(f.value)
                 )
             )
         d.addCallback(lambda _: self._store.close())
@@ -327,7 +345,7 @@ class MySQLBackendConsensus(CommandMethods, Service):
 
     def _election_failed(self, failure) -> None:
         self._healthy = False
-        error = _error_text(failure.value)
+        error = error_text(failure.value)
         if error != self._last_error:
             self._last_error = error
             self._log.warn(
@@ -397,7 +415,7 @@ class MySQLBackendConsensus(CommandMethods, Service):
         self._health_view = view
 
     def _health_failed(self, failure) -> None:
-        self._log.debug("MySQL backend health round failed: {error}", error=_error_text(failure.value))
+        self._log.debug("MySQL backend health round failed: {error}", error=error_text(failure.value))
 
     def _poll_state(self) -> Deferred:
         """
@@ -411,84 +429,67 @@ class MySQLBackendConsensus(CommandMethods, Service):
         d.addCallbacks(self._state_read, self._state_failed, callbackArgs=(started,))
         return d
 
-    def _state_read(self, tables, started: int) -> None:
-        apps, hosts = tables
+    def _state_read(self, tables: Tables, started: int) -> None:
         now = self._clock.seconds()
-        for row in apps:
-            if self._touched.get(("app", row.key), 0) <= started:
+        touched = self._touched
+        for row in tables.apps:
+            if touched.get(("app", row.key), 0) <= started:
                 self._apply_app(row, now)
-        for row in hosts:
-            if self._touched.get(("host", row.hostname), 0) <= started:
+        for row in tables.hosts:
+            if touched.get(("host", row.hostname), 0) <= started:
                 self._apply_host(row, now)
+        seen = set()
+        for policy in tables.policies:
+            seen.add(policy.key)
+            if touched.get(("policy", policy.key), 0) <= started:
+                self.state.policies[policy.key] = policy
+        for key in [k for k in self.state.policies if k not in seen]:
+            if touched.get(("policy", key), 0) <= started:
+                del self.state.policies[key]
         # Commands that completed before this read started are in what it read.
-        self._touched = {k: s for k, s in self._touched.items() if s > started}
+        self._touched = {k: s for k, s in touched.items() if s > started}
+
+    def _watch_changes(self) -> Optional[Deferred]:
+        """
+        Read the change counter; poll the tables when it moved.
+        """
+        d = self._store.change_counter()
+
+        def seen(counter):
+            if counter is None or counter == self._counter:
+                return None
+            self._counter = counter
+            return self._poll_state()
+
+        d.addCallbacks(seen, self._watch_failed)
+        return self._track(d)
+
+    def _watch_failed(self, failure) -> None:
+        self._log.debug("MySQL backend change counter read failed: {error}", error=error_text(failure.value))
+
+    def _purge_rows(self) -> Optional[Deferred]:
+        """
+        On the leader: delete rows that expired a while ago.
+        """
+        if not self._leader:
+            return None
+        d = self._store.purge(ROW_PURGE_GRACE)
+
+        def purged(count):
+            if count:
+                self._log.info("MySQL backend: purged {count} expired rows", count=count)
+
+        d.addCallbacks(
+            purged,
+            lambda f: self._log.warn("MySQL backend purge failed: {error}", error=error_text(f.value)),
+        )
+        return self._track(d)
 
     def _state_failed(self, failure) -> None:
-        self._log.warn("MySQL backend state poll failed: {error}", error=_error_text(failure.value))
-
-    def _apply_app(self, row: AppRow, now: float) -> None:
-        if row.expire_at is not None and row.expire_at <= now:
-            self.state.apply(UnthrottleApp(row.key))
-        else:
-            self.state.apply(ThrottleApp(row.key, row.expire_at, row.ratio))
-
-    def _apply_host(self, row: HostRow, now: float) -> None:
-        if row.expire_at is None or row.expire_at <= now:
-            self.state.apply(RecoverHost(row.hostname))
-        else:
-            self.state.apply(SkipHost(row.hostname, row.expire_at))
+        self._log.warn("MySQL backend state poll failed: {error}", error=error_text(failure.value))
 
     def _purge(self) -> None:
         self.state.purge_expired(self._clock.seconds())
-
-    # -- commands ---------------------------------------------------------------
-
-    def _command(self, kind: str, key: str, d: Deferred, apply: Callable) -> Deferred:
-        def applied(row):
-            apply(row, self._clock.seconds())
-            self._seq += 1
-            self._touched[(kind, key)] = self._seq
-            return None
-
-        def failed(failure):
-            error = _error_text(failure.value)
-            self._log.warn(
-                "MySQL backend command failed: {kind} {key}: {error}", kind=kind, key=key, error=error
-            )
-            raise ConsensusError(f"MySQL backend write failed: {error}")
-
-        d.addCallbacks(applied, failed)
-        return self._track(d)
-
-    def _submit(self, command: Command) -> Deferred:
-        store = self._store
-        name = command.key if isinstance(command, (ThrottleApp, UnthrottleApp)) else command.hostname
-        if len(name) > NAME_COLUMN_LENGTH:
-            if isinstance(command, (UnthrottleApp, RecoverHost)):
-                return succeed(None)  # nothing the tables could hold to remove
-            parameter, column = (
-                ("app", "throttled_apps.app_name")
-                if isinstance(command, ThrottleApp)
-                else ("hostName", "skipped_hosts.host_name")
-            )
-            return fail(
-                InvalidCommand(
-                    parameter,
-                    f"longer than {NAME_COLUMN_LENGTH} characters "
-                    f"(the MySQL backend's {column} column)",
-                )
-            )
-        if isinstance(command, ThrottleApp):
-            expires = None if command.expire_at is None else db_expiry(command.expire_at)
-            written = store.throttle_app(command.key, expires, command.ratio)
-            return self._command("app", command.key, written, self._apply_app)
-        if isinstance(command, UnthrottleApp):
-            return self._command("app", command.key, store.unthrottle_app(command.key), self._apply_app)
-        if isinstance(command, SkipHost):
-            written = store.skip_host(command.hostname, db_expiry(command.expire_at))
-            return self._command("host", command.hostname, written, self._apply_host)
-        written = store.recover_host(command.hostname)
-        return self._command("host", command.hostname, written, self._apply_host)
 
     # -- reading ----------------------------------------------------------------
 
@@ -497,6 +498,42 @@ class MySQLBackendConsensus(CommandMethods, Service):
 
     def skipped_hosts(self) -> Mapping[str, float]:
         return self.state.skipped
+
+    def policies(self) -> Mapping[str, Policy]:
+        return self.state.policies
+
+    def skip_meta(self) -> Mapping[str, EntryMeta]:
+        return self.state.skip_meta
+
+    def audit_log(self, since: int, limit: int) -> Deferred:
+        """
+        Read C{freno_audit} (every node answers from the database).
+        """
+        d = self._store.audit_page(since, limit)
+
+        def failed(failure):
+            raise ConsensusError(f"MySQL backend read failed: {error_text(failure.value)}")
+
+        d.addErrback(failed)
+        return self._track(d)
+
+    def control_status(self) -> ControlStatus:
+        leader = self.leader()
+        ids = [self.service_id] + [
+            sid for sid in self._health_view.healthy_services if sid != self.service_id
+        ]
+        if leader and leader not in ids:
+            ids.append(leader)
+        members = tuple(
+            Member(
+                sid,
+                sid == self.service_id,
+                sid == leader,
+                self._healthy if sid == self.service_id else sid in self._health_view.healthy_services,
+            )
+            for sid in ids
+        )
+        return ControlStatus(backend="mysql", term=None, members=members)
 
     def is_leader(self) -> bool:
         return self._force or self._leader

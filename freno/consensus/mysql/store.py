@@ -3,12 +3,16 @@
 The database seam of the MySQL consensus backend: L{IBackendStore}, its rows,
 and L{MySQLBackendStore}, the real one (adbapi + PyMySQL, freno's tables).
 
-The in-memory fake is L{freno.consensus.mysql.memory.MemoryBackendStore}.
+The interface and its rows are in L{freno.consensus.mysql.rows} (and
+importable from here); the in-memory fake is
+L{freno.consensus.mysql.memory.MemoryBackendStore}.
 
 Tables and compatibility
 ========================
 The four tables are freno's (C{conf/mysql-backend-schema.sql}, L{SCHEMA}),
-so a Go freno and this one can share a backend during a migration. The
+so a Go freno and this one can share a backend during a migration. The audit
+log, the policies and the change counter live in tables of our own
+(L{freno.consensus.mysql.control_tables}), created beside them. The
 election, health and shared-domain statements are freno's, unchanged. Only
 the throttle/skip statements differ, to fix freno's bugs:
 
@@ -50,13 +54,25 @@ connection that died with a MySQL restart would stay bound to its thread.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
-import attr
 from twisted.enterprise import adbapi
 from twisted.internet.defer import fail
 from twisted.logger import Logger
-from zope.interface import Interface, implementer
+from zope.interface import implementer
+
+from freno.consensus.audit import EntryMeta
+from freno.consensus.mysql import control_tables
+from freno.consensus.mysql.control_tables import Written
+from freno.consensus.mysql.rows import (  # re-exported: the seam's names live beside it
+    AppRow,
+    HealthView,
+    HostRow,
+    IBackendStore,
+    Leadership,
+    Tables,
+)
+from freno.consensus.state import Policy
 
 #: The largest value a MySQL/MariaDB C{TIMESTAMP} holds (2038-01-19 03:14:07 UTC).
 TIMESTAMP_MAX = 2**31 - 1
@@ -182,140 +198,11 @@ def db_expiry(expire_at: float) -> int:
     return int(min(max(math.ceil(expire_at), TOMBSTONE), TIMESTAMP_MAX))
 
 
-@attr.s(frozen=True, auto_attribs=True, slots=True)
-class Leadership:
-    """
-    The election row after one attempt.
-
-    @ivar is_leader: whether this service holds the row.
-    @ivar leader: the service id holding it (C{""} if none).
-    """
-
-    is_leader: bool
-    leader: str
-
-
-@attr.s(frozen=True, auto_attribs=True, slots=True)
-class HealthView:
-    """
-    What one health round saw.
-
-    @ivar healthy_services: service ids of this domain seen within the window.
-    @ivar shared_services: domain to leader service id of the other domains
-        sharing this node's C{ShareDomain} (empty when it has none).
-    """
-
-    healthy_services: Tuple[str, ...]
-    shared_services: Dict[str, str]
-
-
-@attr.s(frozen=True, auto_attribs=True, slots=True)
-class AppRow:
-    """
-    One C{throttled_apps} row.
-
-    @ivar expire_at: POSIX seconds, or C{None}: never expires.
-    @ivar ratio: C{None}: the row has no usable ratio (keep the local one, or 1.0).
-    """
-
-    key: str
-    expire_at: Optional[float]
-    ratio: Optional[float]
-
-
-@attr.s(frozen=True, auto_attribs=True, slots=True)
-class HostRow:
-    """
-    One C{skipped_hosts} row; C{expire_at} C{None} (a zero date) counts as expired.
-    """
-
-    hostname: str
-    expire_at: Optional[float]
-
-
-class IBackendStore(Interface):
-    """
-    The backend database, as the operations L{MySQLBackendConsensus} needs.
-    Every method returns a L{Deferred}; each is one round trip to one pooled
-    connection, and fails with the driver's error.
-    """
-
-    def ensure_schema(create: bool):
-        """
-        Create missing tables if C{create}, and check them.
-
-        @rtype: L{Deferred} firing with a list of warning strings.
-        """
-
-    def elect(domain: str, share_domain: str, service_id: str, lease_seconds: int):
-        """
-        Attempt leadership of C{domain} (take the row over if it is older
-        than C{lease_seconds}, refresh it if held), then read it.
-
-        @rtype: L{Deferred} firing with a L{Leadership}.
-        """
-
-    def release(domain: str, service_id: str):
-        """
-        Give up C{domain}'s row if C{service_id} holds it.
-        """
-
-    def register_health(service_id: str, domain: str, share_domain: str, window: int):
-        """
-        Record C{service_id} as alive now, then read the services of
-        C{domain} alive within C{window} seconds and (if C{share_domain})
-        the leaders of other domains sharing it.
-
-        @rtype: L{Deferred} firing with a L{HealthView}.
-        """
-
-    def read_state():
-        """
-        Read both tables.
-
-        @rtype: L{Deferred} firing with C{(list of AppRow, list of HostRow)}.
-        """
-
-    def throttle_app(key: str, expires: Optional[int], ratio: Optional[float]):
-        """
-        Write a throttle (C{expires} from L{db_expiry} or C{None}) and read
-        the row back.
-
-        @rtype: L{Deferred} firing with the L{AppRow}.
-        """
-
-    def unthrottle_app(key: str):
-        """
-        Write a tombstone for C{key} and read the row back.
-
-        @rtype: L{Deferred} firing with the L{AppRow}.
-        """
-
-    def skip_host(hostname: str, expires: int):
-        """
-        Write a skip and read the row back.
-
-        @rtype: L{Deferred} firing with the L{HostRow}.
-        """
-
-    def recover_host(hostname: str):
-        """
-        Write a tombstone for C{hostname} and read the row back.
-
-        @rtype: L{Deferred} firing with the L{HostRow}.
-        """
-
-    def close():
-        """
-        Release connections and threads. Call once nothing is in flight.
-        """
-
-
 def _number(value: Any) -> Optional[float]:
     return None if value is None else float(value)
 
 
-def _app_row(row) -> AppRow:
+def _app_row(row, meta: Optional[EntryMeta] = None) -> AppRow:
     key, expires, ratio = row
     expire_at = _number(expires)
     if expire_at == 0:
@@ -323,22 +210,23 @@ def _app_row(row) -> AppRow:
     ratio = _number(ratio)
     if ratio is not None and ratio < 0:
         ratio = None  # Go freno's -1: "keep the existing ratio"
-    return AppRow(key, expire_at, ratio)
+    return AppRow(key, expire_at, ratio, meta)
 
 
-def _host_row(row) -> HostRow:
+def _host_row(row, meta: Optional[EntryMeta] = None) -> HostRow:
     hostname, expires = row
     expire_at = _number(expires)
-    return HostRow(hostname, expire_at or None)
+    return HostRow(hostname, expire_at or None, meta)
 
 
 def create_schema(cursor) -> None:
     """
-    Create freno's four backend tables (if missing) with a DB-API C{cursor}
-    connected to the backend schema.
+    Create freno's four backend tables and the control-plane tables (if
+    missing) with a DB-API C{cursor} connected to the backend schema.
     """
     for statement in SCHEMA:
         cursor.execute(statement)
+    control_tables.create_control_schema(cursor)
 
 
 def _ensure_schema(conn, create: bool) -> List[str]:
@@ -346,9 +234,17 @@ def _ensure_schema(conn, create: bool) -> List[str]:
     with conn.cursor() as cursor:
         if create:
             try:
-                create_schema(cursor)
+                for statement in SCHEMA:
+                    cursor.execute(statement)
             except Exception as e:
                 warnings.append(f"could not create the backend tables: {e}")
+            try:
+                control_tables.create_control_schema(cursor)
+            except Exception as e:
+                warnings.append(
+                    f"could not create the control tables (audit log, policies): {e}; "
+                    "every mutation (they are all audited) fails until they exist"
+                )
         cursor.execute(EXPIRES_AT_NULLABLE)
         row = cursor.fetchone()
         if row is None:
@@ -386,29 +282,68 @@ def _register_health(conn, service_id, domain, share_domain, window) -> HealthVi
     return HealthView(healthy, shared)
 
 
-def _read_state(conn):
+def _read_state(conn) -> Tables:
     with conn.cursor() as cursor:
+        meta = control_tables.read_meta(cursor)
         cursor.execute(READ_APPS)
-        apps = [_app_row(r) for r in cursor.fetchall()]
+        apps = [_app_row(r, meta.get(("app", r[0]))) for r in cursor.fetchall()]
         cursor.execute(READ_HOSTS)
-        hosts = [_host_row(r) for r in cursor.fetchall()]
-    return apps, hosts
+        hosts = [_host_row(r, meta.get(("host", r[0]))) for r in cursor.fetchall()]
+        policies = control_tables.read_policies(cursor)
+    return Tables(apps, hosts, policies)
 
 
-def _write_app(conn, statement, args, key) -> AppRow:
-    with conn.cursor() as cursor:
-        cursor.execute(statement, args)
-        cursor.execute(READ_APP, (key,))
-        row = cursor.fetchone()
-    return _app_row(row) if row is not None else AppRow(key, TOMBSTONE, None)
+def _read_app(cursor, key, meta) -> AppRow:
+    cursor.execute(READ_APP, (key,))
+    row = cursor.fetchone()
+    return _app_row(row, meta) if row is not None else AppRow(key, TOMBSTONE, None)
 
 
-def _write_host(conn, statement, args, hostname) -> HostRow:
-    with conn.cursor() as cursor:
-        cursor.execute(statement, args)
-        cursor.execute(READ_HOST, (hostname,))
-        row = cursor.fetchone()
-    return _host_row(row) if row is not None else HostRow(hostname, None)
+def _read_host(cursor, hostname, meta) -> HostRow:
+    cursor.execute(READ_HOST, (hostname,))
+    row = cursor.fetchone()
+    return _host_row(row, meta) if row is not None else HostRow(hostname, None)
+
+
+def _write_app(conn, statement, args, key, audit=None, limit=None) -> Written:
+    return control_tables.mutate(
+        conn, audit, limit, key,
+        lambda cursor, meta: cursor.execute(statement, args),
+        lambda cursor, meta: _read_app(cursor, key, meta),
+    )
+
+
+def _write_host(conn, statement, args, hostname, audit=None, limit=None) -> Written:
+    return control_tables.mutate(
+        conn, audit, limit, hostname,
+        lambda cursor, meta: cursor.execute(statement, args),
+        lambda cursor, meta: _read_host(cursor, hostname, meta),
+    )
+
+
+def _set_policy(conn, policy: Policy, audit=None, limit=None) -> Written:
+    def write(cursor, meta):
+        meta = meta or EntryMeta(None, None, None)
+        cursor.execute(
+            control_tables.SET_POLICY,
+            (
+                policy.key, policy.app, policy.store, policy.threshold, int(policy.exempt),
+                meta.actor, meta.reason, meta.audit_id,
+            ),
+        )
+
+    return control_tables.mutate(
+        conn, audit, limit, policy.key, write,
+        lambda cursor, meta: control_tables.read_policy(cursor, policy.key),
+    )
+
+
+def _remove_policy(conn, key: str, audit=None) -> Written:
+    return control_tables.mutate(
+        conn, audit, None, key,
+        lambda cursor, meta: cursor.execute(control_tables.REMOVE_POLICY, (key,)),
+        lambda cursor, meta: None,
+    )
 
 
 class _BackendPool(adbapi.ConnectionPool):
@@ -529,20 +464,35 @@ class MySQLBackendStore:
     def read_state(self):
         return self._run(_read_state)
 
-    def throttle_app(self, key, expires, ratio):
+    def change_counter(self):
+        return self._run(control_tables.change_counter)
+
+    def throttle_app(self, key, expires, ratio, audit=None, limit=None):
         insert_ratio = 1.0 if ratio is None else ratio
         return self._run(
-            _write_app, THROTTLE_APP, (key, expires, insert_ratio, ratio, ratio), key
+            _write_app, THROTTLE_APP, (key, expires, insert_ratio, ratio, ratio), key, audit, limit
         )
 
-    def unthrottle_app(self, key):
-        return self._run(_write_app, UNTHROTTLE_APP, (key, TOMBSTONE), key)
+    def unthrottle_app(self, key, audit=None):
+        return self._run(_write_app, UNTHROTTLE_APP, (key, TOMBSTONE), key, audit)
 
-    def skip_host(self, hostname, expires):
-        return self._run(_write_host, SKIP_HOST, (hostname, expires), hostname)
+    def skip_host(self, hostname, expires, audit=None, limit=None):
+        return self._run(_write_host, SKIP_HOST, (hostname, expires), hostname, audit, limit)
 
-    def recover_host(self, hostname):
-        return self._run(_write_host, RECOVER_HOST, (hostname, TOMBSTONE), hostname)
+    def recover_host(self, hostname, audit=None):
+        return self._run(_write_host, RECOVER_HOST, (hostname, TOMBSTONE), hostname, audit)
+
+    def set_policy(self, policy, audit=None, limit=None):
+        return self._run(_set_policy, policy, audit, limit)
+
+    def remove_policy(self, key, audit=None):
+        return self._run(_remove_policy, key, audit)
+
+    def audit_page(self, since, limit):
+        return self._run(control_tables.audit_page, since, limit)
+
+    def purge(self, grace_seconds):
+        return self._run(control_tables.purge, grace_seconds)
 
     def close(self):
         self._closed = True

@@ -78,12 +78,13 @@ Private hooks (pysyncobj pinned to 0.3.17 in setup.py)
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Union
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
 from pysyncobj.monotonic import monotonic
 from twisted.logger import Logger
 
+from freno.consensus.audit import Applied
 from freno.consensus.commands import command_from_dict, validate
 from freno.consensus.raft.disk import FileDirectory, IDurableDirectory
 from freno.consensus.raft.journal import DurableJournal
@@ -275,20 +276,20 @@ class ThrottleMachine(SyncObj):
         return self._journal.flush()
 
     @replicated
-    def apply_command(self, data: Dict[str, Any]) -> Optional[str]:
+    def apply_command(self, data: Dict[str, Any]) -> Union[Applied, str]:
         """
         Apply one command (L{command_to_dict} form) to the state. Returns
-        C{None}, or an error message for an entry that could not be applied
-        (the same on every node).
+        its L{Applied} (handed to the local caller only, never sent), or an
+        error message for an entry that could not be applied (the same on
+        every node).
         """
         try:
             command = command_from_dict(data)
             validate(command)  # the same bounds as at submit, on every node
-            self._state.apply(command)
+            return self._state.apply(command)
         except Exception as e:
             self._log.error("raft entry not applied: {error}", error=str(e))
             return str(e) or type(e).__name__
-        return None
 
     def elect_alone(self) -> None:
         """

@@ -81,10 +81,15 @@ Decisions (docs/decisions.md)
     - C{RaftNodes} listing only this node counts as single-node mode (freno's
       node in that case never became leader, a trap rather than a feature;
       D34).
-    - Expired throttles and skips are not purged from the replicated state:
-      readers already ignore them, and a local purge would make nodes differ
-      (a throttle with no ratio keeps an existing entry's ratio, expired or
-      not; D35).
+    - Expired throttles and skips are purged from the replicated state by
+      the leader's L{PurgeExpired <freno.consensus.commands.PurgeExpired>}
+      command (every L{PURGE_INTERVAL <freno.consensus.purge.PURGE_INTERVAL>}
+      seconds, only when something expired; L{freno.consensus.purge}). A
+      local purge would make nodes differ (a throttle with no ratio keeps an
+      existing entry's ratio, expired or not); a replicated one carrying the
+      leader's time does not (D55, superseding D35).
+    - Commands answer with their L{Applied <freno.consensus.audit.Applied>}:
+      the audit id assigned when the entry was applied on this node (D53).
 """
 
 from __future__ import annotations
@@ -101,11 +106,14 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from freno.config.model import Config
+from freno.consensus.audit import AuditLog, EntryMeta
 from freno.consensus.interface import (
     CommitTimeoutError,
     ConsensusError,
     ConsensusStatus,
+    ControlStatus,
     IConsensusService,
+    Member,
     NotLeaderError,
 )
 from freno.consensus.observers import LeadershipObservers
@@ -118,7 +126,8 @@ from freno.consensus.raft.machine import (
 )
 from freno.consensus.raft.poller import ReactorPoller
 from freno.consensus.commands import Command, CommandMethods, command_to_dict
-from freno.consensus.state import AppThrottle, ThrottleState
+from freno.consensus.purge import PURGE_INTERVAL, ExpiryPurger
+from freno.consensus.state import AppThrottle, Policy, ThrottleState
 from freno.stats import Stats
 
 #: Seconds between timer ticks (raft's timers are coarser than this).
@@ -184,6 +193,8 @@ class RaftConsensusService(CommandMethods, Service):
         L{freno.consensus.raft.transport.DurableTCPTransport}. It must hold
         acknowledgements as that one does
         (L{freno.consensus.raft.transport.HoldUntilSynced}).
+    @param purge_interval: seconds between the leader's purges of expired
+        entries.
     @raise ValueError: no data directory, RaftBind missing from RaftNodes, or
         more than one member and no C{RaftPassword}.
     """
@@ -201,6 +212,7 @@ class RaftConsensusService(CommandMethods, Service):
         raft_overrides: Optional[Mapping[str, object]] = None,
         directory: Optional[IDurableDirectory] = None,
         transport_class: Optional[type] = None,
+        purge_interval: float = PURGE_INTERVAL,
     ) -> None:
         if not config.raft_data_dir:
             raise ValueError("RaftDataDir is required: raft keeps its journal there")
@@ -219,8 +231,11 @@ class RaftConsensusService(CommandMethods, Service):
         self._overrides = dict(raft_overrides or {})
         self._directory = directory
         self._transport_class = transport_class
-        self._state = ThrottleState()
+        self._state = ThrottleState(audit=AuditLog(config.audit_log_size))
         self._observers = LeadershipObservers()
+        self._purger = ExpiryPurger(
+            reactor, lambda: self._state, self.submit, self._raft_leader, purge_interval
+        )
         self._machine: Optional[ThrottleMachine] = None
         self._poller: Optional[ReactorPoller] = None
         self._loop: Optional[LoopingCall] = None
@@ -298,6 +313,7 @@ class RaftConsensusService(CommandMethods, Service):
         self._loop = LoopingCall(self._tick)
         self._loop.clock = self._reactor
         self._loop_done = self._loop.start(self._tick_interval, now=True)
+        self._purger.start()
 
     def stopService(self) -> Deferred:
         """
@@ -305,6 +321,7 @@ class RaftConsensusService(CommandMethods, Service):
         nothing registered with the reactor.
         """
         Service.stopService(self)
+        self._purger.stop()
         done = self._loop_done if self._loop_done is not None else succeed(None)
         if self._loop is not None and self._loop.running:
             self._loop.stop()
@@ -436,7 +453,7 @@ class RaftConsensusService(CommandMethods, Service):
             ),
         )
 
-    def _finish(self, cid: int, error: Optional[Exception]) -> None:
+    def _finish(self, cid: int, error: Optional[Exception], result=None) -> None:
         entry = self._pending.pop(cid, None)
         if entry is None:
             return  # already answered (timed out, cancelled, or shut down)
@@ -447,13 +464,16 @@ class RaftConsensusService(CommandMethods, Service):
             self._stats.observe_labeled(
                 "freno_raft_commit_latency_seconds", (), self._reactor.seconds() - started
             )
-            d.callback(None)
+            d.callback(result)
         else:
             d.errback(error)
 
     def _on_result(self, cid: int, result, reason) -> None:
         if reason == FAIL_REASON.SUCCESS:
-            self._finish(cid, ConsensusError(result) if result else None)
+            if isinstance(result, str):
+                self._finish(cid, ConsensusError(result))
+            else:
+                self._finish(cid, None, result)
         elif reason in (FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER):
             self._finish(cid, NotLeaderError("no raft leader"))
         elif reason in _UNKNOWN_OUTCOME:
@@ -473,6 +493,30 @@ class RaftConsensusService(CommandMethods, Service):
 
     def skipped_hosts(self) -> Mapping[str, float]:
         return self._state.skipped
+
+    def policies(self) -> Mapping[str, Policy]:
+        return self._state.policies
+
+    def skip_meta(self) -> Mapping[str, EntryMeta]:
+        return self._state.skip_meta
+
+    def audit_log(self, since: int, limit: int) -> Deferred:
+        return succeed(self._state.audit.page(since, limit))
+
+    def control_status(self) -> ControlStatus:
+        leader = self.leader()
+        members = [Member(self._self_address, True, leader == self._self_address, True)]
+        machine = self._machine
+        nodes = {n.id: n for n in machine.otherNodes} if machine is not None else {}
+        for partner in self._partners:
+            node = nodes.get(partner)
+            reachable = machine.isNodeConnected(node) if node is not None else None
+            members.append(Member(partner, False, leader == partner, reachable))
+        return ControlStatus(
+            backend="single" if self.single_node else "raft",
+            term=self.term() if machine is not None else None,
+            members=tuple(members),
+        )
 
     def _raft_leader(self) -> bool:
         machine = self._machine

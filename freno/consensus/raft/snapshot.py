@@ -46,6 +46,7 @@ from pysyncobj.node import TCPNode
 from twisted.logger import Logger
 
 from freno.consensus.raft.disk import IDurableDirectory
+from freno.consensus.audit import DEFAULT_AUDIT_LOG_SIZE, AuditLog
 from freno.consensus.state import ThrottleState
 
 DUMP_NAME = "freno-raft.dump"
@@ -102,17 +103,18 @@ class SnapshotFile:
         return json.dumps(document, sort_keys=True).encode("utf-8")
 
     @staticmethod
-    def parse(data: bytes) -> ParsedSnapshot:
+    def parse(data: bytes, audit_size: int = DEFAULT_AUDIT_LOG_SIZE) -> ParsedSnapshot:
         """
         Read a document written by L{encode} without touching any state.
 
+        @param audit_size: how many audit records the parsed state keeps.
         @raise ValueError: it is not a snapshot of ours.
         """
         try:
             document = json.loads(data.decode("utf-8"))
             if not isinstance(document, dict) or document.get("format") != SNAPSHOT_FORMAT:
                 raise ValueError("unknown snapshot format")
-            state = ThrottleState()
+            state = ThrottleState(audit=AuditLog(audit_size))
             state.restore(document["state"])
             return ParsedSnapshot(
                 state,
@@ -130,9 +132,8 @@ class SnapshotFile:
 
         @raise ValueError: as L{parse}; the state is then left alone.
         """
-        parsed = self.parse(data)
-        self.state.apps = parsed.state.apps
-        self.state.skipped = parsed.state.skipped
+        parsed = self.parse(data, self.state.audit.size)
+        self.state.replace_with(parsed.state)
         return (parsed.last, parsed.previous, {TCPNode(m) for m in parsed.members})
 
 

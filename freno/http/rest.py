@@ -1,0 +1,498 @@
+# -*- test-case-name: test.unit.test_http_rest,test.unit.test_http_openapi -*-
+"""
+L{RestAPI}: the control plane's REST API under C{/api/v1}, beside freno's
+routes (C{docs/api.md} and C{docs/openapi.json} document it; a test checks
+the OpenAPI file against L{RestAPI.app}'s routes).
+
+    GET    /api/v1/status              leader, term, members, clusters
+    GET    /api/v1/throttles           active throttles
+    POST   /api/v1/throttles           throttle an app        (role: throttle)
+    DELETE /api/v1/throttles/{app}     unthrottle             (role: throttle)
+    GET    /api/v1/skips               active skips
+    POST   /api/v1/skips               skip a host            (role: operator)
+    DELETE /api/v1/skips/{host}        recover                (role: operator)
+    GET    /api/v1/policies            per-app policies
+    PUT    /api/v1/policies/{app}      set a policy           (operator; admin to exempt)
+    DELETE /api/v1/policies/{app}      remove a policy        (operator; admin if exempt)
+    GET    /api/v1/audit               the audit log          (audit, when restricted)
+
+A mutation answers only once its command is committed and applied on the
+node that answered (any node accepts it; raft forwards to the leader), with
+the resulting entry and the id of its audit record. Removing something
+absent answers C{{"removed": false, "audit_id": null}} and sends no command
+(nothing happened, so nothing is audited; freno's unthrottle does the same).
+Errors are C{{"error": {"status", "code", "message", "field"?}}}: 400
+C{invalid_parameter} naming the field, 401 C{unauthenticated} (with
+C{WWW-Authenticate: Bearer}), 403 C{forbidden} naming the role needed, 404
+C{not_found}, 405 C{method_not_allowed} (with C{Allow}), 503
+C{not_leader}/C{no_quorum}/C{commit_timeout} (with C{Retry-After}: the
+command could not be committed now; C{commit_timeout} means its outcome is
+unknown), 500 C{internal}.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+from klein import Klein
+from twisted.internet.defer import inlineCallbacks
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import BaseConverter
+
+from freno.consensus.commands import (
+    InvalidCommand,
+    LimitReached,
+    RemovePolicy,
+    SetPolicy,
+    SkipHost,
+    ThrottleApp,
+    UnthrottleApp,
+    RecoverHost,
+    check_ratio,
+    policy_key,
+)
+from freno.consensus.interface import (
+    CommitTimeoutError,
+    ConsensusError,
+    IConsensusService,
+    NotLeaderError,
+)
+from freno.http.auth import Authenticator, AuthError
+from freno.http.control import audit_context, log_committed, log_refused
+from freno.http.rest_io import (
+    RestError,
+    audit_json,
+    bool_field,
+    error_response,
+    invalid,
+    json_response,
+    name_field,
+    number_field,
+    parse_ttl,
+    policy_json,
+    query_int,
+    query_text,
+    read_json_object,
+    skip_json,
+    text_field,
+    throttle_json,
+)
+from freno.probe.metrics import AggregatedMetrics
+from freno.throttle.checker import DEFAULT_SKIP_TTL_MINUTES, Throttler
+
+#: The prefix of every REST route.
+PREFIX = b"/api/v1"
+#: The largest audit page.
+MAX_AUDIT_PAGE = 1000
+#: Seconds a client should wait before retrying a 503.
+RETRY_AFTER = b"1"
+
+#: The fields each request body may hold (C{docs/openapi.json} documents
+#: the same; a test checks it).
+THROTTLE_FIELDS = ("app", "store", "ratio", "ttl", "reason")
+SKIP_FIELDS = ("host", "ttl", "reason")
+POLICY_FIELDS = ("store", "threshold", "exempt", "reason")
+
+
+class _Name(BaseConverter):
+    """
+    One non-empty path segment.
+    """
+
+    regex = "[^/]+"
+
+
+def _klein() -> Klein:
+    app = Klein()
+    app.url_map.strict_slashes = False
+    app.url_map.converters["name"] = _Name
+    return app
+
+
+class RestAPI:
+    """
+    The C{/api/v1} routes.
+
+    @param clock: the time source (expiries, audit times, ages).
+    @param throttler: sends commands (limit checks) and knows the built-in
+        throttles.
+    @param consensus: the replicated state and leadership.
+    @param metrics: the aggregated metrics, for the status.
+    @param thresholds: cluster name to C{ThrottleThreshold}.
+    @param authenticator: the tokens.
+    @param restrict_audit_log: C{RestrictAuditLog}.
+    @param hosts: cluster name to its number of hosts (C{None}: unknown).
+    """
+
+    app = _klein()
+    _log = Logger()
+
+    def __init__(
+        self,
+        *,
+        clock: IReactorTime,
+        throttler: Throttler,
+        consensus: IConsensusService,
+        metrics: AggregatedMetrics,
+        thresholds,
+        authenticator: Optional[Authenticator] = None,
+        restrict_audit_log: bool = False,
+        hosts: Optional[Callable[[str], Optional[int]]] = None,
+    ) -> None:
+        self._clock = clock
+        self._throttler = throttler
+        self._consensus = consensus
+        self._metrics = metrics
+        self._thresholds = dict(thresholds)
+        self._auth = authenticator if authenticator is not None else Authenticator()
+        self._restrict_audit = restrict_audit_log
+        self._hosts = hosts
+
+    # -- status -------------------------------------------------------------
+
+    @app.route("/api/v1/status", methods=["GET"])
+    def status(self, request):
+        """
+        The node, its leader, the members and every cluster's value.
+        """
+        consensus = self._consensus
+        status = consensus.status()
+        control = consensus.control_status()
+        now = self._clock.seconds()
+        clusters = []
+        for name in sorted(self._thresholds):
+            metric = self._metrics.get(name)
+            hosts = self._hosts(name) if self._hosts is not None else None
+            clusters.append(
+                {
+                    "name": name,
+                    "value": metric.value if metric is not None and metric.error is None else None,
+                    "threshold": self._thresholds[name],
+                    "age_ms": None if metric is None else int((now - metric.measured_at) * 1000),
+                    "error": None if metric is None else metric.error,
+                    "hosts": hosts,
+                }
+            )
+        return json_response(
+            request,
+            200,
+            {
+                "node": status.ServiceID,
+                "leader": consensus.leader() or None,
+                "is_leader": consensus.is_leader(),
+                "term": control.term,
+                "state": consensus.state_description(),
+                "healthy": consensus.is_healthy(),
+                "backend": control.backend,
+                "members": [
+                    {"id": m.id, "self": m.is_self, "leader": m.leader, "reachable": m.reachable}
+                    for m in control.members
+                ],
+                "clusters": clusters,
+                "time_unix": now,
+            },
+        )
+
+    # -- throttles -----------------------------------------------------------
+
+    @app.route("/api/v1/throttles", methods=["GET"])
+    def list_throttles(self, request):
+        """
+        Active throttles (the built-in C{abusing-app} included), by key.
+        """
+        now = self._clock.seconds()
+        apps = self._throttler.throttled_apps()
+        throttles = [throttle_json(k, apps[k]) for k in sorted(apps) if apps[k].active(now)]
+        return json_response(request, 200, {"throttles": throttles})
+
+    @app.route("/api/v1/throttles", methods=["POST"])
+    @inlineCallbacks
+    def throttle(self, request):
+        """
+        Throttle an app: C{{"app", "store", "ratio", "ttl", "reason"}}.
+        """
+        caller = self._auth.require(request, "throttle")
+        body = read_json_object(request, THROTTLE_FIELDS)
+        app = name_field(body.get("app"), "app")
+        store = name_field(body.get("store"), "store", optional=True)
+        ratio = number_field(body.get("ratio"), "ratio")
+        if ratio is not None:
+            check_ratio(ratio)
+        ttl = parse_ttl(body.get("ttl"))
+        reason = text_field(body.get("reason"), "reason")
+        key = policy_key(app, store)
+        self._throttler.refuse_builtin(key)
+        now = self._clock.seconds()
+        expire_at = None if ttl is None else now + ttl
+        params = {
+            "app": app, "store": store, "ratio": ratio, "ttl": body.get("ttl"),
+            "expires_at_unix": expire_at,
+        }
+        context = audit_context(self._clock, caller, request, params, reason)
+        applied = yield self._throttler.submit(ThrottleApp(key, expire_at, ratio, context))
+        log_committed(context, applied)
+        entry = self._consensus.throttled_apps().get(key)
+        shown = throttle_json(key, entry) if entry is not None else None
+        return json_response(request, 200, {"throttle": shown, "audit_id": applied.audit_id})
+
+    @app.route("/api/v1/throttles/<name:app>", methods=["DELETE"])
+    @inlineCallbacks
+    def unthrottle(self, request, app):
+        """
+        Remove C{app}'s throttle (C{?store=} for a store-scoped one).
+        """
+        caller = self._auth.require(request, "throttle")
+        app = name_field(app, "app")
+        store = name_field(query_text(request, "store"), "store", optional=True)
+        reason = query_text(request, "reason")
+        key = policy_key(app, store)
+        self._throttler.refuse_builtin(key)
+        entry = self._consensus.throttled_apps().get(key)
+        if entry is None or not entry.active(self._clock.seconds()):
+            return json_response(request, 200, {"removed": False, "audit_id": None})
+        context = audit_context(self._clock, caller, request, {"app": app, "store": store}, reason)
+        applied = yield self._throttler.submit(UnthrottleApp(key, context))
+        log_committed(context, applied)
+        return json_response(request, 200, {"removed": True, "audit_id": applied.audit_id})
+
+    # -- skips ---------------------------------------------------------------
+
+    @app.route("/api/v1/skips", methods=["GET"])
+    def list_skips(self, request):
+        """
+        Active skips, by host.
+        """
+        now = self._clock.seconds()
+        skipped = self._consensus.skipped_hosts()
+        meta = self._consensus.skip_meta()
+        skips = [
+            skip_json(h, skipped[h], meta.get(h)) for h in sorted(skipped) if skipped[h] > now
+        ]
+        return json_response(request, 200, {"skips": skips})
+
+    @app.route("/api/v1/skips", methods=["POST"])
+    @inlineCallbacks
+    def skip(self, request):
+        """
+        Skip a host: C{{"host", "ttl", "reason"}} (no TTL: 60 minutes).
+        """
+        caller = self._auth.require(request, "skip")
+        body = read_json_object(request, SKIP_FIELDS)
+        host = name_field(body.get("host"), "host")
+        ttl = parse_ttl(body.get("ttl"))
+        reason = text_field(body.get("reason"), "reason")
+        if ttl is None:
+            ttl = DEFAULT_SKIP_TTL_MINUTES * 60.0
+        expire_at = self._clock.seconds() + ttl
+        params = {"host": host, "ttl": body.get("ttl"), "expires_at_unix": expire_at}
+        context = audit_context(self._clock, caller, request, params, reason)
+        applied = yield self._throttler.submit(SkipHost(host, expire_at, context))
+        log_committed(context, applied)
+        expiry = self._consensus.skipped_hosts().get(host, expire_at)
+        shown = skip_json(host, expiry, self._consensus.skip_meta().get(host))
+        return json_response(request, 200, {"skip": shown, "audit_id": applied.audit_id})
+
+    @app.route("/api/v1/skips/<name:host>", methods=["DELETE"])
+    @inlineCallbacks
+    def recover(self, request, host):
+        """
+        Stop skipping C{host}.
+        """
+        caller = self._auth.require(request, "skip")
+        host = name_field(host, "host")
+        reason = query_text(request, "reason")
+        expiry = self._consensus.skipped_hosts().get(host)
+        if expiry is None or expiry <= self._clock.seconds():
+            return json_response(request, 200, {"removed": False, "audit_id": None})
+        context = audit_context(self._clock, caller, request, {"host": host}, reason)
+        applied = yield self._throttler.submit(RecoverHost(host, context))
+        log_committed(context, applied)
+        return json_response(request, 200, {"removed": True, "audit_id": applied.audit_id})
+
+    # -- policies ------------------------------------------------------------
+
+    @app.route("/api/v1/policies", methods=["GET"])
+    def list_policies(self, request):
+        """
+        Every policy, by key.
+        """
+        policies = self._consensus.policies()
+        return json_response(
+            request, 200, {"policies": [policy_json(policies[k]) for k in sorted(policies)]}
+        )
+
+    @app.route("/api/v1/policies/<name:app>", methods=["PUT"])
+    @inlineCallbacks
+    def set_policy(self, request, app):
+        """
+        Set C{app}'s policy: C{{"store", "threshold", "exempt", "reason"}}.
+        """
+        caller = self._auth.require(request, "policy")
+        app = name_field(app, "app")
+        body = read_json_object(request, POLICY_FIELDS)
+        store = name_field(body.get("store"), "store", optional=True)
+        threshold = number_field(body.get("threshold"), "threshold")
+        if threshold is not None and threshold <= 0:
+            raise invalid("threshold", "must be greater than 0")
+        exempt = bool_field(body.get("exempt"), "exempt")
+        reason = text_field(body.get("reason"), "reason")
+        key = policy_key(app, store)
+        existing = self._consensus.policies().get(key)
+        if exempt or (existing is not None and existing.exempt):
+            caller = self._auth.require(request, "admin")
+        if not exempt and threshold is not None and store is not None:
+            store_threshold = self._thresholds.get(store)
+            if store_threshold is not None and threshold > store_threshold:
+                raise invalid(
+                    "threshold",
+                    f"{threshold:g} is above store {store}'s threshold {store_threshold:g}: "
+                    "only a stricter threshold applies; mark the app exempt (admin) to allow it",
+                )
+        params = {"app": app, "store": store, "threshold": threshold, "exempt": exempt}
+        context = audit_context(self._clock, caller, request, params, reason)
+        applied = yield self._throttler.submit(SetPolicy(key, app, store, threshold, exempt, context))
+        log_committed(context, applied)
+        policy = self._consensus.policies().get(key)
+        shown = policy_json(policy) if policy is not None else None
+        return json_response(request, 200, {"policy": shown, "audit_id": applied.audit_id})
+
+    @app.route("/api/v1/policies/<name:app>", methods=["DELETE"])
+    @inlineCallbacks
+    def remove_policy(self, request, app):
+        """
+        Remove C{app}'s policy (C{?store=} for a store-scoped one).
+        """
+        caller = self._auth.require(request, "policy")
+        app = name_field(app, "app")
+        store = name_field(query_text(request, "store"), "store", optional=True)
+        reason = query_text(request, "reason")
+        key = policy_key(app, store)
+        existing = self._consensus.policies().get(key)
+        if existing is None:
+            return json_response(request, 200, {"removed": False, "audit_id": None})
+        if existing.exempt:
+            caller = self._auth.require(request, "admin")
+        context = audit_context(self._clock, caller, request, {"app": app, "store": store}, reason)
+        applied = yield self._throttler.submit(RemovePolicy(key, context))
+        log_committed(context, applied)
+        return json_response(request, 200, {"removed": True, "audit_id": applied.audit_id})
+
+    # -- audit ---------------------------------------------------------------
+
+    @app.route("/api/v1/audit", methods=["GET"])
+    @inlineCallbacks
+    def audit(self, request):
+        """
+        The audit records after C{?since=} (default 0), at most C{?limit=}
+        (default 100, at most 1000).
+        """
+        if self._restrict_audit:
+            self._auth.require(request, "audit")
+        since = query_int(request, "since", 0, 0, 2**63 - 1)
+        limit = query_int(request, "limit", 100, 1, MAX_AUDIT_PAGE)
+        page = yield self._consensus.audit_log(since, limit)
+        return json_response(
+            request,
+            200,
+            {
+                "records": [audit_json(r) for r in page.records],
+                "next": page.next,
+                "oldest": page.oldest,
+            },
+        )
+
+    # -- errors --------------------------------------------------------------
+
+    @app.handle_errors(RestError)
+    def _rest_error(self, request, failure):
+        error = failure.value
+        if request.method not in (b"GET", b"HEAD") and error.status == 400:
+            log_refused(request, self._auth.identify(request).actor, 400, error.message)
+        return error_response(request, error)
+
+    @app.handle_errors(InvalidCommand)
+    def _invalid(self, request, failure):
+        error = failure.value
+        why = str(error)
+        if isinstance(error, LimitReached) and error.audit_id is not None:
+            why += f" (audit {error.audit_id})"
+        log_refused(request, self._auth.identify(request).actor, 400, why)
+        return error_response(request, invalid(error.parameter, error.problem))
+
+    @app.handle_errors(AuthError)
+    def _refused(self, request, failure):
+        error = failure.value
+        log_refused(request, error.actor, error.status, error.message)
+        headers = {b"www-authenticate": b'Bearer realm="freno"'} if error.status == 401 else {}
+        return error_response(request, RestError(error.status, error.code, error.message, headers=headers))
+
+    @app.handle_errors(ConsensusError)
+    def _not_committed(self, request, failure):
+        error = failure.value
+        if isinstance(error, NotLeaderError):
+            code = "not_leader"
+        elif isinstance(error, CommitTimeoutError):
+            code = "commit_timeout"
+        else:
+            code = "no_quorum"
+        self._log.warn("command not committed: {error}", error=str(error), path=request.path)
+        return error_response(
+            request, RestError(503, code, str(error), headers={b"retry-after": RETRY_AFTER})
+        )
+
+    @app.handle_errors(NotFound)
+    def _not_found(self, request, failure):
+        return error_response(request, RestError(404, "not_found", "no such route"))
+
+    @app.handle_errors(MethodNotAllowed)
+    def _method_not_allowed(self, request, failure):
+        allowed = sorted(set(failure.value.valid_methods or ()) | {"OPTIONS"})
+        allow = ", ".join(allowed).encode("ascii")
+        if request.method == b"OPTIONS":
+            request.setHeader(b"allow", allow)
+            request.setResponseCode(200)
+            request.setHeader(b"content-length", b"0")
+            return b""
+        message = f"{request.method.decode('ascii', 'replace')} is not allowed here"
+        return error_response(
+            request, RestError(405, "method_not_allowed", message, headers={b"allow": allow})
+        )
+
+    @app.handle_errors(Exception)
+    def _internal(self, request, failure):
+        self._log.failure("REST request failed", failure, path=request.path)
+        return error_response(request, RestError(500, "internal", "internal error"))
+
+
+def rest_routes() -> Sequence[tuple]:
+    """
+    Every C{(method, path)} the REST API routes, paths in OpenAPI form
+    (C{/api/v1/throttles/{app}}), HEAD left out.
+    """
+    routes = []
+    for rule in RestAPI.app.url_map.iter_rules():
+        path = rule.rule.replace("<name:", "{").replace(">", "}")
+        for method in sorted(rule.methods or ()):
+            if method not in ("HEAD", "OPTIONS"):
+                routes.append((method, path))
+    return sorted(set(routes))
+
+
+class RestResource(Resource):
+    """
+    The leaf resource serving L{RestAPI} (every method goes to Klein).
+
+    @param api: the Klein app's instance.
+    """
+
+    isLeaf = True
+
+    def __init__(self, api: RestAPI) -> None:
+        super().__init__()
+        self._klein = api.app.resource()
+
+    def render(self, request):
+        return self._klein.render(request)
