@@ -133,6 +133,8 @@ class RaftProcessTests(SynchronousTestCase):
         group = self.group()
         leader = group.wait_leader()
         follower = next(n for n in group.nodes if n is not leader)
+        # A follower forwards commands only once it knows the leader.
+        wait_for(lambda: ok(follower.get("/raft/leader")), 5, what="the follower to see the leader")
         for i in range(5):
             self.assertTrue(ok((leader if i % 2 else follower).get(f"/throttle-app/app{i}")))
         self.assertTrue(ok(follower.get("/skip-host/db1/ttl/60")))
