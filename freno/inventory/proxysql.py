@@ -77,8 +77,8 @@ def is_configured(settings: ProxySQLSettings) -> bool:
 def _port(value: Any) -> int:
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())  # isdigit alone accepts "²", which int() refuses
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
         return value
     raise InventoryError(f"malformed stats_mysql_connection_pool row: srv_port={value!r}")

@@ -255,6 +255,13 @@ class ProxySQLUnitTests(SynchronousTestCase):
         self.assertNotIn("secret", repr(self.source()))
 
     @settings(max_examples=200, deadline=None)
+    def test_unicode_digit_port(self):
+        """
+        A port of Unicode digits that are not decimal (C{"²"}) is a malformed
+        row, not a crash.
+        """
+        self.assertRaises(InventoryError, IgnoreCache(10).select, [("h", "²", "ONLINE")], 0.0)
+
     @given(st.lists(st.one_of(
         st.tuples(st.one_of(st.text(max_size=4), st.none(), st.binary(max_size=3)),
                   st.one_of(st.integers(-2, 70000), st.text(max_size=4), st.none(), st.booleans()),
