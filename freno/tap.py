@@ -174,6 +174,7 @@ def build_service(
     from freno.inventory.refresh import Inventory
     from freno.probe.metrics import AggregatedMetrics
     from freno.probe.mysql_source import MySQLMetricSource
+    from freno.probe.reactor_lag import ReactorLagMonitor
     from freno.probe.service import ProbeService
     from freno.probe.wire.source import NativeMetricSource
     from freno.publish.memcache import MemcachePublisher
@@ -228,6 +229,10 @@ def build_service(
     )
     probe.setName("probe")
     probe.setServiceParent(top)
+
+    lag = ReactorLagMonitor(reactor, stats)
+    lag.setName("reactor-lag")
+    lag.setServiceParent(top)
 
     shared_domain = None
     if config.consensus_kind == "mysql" and config.share_domain:

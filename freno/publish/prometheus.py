@@ -77,6 +77,7 @@ DOCS: Dict[str, str] = {
     "freno_raft_term": "The current raft term.",
     "freno_raft_leader_changes_total": "Leadership changes this node saw.",
     "freno_raft_commit_latency_seconds": "How long control commands took to commit.",
+    "freno_reactor_lag_seconds": "How late the reactor ran timed calls (recent samples).",
     "freno_memcache_writes_total": "Commands sent to a memcached server.",
     "freno_memcache_errors_total": "Failed commands and connection attempts to a memcached server.",
     DROPPED_METRIC: "Series left out of this scrape by the cardinality caps.",

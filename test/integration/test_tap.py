@@ -13,6 +13,7 @@ import time
 from twisted.application.service import IService
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
+from twisted.internet.task import deferLater
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from treq import get as treq_get, content as treq_content
 
@@ -57,7 +58,8 @@ class ServiceTreeTests(TestCase):
     @inlineCallbacks
     def test_start_serve_stop(self):
         """
-        The tree starts, serves /lb-check and /leader-check, and stops; it
+        The tree starts, serves /lb-check and /leader-check, measures the
+        reactor's lag (C{/debug/vars} has C{reactor.lag.*}), and stops; it
         probes with the native driver, the default.
         """
         port = free_port()
@@ -66,7 +68,7 @@ class ServiceTreeTests(TestCase):
         top = build_service(reactor, options["freno-config"], interface="127.0.0.1")
         self.assertTrue(IService.providedBy(top))
         self.assertEqual(
-            sorted(s.name for s in top), ["consensus", "http", "probe"]
+            sorted(s.name for s in top), ["consensus", "http", "probe", "reactor-lag"]
         )
         from freno.probe.wire.source import NativeMetricSource
 
@@ -83,9 +85,16 @@ class ServiceTreeTests(TestCase):
                 yield treq_content(response)
                 if response.code == 200 or time.monotonic() > deadline:
                     break
-                from twisted.internet.task import deferLater
                 yield deferLater(reactor, 0.05, lambda: None)
             self.assertEqual(response.code, 200)
+            deadline = time.monotonic() + 10
+            while True:
+                response = yield treq_get(f"http://127.0.0.1:{port}/debug/vars", persistent=False)
+                variables = json.loads((yield treq_content(response)))
+                if "reactor.lag.count" in variables or time.monotonic() > deadline:
+                    break
+                yield deferLater(reactor, 0.05, lambda: None)
+            self.assertIn("reactor.lag.count", variables)
         finally:
             yield top.stopService()
 
