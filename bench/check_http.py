@@ -1,26 +1,42 @@
+# -*- test-case-name: test.test_bench_check -*-
 """
 Benchmark of the check path: C{python -m bench.check_http [--rounds N]
-[--duration S] [--tool wrk|hey] [--json PATH]}.
+[--duration S] [--rate-duration S] [--rate-rounds N] [--backlog-runs N]
+[--backlog-requests N] [--saturation S] [--json PATH] [--workdir DIR]}.
 
-It starts two server processes on 127.0.0.1 (free ports):
+Three servers on 127.0.0.1 (free ports), all up for the whole run:
 
-    - C{check}: the real site (L{freno.http.site.build_site}), single node
-      (L{LocalConsensus}, leader), two clusters of three static hosts each,
-      whose L{AggregatedMetrics} a C{LoopingCall} fills every 50 ms from fixed
-      per-host values (the max of the three, as aggregation would);
     - C{bare}: a bare C{twisted.web} leaf resource answering a fixed 200 JSON
-      body of the same size (HEAD: status only, C{Content-Length: 0}, as the
-      check path), on a L{Site} with no access log.
+      body of the same size as a check's (HEAD: status only,
+      C{Content-Length: 0}, as the check path), on a L{Site} with no access
+      log: the baseline, measured in the same run;
+    - C{single}: the real site (L{freno.http.site.build_site}) in a process
+      of its own, single node (L{LocalConsensus}, leader), two clusters of
+      three static hosts whose L{AggregatedMetrics} a C{LoopingCall} fills
+      every 50 ms, no raft and no probing: the check path alone;
+    - C{leader}: the leader of a real 3-node C{twistd freno} group probing
+      its two clusters on a MariaDB replication sandbox
+      (L{bench.probing_leader}): what users run.
 
-Each is loaded with 50 keep-alive connections for HEAD and GET on
-C{/check/bench/mysql/c1} (the bare one on any path) with C{wrk} (HEAD through
-a small Lua script) or, if C{wrk} is missing, C{hey}. Rounds repeat; medians of
-requests/s, p50 and p99 are printed with the ratio check/bare. Then a fixed-rate
-run at 2,000 requests/s (C{hey -c 50 -q 40}) against the check path reports
-p99. Targets: ratio >= 0.70, p99 < 10 ms at 2,000 requests/s.
+Measured:
 
-C{--rate-rounds N} repeats the fixed-rate run (median p99 over them); C{--json
-PATH} also writes every round's figures there (for C{bench.all}).
+    1. rounds, each loading every server in turn for C{--duration} s with
+       C{wrk -t1 -c50} (GET) and C{hey -c 50 -m HEAD} (HEAD) on a check
+       path; per round the ratios single/bare and leader/bare;
+    2. a fixed rate of 2,000 requests/s, C{hey -c 50 -q 40} (hey's rate
+       limit is per worker), GET and HEAD, on the leader and on the bare
+       resource, C{--rate-rounds} times;
+    3. the leader under 200 clients that each open a new connection per
+       request (C{hey -n N -c 200 -disable-keepalive -m HEAD -o csv}):
+       slowest request, p99, requests over 200 ms, C{--backlog-runs} times;
+    4. saturation: C{wrk -t1 -c50} GET on the leader for C{--saturation} s
+       while L{bench.probing_leader.Saturation} watches leadership, the
+       leader's reactor lag, its probes, and what C{/check} answers.
+
+Every load counts successes (2xx), other answers and failed requests apart
+(L{bench.loadgen}). The process exits 0 when it measured everything (the
+figures, failures included, are in C{--json}; targets are judged by
+C{bench.all}), 1 when something broke, 2 when a tool is missing.
 """
 
 from __future__ import annotations
@@ -28,22 +44,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from typing import Dict, List
 
-HEAD_LUA = 'wrk.method = "HEAD"\n'
 CHECK_PATH = "/check/bench/mysql/c1"
 
 
 # -- servers (run in child processes) ----------------------------------------
 
 
-def _serve_check() -> None:
+def _serve_single() -> None:
     from twisted.internet import reactor
     from twisted.internet.task import LoopingCall
 
@@ -140,139 +155,163 @@ def _start(kind: str):
     line = proc.stdout.readline()
     if not line:
         proc.kill()
+        proc.wait()
         raise RuntimeError(f"{kind} server did not start")
     return proc, int(line)
 
 
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+#: The servers, in the order each round loads them.
+KINDS = ("bare", "single", "leader")
+METHODS = ("GET", "HEAD")
+#: Requests per second per hey worker in the fixed-rate runs (x 50 = 2,000).
+RATE_PER_WORKER = 40
 
 
-def _run_wrk(url: str, method: str, duration: int, lua_path: str):
-    cmd = ["wrk", "-t2", "-c50", f"-d{duration}s", "--latency"]
-    if method == "HEAD":
-        cmd += ["-s", lua_path]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = {}
-    for pct in ("50", "99"):
-        m = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)\b", out)
-        lat[pct] = float(m.group(1)) * _UNITS[m.group(2)]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if errors:
-        raise RuntimeError(f"{url}: {errors.group(1)} non-2xx answers")
-    return rps, lat["50"], lat["99"]
+def _line(label: str, load) -> str:
+    text = (
+        f"{label}: {load.rps:8.0f} ok/s  p50 {load.p50_ms:6.2f} ms  p99 {load.p99_ms:7.2f} ms"
+    )
+    if load.slowest_ms is not None:
+        text += f"  slowest {load.slowest_ms:7.1f} ms"
+    if load.over_200ms is not None:
+        text += f"  over 200 ms: {load.over_200ms}"
+    if load.failed:
+        kinds = ", ".join(f"{k}: {v}" for k, v in sorted(load.error_kinds.items()))
+        text += f"  FAILED REQUESTS {load.failed} ({kinds})"
+    return text
 
 
-def _run_hey(url: str, method: str, duration: int, rate_per_worker: int = 0):
-    cmd = ["hey", "-z", f"{duration}s", "-c", "50", "-m", method]
-    if rate_per_worker:
-        cmd += ["-q", str(rate_per_worker)]
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = {}
-    for pct in ("50", "99"):
-        m = re.search(rf"\s{pct}%+ in ([\d.]+) secs", out)
-        lat[pct] = float(m.group(1)) * 1e3
-    codes = re.findall(r"\[(\d+)\]\s+(\d+) responses", out)
-    bad = [c for c in codes if c[0] != "200"]
-    if bad:
-        raise RuntimeError(f"{url}: non-200 answers {bad}")
-    return rps, lat["50"], lat["99"]
+def measure(urls: Dict[str, str], args, log=print) -> dict:
+    """
+    Run every measurement against C{urls} (keyed by L{KINDS}; the leader's
+    check URL under C{"leader"}); return the JSON-ready figures, the
+    saturation's excepted (see L{saturate}).
+    """
+    from bench.loadgen import run_hey, run_hey_csv, run_wrk
+
+    def load(kind: str, method: str, seconds: int):
+        if method == "GET":
+            return run_wrk(urls[kind], seconds, threads=1, connections=50)
+        return run_hey(urls[kind], seconds, "HEAD", connections=50)
+
+    for kind in KINDS:  # warm-up
+        load(kind, "GET", 1)
+    rounds: Dict[str, List[dict]] = {f"{k} {m}": [] for k in KINDS for m in METHODS}
+    for number in range(args.rounds):
+        for method in METHODS:
+            for kind in KINDS:
+                result = load(kind, method, args.duration)
+                rounds[f"{kind} {method}"].append(result.to_json())
+                log(_line(f"round {number + 1} {kind:6} {method:4}", result))
+    fixed: Dict[str, List[dict]] = {f"{k} {m}": [] for k in ("bare", "leader") for m in METHODS}
+    log(f"fixed rate 2,000 req/s (hey -c 50 -q {RATE_PER_WORKER}, {args.rate_duration} s):")
+    for _ in range(args.rate_rounds):
+        for method in METHODS:
+            for kind in ("bare", "leader"):
+                result = run_hey(urls[kind], args.rate_duration, method, 50, RATE_PER_WORKER)
+                fixed[f"{kind} {method}"].append(result.to_json())
+                log(_line(f"  {kind:6} {method:4}", result))
+    backlog: List[dict] = []
+    log(f"200 clients, a new connection per request ({args.backlog_requests} HEAD requests):")
+    for _ in range(args.backlog_runs):
+        result = run_hey_csv(urls["leader"], args.backlog_requests, "HEAD", connections=200)
+        backlog.append(result.to_json())
+        log(_line("  leader HEAD", result))
+    return {"rounds": rounds, "fixed_rate": fixed, "backlog": backlog}
+
+
+def saturate(group, seconds: int, log=print) -> dict:
+    """
+    C{wrk -t1 -c50} GET on the leader for C{seconds} while
+    L{bench.probing_leader.Saturation} watches; the JSON-ready figures.
+    """
+    from bench.loadgen import run_wrk
+    from bench.probing_leader import Saturation
+
+    watch = Saturation(group)
+    watch.begin(seconds)
+    try:
+        result = run_wrk(group.check_url, seconds, threads=1, connections=50)
+    finally:
+        watch.end()
+    figures = watch.figures()
+    figures["load"] = result.to_json()
+    log(_line(f"saturation {seconds} s", result))
+    log(
+        f"  raft terms {figures['terms']}, leaders seen {figures['leaders_seen']}, "
+        f"reactor lag {figures['lag_ms']}, probes {figures['probes_ok_per_s']:.1f} ok/s "
+        f"of {figures['probes_due_per_s']:.0f} due, probe errors {figures['probe_errors']}, "
+        f"checks sampled {figures['checks']}"
+    )
+    return figures
+
+
+def _summary(data: dict, log=print) -> None:
+    log("\nmedians (successful requests only):")
+    for method in METHODS:
+        for kind in KINDS:
+            rows = data["rounds"][f"{kind} {method}"]
+            rps = statistics.median(r["rps"] for r in rows)
+            p99 = statistics.median(r["p99_ms"] for r in rows)
+            log(f"  {kind:6} {method:4}: {rps:8.0f} ok/s  p99 {p99:6.2f} ms")
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--serve", choices=["check", "bare"])
+    parser = argparse.ArgumentParser(description=__doc__.strip().split("\n\n")[0])
+    parser.add_argument("--serve", choices=["single", "bare"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
-    parser.add_argument("--rate-duration", type=int, default=10)
+    parser.add_argument("--rate-duration", type=int, default=8)
     parser.add_argument("--rate-rounds", type=int, default=1)
-    parser.add_argument("--tool", choices=["wrk", "hey"], default=None)
+    parser.add_argument("--backlog-runs", type=int, default=3)
+    parser.add_argument("--backlog-requests", type=int, default=16000)
+    parser.add_argument("--saturation", type=int, default=60, help="seconds of saturation (0: skip)")
     parser.add_argument("--json", default=None, help="write every round's figures to this file")
+    parser.add_argument("--workdir", default=None, help="keep the group's state and logs here")
     args = parser.parse_args(argv)
-    if args.serve == "check":
-        _serve_check()
+    if args.serve == "single":
+        _serve_single()
         return 0
     if args.serve == "bare":
         _serve_bare()
         return 0
+    for tool in ("wrk", "hey", "mariadbd"):
+        if not (shutil.which(tool) or os.path.exists(f"/usr/sbin/{tool}")):
+            print(f"{tool} is not installed (make bench installs wrk and hey; make debs mariadb-server)", file=sys.stderr)
+            return 2
 
-    tool = args.tool or ("wrk" if shutil.which("wrk") else "hey")
-    if not shutil.which(tool):
-        print(f"{tool} is not installed (apt-get install wrk hey)", file=sys.stderr)
-        return 2
-    lua = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    lua.write(HEAD_LUA)
-    lua.close()
+    from bench.probing_leader import ProbingGroup
+    from freno.config.model import ProbeSettings
+
+    workdir = args.workdir or tempfile.mkdtemp(prefix="freno-bench-check-")
     servers = {}
+    group = ProbingGroup(os.path.join(workdir, "group"))
     try:
-        for kind in ("check", "bare"):
+        for kind in ("bare", "single"):
             servers[kind] = _start(kind)
-        time.sleep(0.5)
-        urls = {
-            "check": f"http://127.0.0.1:{servers['check'][1]}{CHECK_PATH}",
-            "bare": f"http://127.0.0.1:{servers['bare'][1]}{CHECK_PATH}",
+        leader = group.start()
+        print(f"leader {leader.name} on {leader.url}, probing with the {ProbeSettings().driver} driver", flush=True)
+        urls = {kind: f"http://127.0.0.1:{port}{CHECK_PATH}" for kind, (_, port) in servers.items()}
+        urls["leader"] = group.check_url
+        log = lambda line: print(line, flush=True)  # noqa: E731
+        data = measure(urls, args, log)
+        data["saturation"] = saturate(group, args.saturation, log) if args.saturation else None
+        data["settings"] = {
+            "duration": args.duration, "rate_duration": args.rate_duration,
+            "driver": ProbeSettings().driver,
         }
-
-        def load(kind, method):
-            if tool == "wrk":
-                return _run_wrk(urls[kind], method, args.duration, lua.name)
-            return _run_hey(urls[kind], method, args.duration)
-
-        # warm up
-        for kind in urls:
-            load(kind, "GET")
-        results = {(k, m): [] for k in urls for m in ("GET", "HEAD")}
-        for round_ in range(args.rounds):
-            for method in ("GET", "HEAD"):
-                for kind in ("check", "bare"):
-                    r = load(kind, method)
-                    results[kind, method].append(r)
-                    print(
-                        f"round {round_ + 1} {kind:5} {method:4}: {r[0]:8.0f} req/s"
-                        f"  p50 {r[1]:6.2f} ms  p99 {r[2]:6.2f} ms",
-                        flush=True,
-                    )
-        print(f"\nmedians over {args.rounds} rounds ({tool}, 50 keep-alive connections):")
-        ok = True
-        for method in ("GET", "HEAD"):
-            med = {}
-            for kind in ("check", "bare"):
-                rows = results[kind, method]
-                med[kind] = [statistics.median(col) for col in zip(*rows)]
-                rps, p50, p99 = med[kind]
-                print(f"  {kind:5} {method:4}: {rps:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
-            ratio = med["check"][0] / med["bare"][0]
-            ok = ok and ratio >= 0.70
-            print(f"  ratio check/bare {method}: {ratio:.2f} (target >= 0.70)")
-        fixed_rate = {"GET": [], "HEAD": []}
-        if shutil.which("hey"):
-            print(f"\nfixed rate 2,000 req/s (hey -c 50 -q 40, {args.rate_duration} s) on the check path:")
-            for _ in range(args.rate_rounds):
-                for method in ("GET", "HEAD"):
-                    rps, p50, p99 = _run_hey(urls["check"], method, args.rate_duration, 40)
-                    fixed_rate[method].append({"rps": rps, "p50_ms": p50, "p99_ms": p99})
-                    print(f"  check {method:4}: {rps:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms (target p99 < 10 ms)")
-            for method in ("GET", "HEAD"):
-                ok = ok and statistics.median(r["p99_ms"] for r in fixed_rate[method]) < 10.0
-        print("\n" + ("targets met" if ok else "TARGETS MISSED"))
-        if args.json:
-            rounds = {
-                f"{kind} {method}": [{"rps": r[0], "p50_ms": r[1], "p99_ms": r[2]} for r in rows]
-                for (kind, method), rows in results.items()
-            }
-            with open(args.json, "w") as f:
-                json.dump(
-                    {"tool": tool, "duration": args.duration, "rate_duration": args.rate_duration,
-                     "rounds": rounds, "fixed_rate": fixed_rate},
-                    f, indent=1,
-                )
-        return 0 if ok else 1
+        _summary(data, log)
     finally:
         for proc, _ in servers.values():
             proc.terminate()
             proc.wait(10)
-        os.unlink(lua.name)
+        group.stop()
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(data, f, indent=1)
+    return 0
 
 
 if __name__ == "__main__":

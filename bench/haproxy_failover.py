@@ -190,8 +190,9 @@ def summary(result: FailoverRun) -> str:
 
 def main(argv=None) -> int:
     """
-    Run the benchmark; exit status 1 if the target is missed or a non-leader
-    served a 200.
+    Run the benchmark; exit status 1 if a round did not complete or a
+    non-leader served a 200 (a missed target is a figure, judged by
+    C{bench.all}; the summary printed says so too).
     """
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
@@ -214,11 +215,7 @@ def main(argv=None) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result.to_json(), f, indent=1)
-    ok = (
-        len(result.windows) == args.rounds
-        and statistics.median(result.windows) <= TARGET_WINDOW
-        and result.non_leader_200 == 0
-    )
+    ok = len(result.windows) == args.rounds and result.non_leader_200 == 0
     return 0 if ok else 1
 
 

@@ -82,8 +82,11 @@ def spread(values: Sequence[float]) -> Optional[Spread]:
 class Metric:
     """
     One measured quantity: its samples (one per round), its unit, an
-    optional target on the median, and a note (e.g. the original freno's
-    figure).
+    optional target, and a note (e.g. the original freno's figure).
+
+    @ivar every: the target must hold for every sample, not only for the
+        median: counts of errors, failed requests and slow requests are
+        judged this way, so that one bad round among good ones is a miss.
     """
 
     name: str
@@ -92,6 +95,7 @@ class Metric:
     target: Optional[Target] = None
     digits: int = 2
     note: str = ""
+    every: bool = False
 
     @property
     def spread(self) -> Optional[Spread]:
@@ -110,14 +114,32 @@ class Metric:
             return "no data"
         if self.target is None:
             return ""
+        if self.every:
+            return "met" if all(self.target.met(v) for v in self.values) else "missed"
         return "met" if self.target.met(s.median) else "missed"
+
+    @property
+    def target_text(self) -> str:
+        """
+        The target for the tables (C{""} without one), e.g. C{"≤ 0 (every
+        run)"} for a target judged on every sample.
+        """
+        if self.target is None:
+            return ""
+        text = self.target.text(self.unit, self.digits)
+        return f"{text} (every round)" if self.every else text
 
 
 @attr.s(frozen=True, auto_attribs=True)
 class Section:
     """
     One benchmark: how it was run, what it measured, and its figures (or
-    the error that stopped it).
+    why it failed).
+
+    @ivar error: why the run failed (it exited non-zero, timed out, or its
+        output could not be read), with the tail of its output; C{None} when
+        it completed. The figures of a failed run are never rendered as
+        results.
     """
 
     key: str
@@ -167,12 +189,24 @@ def render_table(metrics: Sequence[Metric]) -> str:
             range_ = f"{_number(s.low, m.digits)} – {_cell(s.high, m)}"
             iqr = "—" if s.q1 is None else f"{_number(s.q1, m.digits)} – {_cell(s.q3, m)}"
             n = str(s.n)
-        target = m.target.text(m.unit, m.digits) if m.target is not None else ""
-        verdict = {"missed": "**missed**", "no data": "**no data**"}.get(m.verdict, m.verdict)
         rows.append(
-            f"| {m.name} | {median} | {range_} | {iqr} | {n} | {target} | {verdict} | {m.note} |"
+            f"| {m.name} | {median} | {range_} | {iqr} | {n} | {m.target_text} | "
+            f"{_verdict(m)} | {m.note} |"
         )
     return "\n".join(rows)
+
+
+def _verdict(metric: Metric) -> str:
+    v = metric.verdict
+    return {"missed": "**missed**", "no data": "**no data**"}.get(v, v)
+
+
+def failure_reason(section: Section) -> str:
+    """
+    The first line of a failed section's error, for the summary.
+    """
+    lines = (section.error or "").strip().splitlines()
+    return lines[0] if lines else "failed"
 
 
 def render_summary(sections: Sequence[Section]) -> str:
@@ -180,22 +214,35 @@ def render_summary(sections: Sequence[Section]) -> str:
     A markdown table of every targeted metric of every section.
     """
     rows = [
-        "| Benchmark | Measure | Median | Target | Result |",
+        "| Benchmark | Measure | Median (or worst round) | Target | Result |",
         "|---|---|---:|---|---|",
     ]
     for section in sections:
         if section.error is not None:
-            rows.append(f"| {section.title} | (did not complete) | — | | **failed** |")
+            reason = failure_reason(section).replace("|", "\\|")
+            rows.append(f"| {section.title} | run failed: {reason} | — | | **failed** |")
+            continue
         for m in section.metrics:
             if m.target is None:
                 continue
-            s = m.spread
-            verdict = {"missed": "**missed**", "no data": "**no data**"}.get(m.verdict, m.verdict)
             rows.append(
-                f"| {section.title} | {m.name} | {_cell(s.median if s else None, m)} | "
-                f"{m.target.text(m.unit, m.digits)} | {verdict} |"
+                f"| {section.title} | {m.name} | {_summary_value(m)} | "
+                f"{m.target_text} | {_verdict(m)} |"
             )
     return "\n".join(rows)
+
+
+def _summary_value(metric: Metric) -> str:
+    """
+    The median; for a target judged on every round, the worst round.
+    """
+    s = metric.spread
+    if s is None:
+        return "—"
+    if metric.every and metric.target is not None:
+        worst = s.low if metric.target.op in (">", ">=") else s.high
+        return f"worst {_cell(worst, metric)}"
+    return _cell(s.median, metric)
 
 
 def render(
@@ -221,7 +268,11 @@ def render(
         "alongside); the load averages below show how busy it was. Every figure is a median "
         "over rounds with its spread, and should be read as \"on a busy 2-core box\", "
         "not as a capacity figure for dedicated hardware. The targets are the issues' targets; "
-        "a target is met when the median meets it.",
+        "a target is met when the median meets it, except targets marked \"every round\" "
+        "(errors, failed requests, slow requests), which every round must meet. A run that "
+        "failed (exited non-zero, timed out, or wrote no readable figures) reports no "
+        "figures; a measurement that saw errors (failed probes, failed requests, answers "
+        "other than the 2xx that was due) reports its errors as a miss and no figures.",
         "",
         "## Machine",
         "",
@@ -243,8 +294,15 @@ def render(
             "",
         ]
         if section.error is not None:
-            out += ["**This benchmark did not complete:**", "", "```", section.error.strip(), "```", ""]
-        if section.metrics:
+            out += [
+                "**This run failed; its figures are not reported:**",
+                "",
+                "```",
+                section.error.strip(),
+                "```",
+                "",
+            ]
+        elif section.metrics:
             out += [render_table(section.metrics), ""]
         if section.notes:
             out += [f"- {note}" for note in section.notes] + [""]

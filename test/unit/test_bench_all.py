@@ -1,14 +1,21 @@
 """
-The benchmark report (L{bench.report}) and the reading of each benchmark's
-results (L{bench.all}), on fixed inputs. No benchmark is run here.
+The benchmark report (L{bench.report}), the reading of each benchmark's
+results (L{bench.readers}) and the judging of each benchmark process
+(L{bench.all.judge}), on fixed inputs. No benchmark is run here.
 """
 
 from __future__ import annotations
 
+import json
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from bench import all as bench_all
+from bench import readers
+from bench.all import Benchmark, Outcome, judge
+from bench.probe import first_after
 from bench.report import Metric, Section, Target, render, render_summary, render_table, spread
+from freno.config.model import DEFAULT_PROBE_THREADS, ProbeSettings
 
 
 class SpreadTests(SynchronousTestCase):
@@ -122,7 +129,7 @@ class RenderTests(SynchronousTestCase):
             Section("b", "B", "cmd b", "how", error="boom"),
         ]
         rows = render_summary(sections).splitlines()[2:]
-        self.assertEqual(rows, ["| A | t | 1.00 s | ≤ 2.00 s | met |", "| B | (did not complete) | — | | **failed** |"])
+        self.assertEqual(rows, ["| A | t | 1.00 s | ≤ 2.00 s | met |", "| B | run failed: boom | — | | **failed** |"])
 
     def test_document(self) -> None:
         """
@@ -151,70 +158,332 @@ class RenderTests(SynchronousTestCase):
         self.assertIn("Command: `python -m bench.haproxy_failover --rounds 3` (42 s).", text)
         self.assertIn("| window | 2.00 s | 1.00 – 3.00 s | — | 3 | ≤ 3.00 s | met |  |", text)
         self.assertIn("- 12 requests", text)
-        self.assertIn("**This benchmark did not complete:**", text)
+        self.assertIn("**This run failed; its figures are not reported:**", text)
         self.assertIn("timed out after 900 s", text)
         self.assertTrue(text.endswith("\n") and not text.endswith("\n\n"))
+
+
+class EveryRoundTests(SynchronousTestCase):
+    """
+    A target judged on every round is missed by one bad round, whatever
+    the median.
+    """
+
+    def test_one_bad_round(self) -> None:
+        """
+        Errors in one round of five miss a C{<= 0} target judged on every
+        round, though the median is 0; the same target on the median is met.
+        """
+        values = [0, 0, 7, 0, 0]
+        self.assertEqual(Metric("errors", "", values, Target("<=", 0), every=True).verdict, "missed")
+        self.assertEqual(Metric("errors", "", values, Target("<=", 0)).verdict, "met")
+        self.assertEqual(Metric("errors", "", [0, 0], Target("<=", 0), every=True).verdict, "met")
+
+    def test_texts(self) -> None:
+        """
+        The target says "every round", and the summary shows the worst
+        round instead of the median.
+        """
+        m = Metric("errors", "", [0, 7, 0], Target("<=", 0), digits=0, every=True)
+        self.assertEqual(m.target_text, "≤ 0 (every round)")
+        rows = render_summary([Section("a", "A", "c", "how", [m])]).splitlines()
+        self.assertEqual(rows[2], "| A | errors | worst 7 | ≤ 0 (every round) | **missed** |")
+        low = Metric("share", "", [1.0, 0.5], Target(">=", 0.95), every=True)
+        rows = render_summary([Section("a", "A", "c", "how", [low])]).splitlines()
+        self.assertEqual(rows[2], "| A | share | worst 0.50 | ≥ 0.95 (every round) | **missed** |")
+
+
+def _bench(parse=None) -> Benchmark:
+    return Benchmark(
+        "fake", "Fake", "bench.fake", ["--rounds", "3"], ["--rounds", "1"],
+        lambda args: f"Method with {bench_all._arg(args, '--rounds', '?')} rounds.",
+        parse or (lambda data: ([Metric("window", "s", data["windows"], Target("<=", 3.0))], ["a note"])),
+    )
+
+
+GOOD = json.dumps({"windows": [1.0, 2.0, 2.5]})
+
+
+class JudgeTests(SynchronousTestCase):
+    """
+    L{judge} turns what a benchmark process left behind into a section; a
+    failed run is never reported with figures.
+    """
+
+    def judged(self, outcome: Outcome, bench: Benchmark = None) -> Section:
+        return judge(bench or _bench(), ["--rounds", "3"], outcome)
+
+    def assertFailed(self, section: Section, reason: str) -> str:
+        self.assertIsNotNone(section.error)
+        self.assertIn(reason, section.error.splitlines()[0])
+        text = render({}, "0", "0", [section], "cmd", "now", 1)
+        self.assertIn("**This run failed; its figures are not reported:**", text)
+        self.assertNotIn("| window |", text)
+        self.assertIn("| **failed** |", render_summary([section]))
+        return text
+
+    def test_completed(self) -> None:
+        """
+        Exit status 0 and readable results: the figures, the notes, the
+        command and the method, no error.
+        """
+        section = self.judged(Outcome(0, "ok\n", GOOD, seconds=12.0))
+        self.assertIsNone(section.error)
+        self.assertEqual([m.name for m in section.metrics], ["window"])
+        self.assertEqual(section.notes, ("a note",))
+        self.assertEqual(section.command, "python -m bench.fake --rounds 3")
+        self.assertEqual(section.method, "Method with 3 rounds.")
+        self.assertEqual(section.seconds, 12.0)
+
+    def test_nonzero_exit_with_readable_results(self) -> None:
+        """
+        A process that exits non-zero failed, even though its results can
+        be read: the reason and the tail of its output are shown, and the
+        figures are not.
+        """
+        section = self.judged(Outcome(1, "round 1\nTraceback: boom\n", GOOD))
+        text = self.assertFailed(section, "exited with status 1")
+        self.assertIn("Traceback: boom", text)
+
+    def test_killed_by_signal(self) -> None:
+        """
+        A negative exit status (killed by a signal) is a failure too.
+        """
+        self.assertFailed(self.judged(Outcome(-9, "", GOOD)), "exited with status -9")
+
+    def test_timeout(self) -> None:
+        """
+        A process killed at its timeout failed, whatever it wrote.
+        """
+        self.assertFailed(self.judged(Outcome(None, "", GOOD, timed_out=900.0)), "timed out after 900 s")
+
+    def test_no_results(self) -> None:
+        """
+        Exit status 0 but no results file: failed.
+        """
+        self.assertFailed(self.judged(Outcome(0, "", None)), "wrote no results")
+
+    def test_unparseable_results(self) -> None:
+        """
+        Results that are not JSON: failed, with the parser's complaint.
+        """
+        self.assertFailed(self.judged(Outcome(0, "", "{not json")), "could not be read (JSONDecodeError")
+
+    def test_results_missing_a_figure(self) -> None:
+        """
+        Results the reader cannot read (a missing key, a wrong type): failed.
+        """
+        self.assertFailed(self.judged(Outcome(0, "", json.dumps({}))), "could not be read (KeyError")
+        self.assertFailed(
+            self.judged(Outcome(0, "", json.dumps({"windows": 3}))), "could not be read (TypeError"
+        )
+
+    def test_every_reason(self) -> None:
+        """
+        Every reason that applies is given.
+        """
+        section = self.judged(Outcome(2, "tool missing", None))
+        self.assertEqual(section.error.splitlines()[0], "exited with status 2; wrote no results")
+
+    def test_reported_errors_are_a_miss(self) -> None:
+        """
+        A completed run whose results report errors is a miss (the probe
+        reader on a run with failed probes), with the reason in a note.
+        """
+        data = _probe_data(errors=2000)
+        bench = [b for b in bench_all.benchmarks(["pymysql"]) if b.key == "probe-pymysql"][0]
+        section = judge(bench, list(bench.full), Outcome(0, "", json.dumps(data)))
+        self.assertIsNone(section.error)
+        summary = render_summary([section])
+        self.assertIn("| 200 hosts: failed probes, share of attempts | worst 50.0% | ≤ 0.0% (every round) | **missed** |", summary)
+        self.assertTrue(any("2000 of 4000 probes failed (ProbeError: timed out: 2000)" in n for n in section.notes))
 
 
 def _by_name(metrics):
     return {m.name: m for m in metrics}
 
 
-class ParseTests(SynchronousTestCase):
+def _load(rps, failed=0, **kw):
+    row = {
+        "rps": rps, "p50_ms": 1.0, "p99_ms": 2.0, "ok": 100, "non2xx": failed, "errors": 0,
+        "error_kinds": {"status 500": failed} if failed else {}, "slowest_ms": 5.0, "over_200ms": 0,
+        "seconds": 1.0, "tool": "wrk",
+    }
+    row.update(kw)
+    return row
+
+
+def _probe_data(errors=0):
+    def run(hosts, number, errors):
+        return {
+            "hosts": hosts, "run": number, "load": 1.0, "seconds": 1.0, "due_per_s": hosts * 20.0,
+            "cpu": 0.3, "ok": hosts * 20 - errors, "errors": errors,
+            "error_kinds": {"ProbeError: timed out": errors} if errors else {},
+            "lag_p50": 0.001, "lag_p99": 0.002, "lag_max": 0.004,
+        }
+
+    crossing = {
+        "up_agg": 0.04, "up_check": 0.045, "down_agg": 0.01, "down_check": 0.012,
+        "up_bracket": 0.001, "down_bracket": 0.003, "failures": [],
+    }
+    return {
+        "default_driver": "pymysql",
+        "drivers": {"pymysql": {
+            "driver": "pymysql", "default": True, "pool": 8, "interval": 0.05,
+            "runs": [run(50, 1, 0), run(50, 2, 0), run(200, 1, 0), run(200, 2, errors)],
+            "visibility": {"crossings": [crossing], "probe_errors": 0, "error_kinds": {}},
+        }},
+    }
+
+
+class ReaderTests(SynchronousTestCase):
     """
-    L{bench.all} turns each benchmark's output into metrics.
+    L{bench.readers} turns each benchmark's results into metrics; rounds
+    with errors give a miss and no figures.
     """
 
-    def test_check_ratio_per_round(self) -> None:
-        """
-        The ratio check/bare is computed per round, and the fixed-rate p99
-        is judged against 10 ms.
-        """
-        def r(rps):
-            return {"rps": rps, "p50_ms": 1.0, "p99_ms": 2.0}
-
+    def check_data(self, **changes):
         data = {
             "rounds": {
-                "check GET": [r(800), r(900)], "bare GET": [r(1000), r(1000)],
-                "check HEAD": [r(500), r(600)], "bare HEAD": [r(1000), r(1000)],
+                "bare GET": [_load(1000), _load(1000)], "single GET": [_load(800), _load(900)],
+                "leader GET": [_load(600), _load(700)],
+                "bare HEAD": [_load(1000), _load(1000)], "single HEAD": [_load(500), _load(600)],
+                "leader HEAD": [_load(900), _load(900)],
             },
-            "fixed_rate": {"GET": [{"rps": 1990, "p50_ms": 3, "p99_ms": 12.0}, {"rps": 1990, "p50_ms": 3, "p99_ms": 8.0}, {"rps": 1990, "p50_ms": 3, "p99_ms": 11.0}]},
+            "fixed_rate": {
+                "leader GET": [_load(1990, p99_ms=12.0), _load(1990, p99_ms=8.0), _load(1990, p99_ms=11.0)],
+                "bare GET": [_load(1990, p99_ms=3.0)],
+            },
+            "backlog": [_load(1500, over_200ms=0, slowest_ms=90.0), _load(1500, over_200ms=12, slowest_ms=1030.0)],
+            "saturation": None,
         }
-        metrics, _ = bench_all.check_metrics(data)
-        m = _by_name(metrics)
-        self.assertEqual(m["GET ratio check / bare (paired rounds)"].values, (0.8, 0.9))
-        self.assertEqual(m["GET ratio check / bare (paired rounds)"].verdict, "met")
-        self.assertEqual(m["HEAD ratio check / bare (paired rounds)"].verdict, "missed")
-        self.assertEqual(m["GET at 2,000 req/s: p99 latency"].verdict, "missed")
+        data.update(changes)
+        return data
 
-    def test_probe_stdout(self) -> None:
+    def test_check_ratios_per_round(self) -> None:
         """
-        C{bench.probe}'s run and crossing lines become per-N metrics and
-        crossing metrics; CPU per 1,000 probes/s is CPU / (probes/s / 1000).
+        The ratios to the bare resource are computed per round, for the
+        single node and for the leader, and judged against 0.70; the
+        fixed-rate p99 of the leader against 10 ms.
         """
-        stdout = (
-            "pool 20 threads, switch interval 5 ms\n"
-            "N=50 run 1 (load average 1.2): 1000 probes/s, CPU 20.0% of one core, reactor lag p50 "
-            "0.10 ms p99 1.00 ms max 3.0 ms, errors 0\n"
-            "N=50 run 2 (load average 1.3): 500 probes/s, CPU 20.0% of one core, reactor lag p50 "
-            "0.10 ms p99 7.00 ms max 9.0 ms, errors 2\n"
-            "lag visibility (1 crossings, 50 background hosts):\n"
-            "  crossing 1: up agg 40.0 ms, 429 45.5 ms; down agg 10.0 ms, 200 12.0 ms\n"
-        )
-        metrics, _ = bench_all.probe_metrics(stdout)
-        m = _by_name(metrics)
-        self.assertEqual(m["50 hosts: CPU per 1,000 probes/s"].values, (20.0, 40.0))
-        self.assertEqual(m["50 hosts: CPU per 1,000 probes/s"].verdict, "met")  # median 30
-        self.assertEqual(m["50 hosts: reactor lag p99"].values, (1.0, 7.0))
-        self.assertEqual(m["50 hosts: probe errors"].values, (0.0, 2.0))
-        self.assertEqual(m["lag crosses threshold → /check 429"].values, (45.5,))
-        self.assertEqual(m["lag crosses threshold → /check 429"].verdict, "met")
+        m = _by_name(readers.check_metrics(self.check_data())[0])
+        self.assertEqual(m["GET ratio single node / bare (paired rounds)"].values, (0.8, 0.9))
+        self.assertEqual(m["GET ratio single node / bare (paired rounds)"].verdict, "met")
+        self.assertEqual(m["GET ratio 3-node leader / bare (paired rounds)"].verdict, "missed")
+        self.assertEqual(m["HEAD ratio single node / bare (paired rounds)"].verdict, "missed")
+        self.assertEqual(m["GET 3-node leader at 2,000 req/s: p99 latency"].verdict, "missed")
+        self.assertIsNone(m["GET bare resource at 2,000 req/s: p99 latency"].target)
+        self.assertEqual(m["GET 3-node leader, failed requests"].verdict, "met")
 
-    def test_probe_unreadable(self) -> None:
+    def test_check_failed_round(self) -> None:
         """
-        Output without a run line is an error, not an empty section.
+        A round with failed requests is a miss judged on every round, its
+        figures are left out (of its own metrics and of the ratio), and a
+        note says why.
         """
-        self.assertRaises(ValueError, bench_all.probe_metrics, "Traceback (most recent call last):\n")
+        data = self.check_data()
+        data["rounds"]["leader GET"][1] = _load(5000, failed=3)
+        metrics, notes = readers.check_metrics(data)
+        m = _by_name(metrics)
+        self.assertEqual(m["GET 3-node leader, failed requests"].values, (0, 3))
+        self.assertEqual(m["GET 3-node leader, failed requests"].verdict, "missed")
+        self.assertEqual(m["GET 3-node leader, throughput"].values, (600,))
+        self.assertEqual(m["GET ratio 3-node leader / bare (paired rounds)"].values, (0.6,))
+        self.assertIn("GET 3-node leader, round 2: 3 failed requests (status 500: 3); its figures are left out.", notes)
+
+    def test_check_backlog(self) -> None:
+        """
+        Requests over 200 ms with 200 new connections at a time are judged
+        on every run.
+        """
+        m = _by_name(readers.check_metrics(self.check_data())[0])
+        self.assertEqual(m["200 new connections at a time: requests over 200 ms"].verdict, "missed")
+        self.assertEqual(m["200 new connections at a time: slowest request"].values, (90.0, 1030.0))
+
+    def test_check_saturation(self) -> None:
+        """
+        The saturation run: term changes, failed requests, failed probes
+        and stale answers are judged on every round; probes are compared
+        with the probes due; the notes list terms and what the checks got.
+        """
+        saturation = {
+            "seconds": 60.0, "terms": {"node0": [2, 2], "node1": [2, 3]}, "term_changes": 1,
+            "leader_changes_seen_by_nodes": 1, "leaders_seen": ["node0", "node1"],
+            "checks": {"200": 500, "500: Metric is stale": 2}, "stale_answers": 2,
+            "lag_ms": [{"p99": 12.0, "max": 30.0}, {"p99": 14.0, "max": 40.0}],
+            "probes_ok_per_s": 70.0, "probe_errors": 0, "probes_due_per_s": 80.0, "failures": [],
+            "load": _load(9000),
+        }
+        metrics, notes = readers.check_metrics(self.check_data(saturation=saturation))
+        m = _by_name(metrics)
+        self.assertEqual(m["saturation: raft term changes (any node)"].verdict, "missed")
+        self.assertEqual(m["saturation: sampled checks refused as stale"].verdict, "missed")
+        self.assertEqual(m["saturation: leader's reactor lag p99 (recent samples)"].verdict, "met")
+        self.assertEqual(m["saturation: successful probes / probes due"].values, (0.875,))
+        self.assertEqual(m["saturation: successful probes / probes due"].verdict, "missed")
+        self.assertEqual(m["saturation: failed probes"].verdict, "met")
+        self.assertIn("node1 2 → 3", notes[0])
+        self.assertIn("500: Metric is stale: 2", notes[1])
+
+    def test_check_unreadable(self) -> None:
+        """
+        Results without the rounds cannot be read.
+        """
+        self.assertRaises(KeyError, readers.check_metrics, {})
+
+    def test_probe_successes_and_failures_apart(self) -> None:
+        """
+        Successful and failed probes are counted apart; the error rate is
+        a share of attempts judged on every run; CPU and lag figures come
+        from runs without failures only, and CPU is per 1,000 successful
+        probes/s.
+        """
+        metrics, notes = readers.probe_metrics(_probe_data(errors=1000))
+        m = _by_name(metrics)
+        self.assertEqual(m["200 hosts: probes succeeded"].values, (4000.0, 3000.0))
+        self.assertEqual(m["200 hosts: probes failed"].values, (0.0, 1000.0))
+        self.assertEqual(m["200 hosts: failed probes, share of attempts"].values, (0.0, 25.0))
+        self.assertEqual(m["200 hosts: failed probes, share of attempts"].verdict, "missed")
+        self.assertEqual(m["200 hosts: CPU"].values, (30.0,))
+        self.assertEqual(m["200 hosts: CPU per 1,000 successful probes/s"].values, (7.5,))
+        self.assertEqual(m["50 hosts: CPU per 1,000 successful probes/s"].values, (30.0, 30.0))
+        self.assertEqual(m["50 hosts: failed probes, share of attempts"].verdict, "met")
+        self.assertEqual(len(notes), 1)
+        self.assertIn("200 hosts, run 2: 1000 of 4000 probes failed", notes[0])
+
+    def test_probe_crossings(self) -> None:
+        """
+        Crossing latencies come from crossings that were measured; a failed
+        crossing is counted, a miss, and explained.
+        """
+        data = _probe_data()
+        crossings = data["drivers"]["pymysql"]["visibility"]["crossings"]
+        crossings.append(dict(crossings[0], up_agg=None, failures=["aggregate above the threshold before the cause"]))
+        metrics, notes = readers.probe_metrics(data)
+        m = _by_name(metrics)
+        self.assertEqual(m["lag crosses threshold → /check 429"].values, (45.0,))
+        self.assertEqual(m["crossings that could not be measured"].values, (1,))
+        self.assertEqual(m["crossings that could not be measured"].verdict, "missed")
+        self.assertIn("crossing 2 failed: aggregate above the threshold before the cause.", notes)
+
+    def test_probe_two_drivers(self) -> None:
+        """
+        Results of two drivers in one file are told apart by a prefix.
+        """
+        data = _probe_data()
+        data["drivers"]["native"] = data["drivers"]["pymysql"]
+        names = [m.name for m in readers.probe_metrics(data)[0]]
+        self.assertIn("native: 50 hosts: probes succeeded", names)
+        self.assertIn("pymysql: 50 hosts: probes succeeded", names)
+
+    def test_probe_nothing_measured(self) -> None:
+        """
+        Results with no driver or no run cannot be read.
+        """
+        self.assertRaises(ValueError, readers.probe_metrics, {"drivers": {}})
+        data = _probe_data()
+        data["drivers"]["pymysql"]["runs"] = []
+        self.assertRaises(ValueError, readers.probe_metrics, data)
 
     def test_haproxy(self) -> None:
         """
@@ -225,7 +494,7 @@ class ParseTests(SynchronousTestCase):
             "windows": [0.5, 0.7, 4.0], "errors": [0, 60, 10], "statuses": {"0": 1, "200": 90},
             "requests": 91, "non_leader_200": 1,
         }
-        metrics, notes = bench_all.haproxy_metrics(data)
+        metrics, notes = readers.haproxy_metrics(data)
         m = _by_name(metrics)
         self.assertEqual(m["non-200 window through HAProxy (kill → first 200)"].verdict, "met")
         self.assertEqual(m["200s served by a non-leader (whole run)"].verdict, "missed")
@@ -235,28 +504,29 @@ class ParseTests(SynchronousTestCase):
         """
         A kind that was not run gives metrics without data, not an error.
         """
-        metrics, _ = bench_all.failover_metrics({"kill": [{"leader_check": 0.5, "check": 0.6}]})
+        metrics, _ = readers.failover_metrics({"kill": [{"leader_check": 0.5, "check": 0.6}]})
         m = _by_name(metrics)
         self.assertEqual(m["SIGKILL leader → /check 200 on the new leader"].verdict, "met")
         self.assertEqual(m["cold start of 3 nodes → first /check 200"].verdict, "no data")
 
     def test_chaos(self) -> None:
         """
-        Violations and lost commands are judged against 0; failover times
-        come per fault kind.
+        Violations and lost commands are judged against 0, and rounds not
+        done are a miss; failover times come per fault kind.
         """
         data = {
-            "rounds": 2, "rounds_done": 2, "kills": 1, "freezes": 1, "elapsed": 7.6,
+            "rounds": 2, "rounds_done": 1, "kills": 1, "freezes": 1, "elapsed": 7.6,
             "commands_sent": 10, "commands_acknowledged": 8, "missing_on_final_leader": 0,
             "missing_on_some_node": 0, "checks": {"200": 5}, "longest_check_overlap": 0.0,
             "longest_leader_overlap": 0.0,
             "failover_times": {"kill": {"leader_check": [0.4], "check": [0.5]}},
             "violations": ["overlap: x"],
         }
-        metrics, notes = bench_all.chaos_metrics(data)
+        metrics, notes = readers.chaos_metrics(data)
         m = _by_name(metrics)
         self.assertEqual(m["kill → /check 200 on another node"].values, (0.5,))
         self.assertEqual(m["violations (lost commands, 200s outside leadership)"].verdict, "missed")
+        self.assertEqual(m["rounds completed"].verdict, "missed")
         self.assertIn("violation: overlap: x", notes)
 
     def test_control(self) -> None:
@@ -272,13 +542,47 @@ class ParseTests(SynchronousTestCase):
             },
             "raft": [{"delay_s": 0.001}],
         }
-        metrics, notes = bench_all.control_metrics(data)
+        metrics, notes = readers.control_metrics(data)
         m = _by_name(metrics)
         mysql = m["MySQL backend: follower command acknowledged → leader /check 417"]
         self.assertEqual(mysql.values, (0.2, 0.1, 1.5))
         self.assertEqual(mysql.verdict, "met")
         self.assertEqual(m["… of which change-counter reads"].values, (4.0,))
         self.assertIn("2 nodes", notes[0])
+
+
+class CrossingTests(SynchronousTestCase):
+    """
+    L{bench.probe.first_after} counts only what happens after the cause.
+    """
+
+    def test_after_the_cause(self) -> None:
+        """
+        The first transition to the value at or after the cause is found;
+        an earlier one is not.
+        """
+        ts = [(0.0, False), (9.5, True), (9.6, False), (10.2, True)]
+        self.assertEqual(first_after(ts, True, 10.0), (10.2, False))
+        self.assertEqual(first_after(ts, True, 10.2), (10.2, False))
+
+    def test_already_there(self) -> None:
+        """
+        When the state already had the value before the cause, that is
+        said, and no later transition is found.
+        """
+        self.assertEqual(first_after([(0.0, False), (9.5, True)], True, 10.0), (None, True))
+
+    def test_not_yet(self) -> None:
+        """
+        No transition after the cause: none found.
+        """
+        self.assertEqual(first_after([(0.0, False)], True, 10.0), (None, False))
+
+
+class BenchmarkListTests(SynchronousTestCase):
+    """
+    The benchmarks C{bench.all} runs, and their method texts.
+    """
 
     def test_quick_arguments(self) -> None:
         """
@@ -290,3 +594,39 @@ class ParseTests(SynchronousTestCase):
         haproxy = [b for b in bench_all.benchmarks() if b.key == "haproxy"][0]
         self.assertIn("15 rounds", haproxy.method(haproxy.full))
         self.assertIn("1 rounds", haproxy.method(haproxy.quick))
+
+    def test_default_driver_first_and_labelled(self) -> None:
+        """
+        The probing benchmark runs once per driver, freno's default (read
+        from the configuration model) first and labelled as the default.
+        """
+        default = ProbeSettings().driver
+        probes = [b for b in bench_all.benchmarks(["pymysql", "native"]) if b.module == "bench.probe"]
+        self.assertEqual(probes[0].key, f"probe-{default}")
+        self.assertEqual(probes[0].title, f"Probing, {default} driver (the default)")
+        self.assertNotIn("default", probes[1].title)
+        self.assertIn("This is freno's default driver.", probes[0].method(probes[0].full))
+        self.assertIn(f"freno's default driver is `{default}`", probes[1].method(probes[1].full))
+
+    def test_probe_method_pool(self) -> None:
+        """
+        The probing method names the thread pool size that ran: the
+        configuration's default, or the one passed.
+        """
+        probe = [b for b in bench_all.benchmarks(["pymysql"]) if b.key == "probe-pymysql"][0]
+        self.assertIn(f"a pool of {DEFAULT_PROBE_THREADS} threads", probe.method(probe.full))
+        self.assertIn("a pool of 20 threads", probe.method(list(probe.full) + ["--pool", "20"]))
+
+    def test_check_method(self) -> None:
+        """
+        The check-path method names the load generators that ran and the
+        settings it ran with.
+        """
+        check = [b for b in bench_all.benchmarks() if b.key == "check"][0]
+        text = check.method(check.full)
+        for expected in (
+            "`wrk -t1 -c50`", "`hey -c 50 -m HEAD`", "`hey -c 50 -q 40 -z 8s`",
+            "`hey -n 16000 -c 200 -disable-keepalive -m HEAD -o csv`", "for 60 s",
+            f"the `{ProbeSettings().driver}` driver", "5 rounds",
+        ):
+            self.assertIn(expected, text)
