@@ -257,7 +257,7 @@ def benchmarks(probe_drivers: Sequence[str] = ()) -> List[Benchmark]:
     return [
         Benchmark(
             "check",
-            "Check path: single node and probing 3-node leader vs bare twisted.web",
+            "Check path vs bare twisted.web",
             "bench.check_http",
             ["--rounds", "5", "--duration", "4", "--rate-duration", "8", "--rate-rounds", "2",
              "--backlog-runs", "4", "--backlog-requests", "16000", "--saturation", "60"],

@@ -192,6 +192,19 @@ class EveryRoundTests(SynchronousTestCase):
         rows = render_summary([Section("a", "A", "c", "how", [low])]).splitlines()
         self.assertEqual(rows[2], "| A | share | worst 0.50 | ≥ 0.95 (every round) | **missed** |")
 
+    def test_met_counted_in_summary(self) -> None:
+        """
+        Targets judged on every round that were met are counted in one
+        summary row per section; a missed one has its own row.
+        """
+        ok = [Metric(f"errors {i}", "", [0], Target("<=", 0), every=True) for i in range(3)]
+        bad = Metric("violations", "", [1], Target("<=", 0), digits=0, every=True)
+        rows = render_summary([Section("a", "A", "c", "how", ok + [bad])]).splitlines()[2:]
+        self.assertEqual(rows, [
+            "| A | violations | worst 1 | ≤ 0 (every round) | **missed** |",
+            "| A | other every-round checks (errors, failures, violations): 3, see below | — | | met |",
+        ])
+
 
 def _bench(parse=None) -> Benchmark:
     return Benchmark(
