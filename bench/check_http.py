@@ -49,7 +49,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from typing import Dict, List
 
 CHECK_PATH = "/check/bench/mysql/c1"

@@ -209,6 +209,12 @@ def _probe_driver(result: dict, prefix: str) -> Result:
             Metric(f"{p}: probes succeeded", "probes/s", [r["ok"] / r["seconds"] for r in rows], digits=0),
             Metric(f"{p}: probes failed", "probes/s", [r["errors"] / r["seconds"] for r in rows], digits=0),
             Metric(
+                f"{p}: probes succeeded / probes due",
+                "",
+                [r["ok"] / r["seconds"] / r["due_per_s"] for r in rows],
+                Target(">=", 0.95),
+            ),
+            Metric(
                 f"{p}: failed probes, share of attempts",
                 "%",
                 [100.0 * r["errors"] / max(1, r["ok"] + r["errors"]) for r in rows],

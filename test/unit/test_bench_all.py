@@ -447,9 +447,9 @@ class ReaderTests(SynchronousTestCase):
     def test_probe_successes_and_failures_apart(self) -> None:
         """
         Successful and failed probes are counted apart; the error rate is
-        a share of attempts judged on every run; CPU and lag figures come
-        from runs without failures only, and CPU is per 1,000 successful
-        probes/s.
+        a share of attempts judged on every run; successes are compared with
+        the probes due; CPU and lag figures come from runs without failures
+        only, and CPU is per 1,000 successful probes/s.
         """
         metrics, notes = readers.probe_metrics(_probe_data(errors=1000))
         m = _by_name(metrics)
@@ -457,6 +457,9 @@ class ReaderTests(SynchronousTestCase):
         self.assertEqual(m["200 hosts: probes failed"].values, (0.0, 1000.0))
         self.assertEqual(m["200 hosts: failed probes, share of attempts"].values, (0.0, 25.0))
         self.assertEqual(m["200 hosts: failed probes, share of attempts"].verdict, "missed")
+        self.assertEqual(m["200 hosts: probes succeeded / probes due"].values, (1.0, 0.75))
+        self.assertEqual(m["200 hosts: probes succeeded / probes due"].verdict, "missed")  # median 0.875
+        self.assertEqual(m["50 hosts: probes succeeded / probes due"].verdict, "met")
         self.assertEqual(m["200 hosts: CPU"].values, (30.0,))
         self.assertEqual(m["200 hosts: CPU per 1,000 successful probes/s"].values, (7.5,))
         self.assertEqual(m["50 hosts: CPU per 1,000 successful probes/s"].values, (30.0, 30.0))
