@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_bench_check -*-
+# -*- test-case-name: test.unit.test_bench_loadgen,test.integration.test_bench_probing_leader -*-
 """
 Benchmark of the check path: C{python -m bench.check_http [--rounds N]
 [--duration S] [--rate-duration S] [--rate-rounds N] [--backlog-runs N]

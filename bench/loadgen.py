@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_bench_loadgen -*-
+# -*- test-case-name: test.unit.test_bench_loadgen -*-
 """
 The HTTP load generators the benchmarks use (C{wrk}, C{hey}), and the
 reading of their output into L{Load} records that count failures apart.

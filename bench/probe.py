@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_bench_all -*-
+# -*- test-case-name: test.unit.test_bench_all -*-
 """
 Benchmark of probing: C{python -m bench.probe [--runs N] [--duration S]
 [--hosts 50,200] [--crossings K] [--driver pymysql,native] [--json PATH]}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_bench_check -*-
+# -*- test-case-name: test.unit.test_bench_probing_leader,test.integration.test_bench_probing_leader -*-
 """
 A real probing leader for the check-path benchmark: what users run.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.test_bench_all -*-
+# -*- test-case-name: test.unit.test_bench_all -*-
 """
 Reading each benchmark's C{--json} figures into the report's metrics
 (L{bench.report.Metric}) and notes: one function per benchmark, each taking
