@@ -203,7 +203,7 @@ with a 10 ms pause. {_arg(args, '--rounds', '10')} rounds: 1 s of steady state, 
 leader, wait for the first 200 through HAProxy, restart the killed node and wait until it follows
 the new leader. The window is from the kill to the end of the first request that started after
 the kill and got 200; a monitor polls every node's `/leader-check` every 50 ms to count 200s
-served by a node that was not the leader (the test's definition, `test/test_haproxy_failover.py`).
+served by a node that was not the leader (the test's definition, `test/integration/test_haproxy_failover.py`).
 Target (issue 6): median window ≤ 3 s."""
 
 

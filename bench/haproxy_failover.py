@@ -21,9 +21,9 @@ answer in between was something else: 503, a refused or closed connection),
 and how many non-200 answers came in it. Over the whole run: how many 200s
 were served by a node that was not the leader (decided by a monitor polling
 every node's C{/leader-check} every 50 ms, as in
-C{test.test_haproxy_failover}; should be 0).
+C{test.integration.test_haproxy_failover}; should be 0).
 
-The load and the bookkeeping are those of C{test.test_haproxy_failover}
+The load and the bookkeeping are those of C{test.integration.test_haproxy_failover}
 (imported, not copied), so the benchmark and the test measure the same thing.
 Target (issue 6): median window at most 3 s (the original freno with its
 sample HAProxy configuration, measured here: 10.6 s).
@@ -94,7 +94,7 @@ def run(rounds: int, workdir: str, log: Callable[[str], None] = print) -> Failov
     from freno.sandbox.haproxy import HAProxy
     from freno.sandbox.mysql import MySQLSandbox
     from freno.sandbox.nodes import FrenoGroup, free_port, http_get, wait_for
-    from test.test_haproxy_failover import (
+    from test.integration.test_haproxy_failover import (
         CHECK_PATH,
         MAX_WINDOW,
         ClientLoad,
