@@ -142,6 +142,10 @@ class ClusterSettings:
 
     @ivar metric_query: "" means replication lag from C{SHOW SLAVE STATUS}.
     @ivar throttle_threshold: a value strictly above it answers 429.
+    @ivar resume_threshold: I{extension} C{ResumeThreshold}: once the value
+        went above C{throttle_threshold}, checks answer 429 until it falls
+        strictly below this (L{freno.throttle.hysteresis}); C{None} (absent
+        or 0): no hysteresis. Always below C{throttle_threshold}.
     @ivar port: the MySQL port for hosts given without one.
     @ivar http_check_port: <= 0 disables HTTP checks.
     @ivar tls: I{extension}: TLS of its probe connections.
@@ -156,6 +160,7 @@ class ClusterSettings:
     metric_query: str = ""
     cache_millis: int = 0
     throttle_threshold: float = 0.0
+    resume_threshold: Optional[float] = None
     port: int = DEFAULT_MYSQL_PORT
     ignore_hosts_count: int = 0
     ignore_hosts_threshold: float = 0.0

@@ -32,7 +32,7 @@ they mean with the other drivers.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Mapping, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 import attr
 
@@ -397,6 +397,8 @@ class Resolver:
             return store.get(key, default)
 
         port = pick("Port", DEFAULT_MYSQL_PORT)
+        threshold = pick("ThrottleThreshold", 0.0)
+        resume = self.resume_threshold(own, store, path, threshold)
         given = [s for s in _SOURCES if any(doc.get(s, {}).values())]
         if not given:
             raise self.fail(path, "no host source: set one of " + ", ".join(_SOURCES))
@@ -420,7 +422,8 @@ class Resolver:
             password=pick("Password", ""),
             metric_query=pick("MetricQuery", ""),
             cache_millis=pick("CacheMillis", 0),
-            throttle_threshold=pick("ThrottleThreshold", 0.0),
+            throttle_threshold=threshold,
+            resume_threshold=resume,
             port=port,
             ignore_hosts_count=pick("IgnoreHostsCount", 0),
             ignore_hosts_threshold=pick("IgnoreHostsThreshold", 0.0),
@@ -433,6 +436,29 @@ class Resolver:
             server_public_key_path=public_key,
             **kwargs,
         )
+
+    def resume_threshold(
+        self, own: Mapping[str, Any], store: Mapping[str, Any], path: Path, threshold: float
+    ) -> Optional[float]:
+        """
+        A cluster's C{ResumeThreshold} (inherited like C{ThrottleThreshold}):
+        C{None} when absent or 0 (no hysteresis; a cluster turns off a
+        store's value with 0), else it must be below the cluster's
+        C{ThrottleThreshold}. The error names the key where it was set.
+        """
+        inherited = "ResumeThreshold" not in own
+        resume = store.get("ResumeThreshold", 0) if inherited else own["ResumeThreshold"]
+        if not resume:
+            return None
+        if resume >= threshold:
+            where = _STORE if inherited else path
+            whose = f" of cluster {path[-1]}" if inherited else ""
+            raise self.fail(
+                where + ("ResumeThreshold",),
+                f"must be below ThrottleThreshold{whose} ({threshold:g}), or 0 for no "
+                f"hysteresis; got {resume:g}",
+            )
+        return float(resume)
 
     def haproxy(self, doc: Mapping[str, Any], path: Path) -> HAProxySettings:
         """

@@ -156,6 +156,7 @@ INHERITED = dict(
     MetricQuery=_str(),
     CacheMillis=_int(),
     ThrottleThreshold=_number(),
+    ResumeThreshold=_number(),
     Port=_port(),
     IgnoreHostsCount=_int(),
     IgnoreHostsThreshold=_number(),

@@ -17,6 +17,13 @@ Answers:
     - GET: the check's status, C{Content-Type: application/json}, the
       L{CheckResult} JSON, C{Content-Length}.
     - HEAD: the status only, C{Content-Length: 0}.
+    - Both carry the check-answer headers (C{X-Freno-Reason},
+      C{X-Freno-Value}, ..., C{Retry-After} on 429 and 417;
+      L{freno.http.check_headers}).
+    - A store name naming several stores (C{/check/app/mysql/c1,c2}) is a
+      multi-store check (L{Throttler.stores_of}); more than
+      L{MAX_STORES <freno.throttle.checker.MAX_STORES>} stores is a 400
+      naming C{storeName}.
     - A bad check-read threshold (0, negative, NaN, infinite, not a number):
       400 with a generic JSON body naming the parameter (freno: 500, or
       silently ignored; docs/decisions.md, D4 and D5). Names may be of any
@@ -47,9 +54,11 @@ from __future__ import annotations
 from typing import Dict, Optional, Tuple
 from urllib.parse import unquote_to_bytes
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 
+from freno.http.check_headers import LeaderHeader, write_check_headers
 from freno.http.fixpath import PathFixer
 from freno.http.params import ParameterError, parse_threshold
 from freno.http.responses import (
@@ -63,7 +72,7 @@ from freno.http.responses import (
     respond,
     respond_generic,
 )
-from freno.throttle.checker import Throttler
+from freno.throttle.checker import InvalidCheck, Throttler
 from freno.throttle.flags import (
     LOW_PRIORITY,
     LOW_PRIORITY_OK_IF_NOT_EXISTS,
@@ -136,14 +145,18 @@ class CheckResource(Resource):
     Answers the four check routes from a L{Throttler}.
 
     @param throttler: the check algorithm.
+    @param clock: the time source (the data's age in the headers).
+    @param leader: this node's C{X-Freno-Leader}.
     """
 
     isLeaf = True
     _log = Logger()
 
-    def __init__(self, throttler: Throttler) -> None:
+    def __init__(self, throttler: Throttler, clock: IReactorTime, leader: LeaderHeader) -> None:
         super().__init__()
         self._throttler = throttler
+        self._clock = clock
+        self._leader = leader
         self._routes: Dict[bytes, Route] = {}
 
     def render(self, request) -> bytes:
@@ -197,10 +210,14 @@ class CheckResource(Resource):
             except ParameterError as e:
                 return respond_generic(request, 400, str(e))
             flags = CheckFlags(low_priority, if_exists, threshold)
-        result = self._throttler.check(
-            app, store_type, store_name, _remote_addr(request), flags
-        )
+        try:
+            result = self._throttler.check(
+                app, store_type, store_name, _remote_addr(request), flags
+            )
+        except InvalidCheck as e:
+            return respond_generic(request, 400, str(e))
         request.setResponseCode(result.status_code)
+        write_check_headers(request, result, self._clock.seconds(), self._leader)
         if method == b"HEAD":
             request.setHeader(b"content-length", b"0")
             return b""

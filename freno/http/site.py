@@ -27,6 +27,7 @@ from freno.config.model import Config
 from freno.consensus.interface import IConsensusService
 from freno.http.api import ApiResource, FrenoAPI
 from freno.http.auth import Authenticator
+from freno.http.check_headers import LeaderHeader
 from freno.http.check_resource import CheckResource
 from freno.http.protocol import FrenoChannel, FrenoRequest
 from freno.http.responses import method_not_allowed, options
@@ -172,7 +173,6 @@ def build_site(
         restrict_audit_log=config.restrict_audit_log,
         hosts=hosts,
     )
-    root = FrenoRoot(
-        ApiResource(api), CheckResource(throttler), metrics_resource, RestResource(rest)
-    )
+    check = CheckResource(throttler, clock, LeaderHeader.of(consensus))
+    root = FrenoRoot(ApiResource(api), check, metrics_resource, RestResource(rest))
     return FrenoSite(root)

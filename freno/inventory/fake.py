@@ -19,7 +19,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from zope.interface import implementer
 
 from freno.hosts import HostKey
-from freno.inventory.interfaces import IInventory, IInventorySource, InventoryError
+from freno.inventory.interfaces import IInventory, IInventorySource, InventoryError, RefreshStatus
 
 
 @implementer(IInventorySource)
@@ -105,6 +105,8 @@ class FakeInventory:
         self._observers: List[Callable] = []
         self.refreshes = 0
         self.running = False
+        #: What L{refresh_status} answers, by cluster (tests set it).
+        self.statuses: Dict[str, RefreshStatus] = {}
 
     def set_hosts(self, cluster_name: str, hosts: Sequence[HostKey]) -> None:
         """
@@ -122,6 +124,13 @@ class FakeInventory:
         See L{IInventory.hosts}.
         """
         return self._hosts.get(cluster_name)
+
+    def refresh_status(self, cluster_name: str) -> RefreshStatus:
+        """
+        See L{IInventory.refresh_status}: C{statuses[cluster_name]}, or
+        never refreshed.
+        """
+        return self.statuses.get(cluster_name, RefreshStatus())
 
     def refresh(self) -> Deferred:
         """

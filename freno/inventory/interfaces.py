@@ -4,6 +4,9 @@ The seam between the refresh loop and where hosts come from: L{IInventorySource}
 
 from __future__ import annotations
 
+from typing import Optional
+
+import attr
 from zope.interface import Interface
 
 
@@ -12,6 +15,21 @@ class InventoryError(Exception):
     A host source failed or returned something unusable; the last good
     inventory stays in force. C{str(error)} says why.
     """
+
+
+@attr.s(frozen=True, auto_attribs=True, slots=True)
+class RefreshStatus:
+    """
+    How a cluster's inventory refreshes have gone (for C{/explain}).
+
+    @ivar last_refresh: when a refresh last succeeded (POSIX seconds), or
+        C{None} if none has.
+    @ivar glitch: why the latest refresh failed, when it did (the last good
+        list stays in force); C{None} once a refresh succeeds again.
+    """
+
+    last_refresh: Optional[float] = None
+    glitch: Optional[str] = None
 
 
 class IInventorySource(Interface):
@@ -39,6 +57,13 @@ class IInventory(Interface):
         loaded.
 
         @rtype: C{tuple} of L{freno.hosts.HostKey} or C{None}
+        """
+
+    def refresh_status(cluster_name):
+        """
+        How C{cluster_name}'s refreshes have gone.
+
+        @rtype: L{RefreshStatus}
         """
 
     def refresh():

@@ -21,8 +21,10 @@ Everything else is a I{glitch} and keeps the previous list
   - an empty list (a legitimate static list is never empty: the config
     loader rejects it), or something that is not a list of L{HostKey}.
 
-A glitch is logged as a warning with C{cluster=} and C{error=} fields and
-counted in C{freno_inventory_glitches_total{cluster}}; an accepted refresh
+A glitch is logged as a warning with C{cluster=} and C{error=} fields,
+counted in C{freno_inventory_glitches_total{cluster}} and kept as the
+cluster's current glitch until a refresh succeeds
+(L{Inventory.refresh_status}, shown by C{/explain}); an accepted refresh
 counts C{freno_inventory_refreshes_total{cluster}} and sets the gauge
 C{freno_inventory_hosts{cluster}}. Lists are stored de-duplicated and
 sorted, so observers (C{observer(cluster_name, hosts)}) are called only when
@@ -58,7 +60,12 @@ from zope.interface import implementer
 
 from freno.config.model import ClusterSettings
 from freno.hosts import HostKey
-from freno.inventory.interfaces import IInventory, IInventorySource, InventoryError
+from freno.inventory.interfaces import (
+    IInventory,
+    IInventorySource,
+    InventoryError,
+    RefreshStatus,
+)
 from freno.stats import Stats
 
 REFRESHES = "freno_inventory_refreshes_total"
@@ -66,6 +73,7 @@ GLITCHES = "freno_inventory_glitches_total"
 HOSTS = "freno_inventory_hosts"
 
 Observer = Callable[[str, Tuple[HostKey, ...]], object]
+_NEVER = RefreshStatus()
 
 
 class _Glitch(Exception):
@@ -135,6 +143,7 @@ class Inventory:
         self.interval = interval
         self.timeout = interval if timeout is None else timeout
         self._hosts: Dict[str, Tuple[HostKey, ...]] = {}
+        self._status: Dict[str, RefreshStatus] = {}
         self._waiters: Dict[str, List[Deferred]] = {}
         self._observers: List[Observer] = []
         self._loop: Optional[LoopingCall] = None
@@ -148,6 +157,13 @@ class Inventory:
         loaded (or is not configured).
         """
         return self._hosts.get(cluster_name)
+
+    def refresh_status(self, cluster_name: str) -> RefreshStatus:
+        """
+        When C{cluster_name}'s last refresh succeeded, and why its latest
+        one failed if it did (see L{IInventory.refresh_status}).
+        """
+        return self._status.get(cluster_name, _NEVER)
 
     def add_observer(self, observer: Observer) -> None:
         """
@@ -225,6 +241,8 @@ class Inventory:
 
     def _glitch(self, name: str, error: str) -> None:
         labels = (("cluster", name),)
+        previous_status = self._status.get(name, _NEVER)
+        self._status[name] = RefreshStatus(previous_status.last_refresh, error)
         self._stats.incr_labeled(GLITCHES, labels)
         previous = self._hosts.get(name)
         self.log.warn(
@@ -236,6 +254,7 @@ class Inventory:
 
     def _accept(self, name: str, hosts: Tuple[HostKey, ...]) -> None:
         labels = (("cluster", name),)
+        self._status[name] = RefreshStatus(self._clock.seconds(), None)
         self._stats.incr_labeled(REFRESHES, labels)
         self._stats.set_gauge_labeled(HOSTS, labels, len(hosts))
         if self._hosts.get(name) == hosts:

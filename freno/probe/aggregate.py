@@ -131,13 +131,13 @@ def aggregate(
     @param freshness: seconds after which a host value no longer counts.
     """
     budget = rules.ignore_hosts_count
-    collected: List[HostResult] = []
+    collected: List[Tuple[float, HostKey, float]] = []
     for host in hosts:
         if is_excluded(host, rules, skipped_hosts, http_not_found, now):
             continue
         result = results.get(host)
         if result is None:
-            return ClusterMetric(0.0, NOT_COLLECTED, now)
+            return ClusterMetric(0.0, NOT_COLLECTED, now, host)
         error = result.error
         if error is None and now - result.measured_at > freshness:
             error = (
@@ -150,18 +150,23 @@ def aggregate(
             if budget > 0:
                 budget -= 1
                 continue
-            return ClusterMetric(0.0, error, now)
-        collected.append(result)
+            return ClusterMetric(0.0, error, now, host)
+        collected.append((result.value, host, result.measured_at))
     if not collected:
         return ClusterMetric(0.0, NO_HOSTS, now)
     if budget == 0:
-        worst = max(collected, key=lambda r: r.value)
+        # The largest value decides; of equal values the later host in the
+        # order given counts as larger (as the stable sort below).
+        worst = collected[0]
+        for entry in collected:
+            if entry[0] >= worst[0]:
+                worst = entry
         return ClusterMetric(
-            worst.value, None, min(r.measured_at for r in collected)
+            worst[0], None, min(entry[2] for entry in collected), worst[1]
         )
-    ordered = sorted(collected, key=lambda r: r.value)
-    kept, _ = reduce_values([r.value for r in ordered], budget, rules.ignore_hosts_threshold)
+    ordered = sorted(collected, key=lambda entry: entry[0])
+    kept, _ = reduce_values([entry[0] for entry in ordered], budget, rules.ignore_hosts_threshold)
     remaining = ordered[: len(kept)]
     return ClusterMetric(
-        remaining[-1].value, None, min(r.measured_at for r in remaining)
+        remaining[-1][0], None, min(entry[2] for entry in remaining), remaining[-1][1]
     )

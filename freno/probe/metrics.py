@@ -16,6 +16,12 @@ from typing import Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 import attr
 from twisted.internet.interfaces import IReactorTime
 
+from freno.hosts import HostKey
+
+#: How a stale value's error begins (L{AggregatedMetrics.get}; also a host's
+#: stale value in aggregation).
+STALE_PREFIX = "Metric is stale"
+
 
 @attr.s(frozen=True, auto_attribs=True, slots=True)
 class ClusterMetric:
@@ -26,11 +32,15 @@ class ClusterMetric:
     @ivar error: the error text, or C{None}.
     @ivar measured_at: when the oldest host value that went into C{value} was
         measured (POSIX seconds): the value's age is measured from here.
+    @ivar host: the host that decided: whose value C{value} is, or whose
+        error (or missing first result) C{error} is; C{None} when no single
+        host decided (C{No hosts found}) or nobody said (older callers).
     """
 
     value: float
     error: Optional[str]
     measured_at: float
+    host: Optional[HostKey] = None
 
 
 class AggregatedMetrics:
@@ -89,8 +99,9 @@ class AggregatedMetrics:
         if age > self.max_age:
             return ClusterMetric(
                 metric.value,
-                f"Metric is stale: last value is {age:.3f}s old",
+                f"{STALE_PREFIX}: last value is {age:.3f}s old",
                 metric.measured_at,
+                metric.host,
             )
         return metric
 

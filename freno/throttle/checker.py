@@ -109,7 +109,7 @@ from __future__ import annotations
 
 import random as _random
 from types import SimpleNamespace
-from typing import Callable, Dict, Mapping, Optional, Protocol
+from typing import Callable, Dict, Mapping, Optional, Protocol, Tuple
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -130,20 +130,39 @@ from freno.consensus.commands import (
 )
 from freno.consensus.state import AppThrottle, Policy, limit_problem
 from freno.probe.aggregate import NOT_COLLECTED
-from freno.probe.metrics import AggregatedMetrics
+from freno.probe.metrics import STALE_PREFIX, AggregatedMetrics, ClusterMetric
 from freno.stats import Stats
 from freno.throttle.counters import CheckCounters
 from freno.throttle.flags import STANDARD, CheckFlags
+from freno.throttle.hysteresis import Hysteresis
 from freno.throttle.lowpriority import LowPriorityDenials
+from freno.throttle.reasons import quantity_word
 from freno.throttle.recent import RecentApps
 from freno.throttle.result import (
     APP_DENIED,
+    BUILT_IN,
+    CLUSTER_THRESHOLD,
+    ERROR,
+    EXEMPT_POLICY_THRESHOLD,
+    HOLDING,
+    LOW_PRIORITY,
+    NO_APP,
     NO_APP_INDICATED,
+    NO_CLUSTER,
     NO_SUCH_METRIC,
     NO_SUCH_METRIC_RESULT,
+    NOT_COLLECTED as NOT_COLLECTED_KIND,
     NOT_LEADER_RESULT,
+    OK,
+    POLICY_THRESHOLD,
+    READ_THRESHOLD,
+    SHARED_DOMAIN,
+    STALE,
+    THRESHOLD,
     THRESHOLD_EXCEEDED,
+    THROTTLED,
     CheckResult,
+    Explanation,
 )
 
 #: The only store type.
@@ -159,6 +178,39 @@ FRENO_APP = "freno"
 MAX_TTL_MINUTES = 100 * 365 * 24 * 60
 #: Skip TTL when none is given, in minutes (freno's C{DefaultSkipTTLMinutes}).
 DEFAULT_SKIP_TTL_MINUTES = 60
+#: The longest C{Retry-After}, in seconds: a permanent or long throttle
+#: still asks the client to look again within a minute, so that it notices
+#: an unthrottle (docs/decisions.md, D51).
+MAX_RETRY_AFTER = 60.0
+#: The shared-domain health is fetched this often (seconds): a 429 it causes
+#: cannot change sooner.
+SHARED_DOMAIN_INTERVAL = 1.0
+#: The most stores one multi-store check may name.
+MAX_STORES = 64
+#: Worst first: a multi-store check answers the store result ranked highest
+#: (500 > 429 > 417 > 404 > 200; docs/decisions.md, D53).
+SEVERITY = {500: 4, 429: 3, 417: 2, 404: 1, 200: 0}
+_STORE_LIST_CACHE_SIZE = 4096
+#: The bound on each memo of shared results (one entry per cluster, and per
+#: cluster and policy or check-read route).
+_MEMO_SIZE = 4096
+#: Longer store names are parsed (and their results built) at each check
+#: rather than cached.
+_CACHED_NAME_LENGTH = 512
+
+
+class InvalidCheck(ValueError):
+    """
+    A check that cannot be evaluated as asked (answered 400).
+
+    @ivar field: the parameter at fault.
+    @ivar problem: what is wrong with it.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
 
 
 def _check_refused(applied: Applied, field: Optional[str] = None) -> Applied:
@@ -215,6 +267,19 @@ class Throttler:
         self.recent_apps = RecentApps()
         self.low_priority = LowPriorityDenials()
         self.counters = CheckCounters(stats, self._clusters)
+        self.hysteresis = Hysteresis(clock, self._clusters)
+        metrics.add_observer(self.hysteresis.observe)
+        consensus.add_leadership_observer(self.hysteresis.reset)
+        #: The retry pace of 429s: two probe intervals (docs/decisions.md, D51).
+        self._pace = 2 * config.mysql.probe.interval
+        self._quantities = {
+            name: quantity_word(cluster.metric_query) for name, cluster in self._clusters.items()
+        }
+        self._max_commas = max((name.count(",") for name in self._clusters), default=0)
+        self._store_lists: Dict[str, Tuple[str, ...]] = {}
+        self._ok: Dict[object, Tuple[ClusterMetric, float, CheckResult]] = {}
+        self._over: Dict[object, Tuple[ClusterMetric, float, CheckResult]] = {}
+        self._held: Dict[object, Tuple[ClusterMetric, float, CheckResult]] = {}
         self.builtin_apps: Dict[str, AppThrottle] = {
             ABUSING_APP: AppThrottle(clock.seconds() + ABUSING_APP_TTL, 1.0)
         }
@@ -230,7 +295,11 @@ class Throttler:
         flags: CheckFlags = STANDARD,
     ) -> CheckResult:
         """
-        Evaluate one check (see the module docstring for the order).
+        Evaluate one check (see the module docstring for the order); a
+        C{store_name} naming several stores is a multi-store check (see the
+        module docstring and L{stores_of}).
+
+        @raise InvalidCheck: more than L{MAX_STORES} stores.
         """
         if store_type != MYSQL:
             if not self._consensus.is_leader():
@@ -238,25 +307,114 @@ class Throttler:
             result = NO_SUCH_METRIC_RESULT
         else:
             now = self._clock.seconds()
-            result = self._evaluate(app, store_name, flags, now)
-            self.counters.count(app, MYSQL, store_name, result.status_code)
+            if store_name in self._clusters or "," not in store_name:
+                result = self._evaluate(app, store_name, flags, now, None, False)
+                self.counters.count(app, MYSQL, store_name, result.status_code)
+            else:
+                result = None
+                rolls: Dict[str, bool] = {}
+                for store in self.stores_of(store_name):
+                    one = self._evaluate(app, store, flags, now, rolls, False)
+                    self.counters.count(app, MYSQL, store, one.status_code)
+                    if result is None or SEVERITY[one.status_code] > SEVERITY[result.status_code]:
+                        result = one
+                assert result is not None
             self.recent_apps.record(f"{app}/{remote_addr}", now)
         if flags.ok_if_not_exists:
             return result.converted_if_exists()
         return result
 
+    def explain_check(
+        self, app: str, store_type: str, store_name: str, flags: CheckFlags = STANDARD
+    ) -> Tuple[CheckResult, Tuple[Tuple[str, CheckResult], ...]]:
+        """
+        What a check would answer now, without counting it, recording it or
+        marking low-priority denial (the ratio dice still roll, as for a
+        check): the final result and each store's result.
+
+        @raise InvalidCheck: more than L{MAX_STORES} stores.
+        """
+        if store_type != MYSQL:
+            result = NO_SUCH_METRIC_RESULT if self._consensus.is_leader() else NOT_LEADER_RESULT
+            return result.converted_if_exists() if flags.ok_if_not_exists else result, ()
+        now = self._clock.seconds()
+        rolls: Dict[str, bool] = {}
+        each = tuple(
+            (store, self._evaluate(app, store, flags, now, rolls, True))
+            for store in self.stores_of(store_name)
+        )
+        result = each[0][1]
+        for _, one in each[1:]:
+            if SEVERITY[one.status_code] > SEVERITY[result.status_code]:
+                result = one
+        if flags.ok_if_not_exists:
+            result = result.converted_if_exists()
+        return result, each
+
+    def stores_of(self, store_name: str) -> Tuple[str, ...]:
+        """
+        The stores a check's C{storeName} names: itself when it is a
+        configured cluster (commas and all) or holds no comma; else its
+        comma-separated parts, where adjacent parts that together spell a
+        configured cluster name with commas are that cluster (the longest
+        such name first). Repeated stores count once; order is kept.
+
+        @raise InvalidCheck: more than L{MAX_STORES} stores.
+        """
+        if store_name in self._clusters or "," not in store_name:
+            return (store_name,)
+        cached = self._store_lists.get(store_name)
+        if cached is not None:
+            return cached
+        parts = store_name.split(",")
+        span = self._max_commas + 1
+        if len(parts) > MAX_STORES * span:
+            raise InvalidCheck("storeName", f"at most {MAX_STORES} stores in one check")
+        stores: Dict[str, None] = {}
+        index = 0
+        while index < len(parts):
+            for end in range(min(len(parts), index + span), index + 1, -1):
+                name = ",".join(parts[index:end])
+                if name in self._clusters:
+                    break
+            else:
+                name, end = parts[index], index + 1
+            stores[name] = None
+            index = end
+        if len(stores) > MAX_STORES:
+            raise InvalidCheck("storeName", f"at most {MAX_STORES} stores in one check")
+        result = tuple(stores)
+        if len(store_name) <= _CACHED_NAME_LENGTH:
+            if len(self._store_lists) >= _STORE_LIST_CACHE_SIZE:
+                self._store_lists.clear()
+            self._store_lists[store_name] = result
+        return result
+
     def _evaluate(
-        self, app: str, store_name: str, flags: CheckFlags, now: float
+        self,
+        app: str,
+        store_name: str,
+        flags: CheckFlags,
+        now: float,
+        rolls: Optional[Dict[str, bool]],
+        dry_run: bool,
     ) -> CheckResult:
         if not self._consensus.is_leader():
             return NOT_LEADER_RESULT
         error: Optional[str]
-        policy_threshold: Optional[float] = None
-        exempt = False
-        if (
-            flags.low_priority
-            and self.low_priority.denied("mysql/" + store_name, now)
-        ) or self.is_app_throttled(app, store_name, now):
+        denial = None
+        if flags.low_priority:
+            until = self.low_priority.denied_until("mysql/" + store_name, now)
+            if until is not None:
+                denial = Explanation(
+                    LOW_PRIORITY, store_name, retry_after=self.low_priority.window,
+                    retry_until=until,
+                )
+        if denial is None:
+            denial = self._app_denial(app, store_name, now, rolls)
+        metric = None
+        policy = None
+        if denial is not None:
             value, threshold, error = 0.0, 0.0, APP_DENIED
         else:
             cluster = self._clusters.get(store_name)
@@ -265,8 +423,8 @@ class Throttler:
             else:
                 threshold = cluster.throttle_threshold
                 policy = self.policy_for(app, store_name)
-                if policy is not None and policy.threshold is not None:
-                    policy_threshold, exempt = policy.threshold, policy.exempt
+                if policy is not None and policy.threshold is None:
+                    policy = None
                 metric = self._metrics.get(store_name)
                 if metric is None:
                     # Configured, but no probe result yet (inventory not
@@ -277,55 +435,158 @@ class Throttler:
                 else:
                     value, error = metric.value, None
         cluster_threshold = threshold
+        source = CLUSTER_THRESHOLD
         override = flags.override_threshold
         if override is not None and override > 0:
-            threshold = override
-        if policy_threshold is not None:
-            if exempt and (override is None or override <= 0):
-                threshold = policy_threshold
-            else:
-                threshold = min(threshold, policy_threshold)
+            threshold, source = override, READ_THRESHOLD
+        if policy is not None:
+            if policy.exempt and (override is None or override <= 0):
+                threshold, source = policy.threshold, EXEMPT_POLICY_THRESHOLD
+            elif policy.threshold < threshold:
+                threshold, source = policy.threshold, POLICY_THRESHOLD
         if not app:
-            return CheckResult(417, value, threshold, NO_APP_INDICATED)
+            return CheckResult(
+                417, value, threshold, NO_APP_INDICATED,
+                Explanation(NO_APP, store_name, retry_after=MAX_RETRY_AFTER),
+            )
         if error is not None:
             if error == APP_DENIED:
-                return CheckResult(417, value, threshold, APP_DENIED)
+                return CheckResult(417, value, threshold, APP_DENIED, denial)
             if error == NO_SUCH_METRIC:
-                return CheckResult(404, value, threshold, NO_SUCH_METRIC)
-            return CheckResult(500, value, threshold, error)
+                return CheckResult(404, value, threshold, NO_SUCH_METRIC, Explanation(NO_CLUSTER, store_name))
+            return CheckResult(500, value, threshold, error, self._error_why(store_name, metric, now))
+        assert metric is not None
+        key = "" if policy is None or source == READ_THRESHOLD or source == CLUSTER_THRESHOLD else policy.key
         if value > threshold:
             if (
                 not flags.low_priority
                 and override is None
                 and app != FRENO_APP
                 and value > cluster_threshold
+                and not dry_run
             ):
                 self.low_priority.mark("mysql/" + store_name, now)
-            return CheckResult(429, value, threshold, THRESHOLD_EXCEEDED)
+            return self._memo(self._over, THRESHOLD, 429, THRESHOLD_EXCEEDED, store_name, metric, threshold, source, key)
+        if (
+            override is None
+            and threshold <= cluster_threshold
+            and self.hysteresis.holding(store_name)
+        ):
+            if not flags.low_priority and app != FRENO_APP and not dry_run:
+                self.low_priority.mark("mysql/" + store_name, now)
+            return self._memo(self._held, HOLDING, 429, THRESHOLD_EXCEEDED, store_name, metric, threshold, source, key)
         shared = self._shared_domain
         if shared is not None and app != FRENO_APP:
             seconds = shared.seconds_since_healthy("mysql/" + store_name, now)
             if seconds is not None and seconds >= 1:
-                return CheckResult(429, value, threshold, THRESHOLD_EXCEEDED)
-        return CheckResult(200, value, threshold, "")
+                why = Explanation(
+                    SHARED_DOMAIN, store_name, metric.host, metric.measured_at,
+                    self._quantities.get(store_name, "value"),
+                    retry_after=max(self._pace, SHARED_DOMAIN_INTERVAL),
+                )
+                return CheckResult(429, value, threshold, THRESHOLD_EXCEEDED, why)
+        return self._memo(self._ok, OK, 200, "", store_name, metric, threshold, source, key)
+
+    def _memo(
+        self,
+        memo: Dict[object, Tuple[ClusterMetric, float, CheckResult]],
+        kind: str,
+        status: int,
+        message: str,
+        store_name: str,
+        metric: ClusterMetric,
+        threshold: float,
+        source: str,
+        key: str,
+    ) -> CheckResult:
+        """
+        The result of C{kind} for C{metric}: built once per aggregated
+        metric, threshold and its source (cluster, check-read, a policy),
+        then shared (results are frozen), so the hot path allocates nothing
+        while the metric is unchanged.
+        """
+        slot: object = store_name if source == CLUSTER_THRESHOLD else (store_name, source, key)
+        entry = memo.get(slot)
+        if entry is not None and entry[0] is metric and entry[1] == threshold:
+            return entry[2]
+        why = Explanation(
+            kind,
+            store_name,
+            metric.host,
+            metric.measured_at,
+            self._quantities.get(store_name, "value"),
+            source,
+            self.hysteresis.resume_threshold(store_name) if kind == HOLDING else None,
+            key=key,
+            retry_after=None if status == 200 else self._pace,
+        )
+        result = CheckResult(status, metric.value, threshold, message, why)
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[slot] = (metric, threshold, result)
+        return result
+
+    def _error_why(self, store_name: str, metric: Optional[ClusterMetric], now: float) -> Explanation:
+        """
+        The explanation of a 500 from a configured cluster: no value yet, a
+        stale value, or a host's error.
+        """
+        if metric is None:
+            return Explanation(NOT_COLLECTED_KIND, store_name)
+        error = metric.error or ""
+        if error == NOT_COLLECTED:
+            return Explanation(NOT_COLLECTED_KIND, store_name, metric.host)
+        if error.startswith(STALE_PREFIX) and metric.measured_at < now - self._metrics.max_age:
+            return Explanation(
+                STALE, store_name, metric.host, metric.measured_at,
+                self._quantities.get(store_name, "value"),
+                detail=f"value {now - metric.measured_at:.1f} s old",
+            )
+        return Explanation(ERROR, store_name, metric.host)
+
+    def _app_denial(
+        self, app: str, store_name: str, now: float, rolls: Optional[Dict[str, bool]]
+    ) -> Optional[Explanation]:
+        """
+        Why C{app} is refused on C{store_name} at C{now}, or C{None}: the
+        built-in C{abusing-app}, else the store-scoped key, then the app key,
+        each active one with its own ratio roll. C{rolls} (one per request
+        of a multi-store check) keeps the app key's roll, so that one request
+        rolls it once whatever the number of stores.
+        """
+        builtin = self.builtin_apps.get(app)
+        if builtin is not None:
+            return Explanation(
+                BUILT_IN, store_name, key=app, throttle=builtin, retry_after=MAX_RETRY_AFTER
+            )
+        apps = self._consensus.throttled_apps()
+        if not apps:
+            return None
+        for key in (f"{app}/{store_name}", app):
+            throttle = apps.get(key)
+            if throttle is None or not throttle.active(now):
+                continue
+            if rolls is not None and key == app:
+                denied = rolls.get(key)
+                if denied is None:
+                    denied = rolls[key] = self._random() < throttle.ratio
+            else:
+                denied = self._random() < throttle.ratio
+            if denied:
+                return Explanation(
+                    THROTTLED, store_name, key=key, throttle=throttle,
+                    meta=getattr(throttle, "meta", None),
+                    retry_after=MAX_RETRY_AFTER if throttle.ratio >= 1 else self._pace,
+                    retry_until=throttle.expire_at,
+                )
+        return None
 
     def is_app_throttled(self, app: str, store_name: str, now: float) -> bool:
         """
         Whether C{app} is refused on C{store_name} at C{now}: the store-scoped
         key first, then the app key, each with its own ratio roll.
         """
-        if app in self.builtin_apps:
-            return True
-        apps = self._consensus.throttled_apps()
-        if not apps:
-            return False
-        for key in (f"{app}/{store_name}", app):
-            throttle = apps.get(key)
-            if throttle is None or not throttle.active(now):
-                continue
-            if self._random() < throttle.ratio:
-                return True
-        return False
+        return self._app_denial(app, store_name, now, None) is not None
 
     def policy_for(self, app: str, store_name: str) -> Optional[Policy]:
         """

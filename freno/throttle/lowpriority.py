@@ -17,7 +17,7 @@ bounded.
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 #: freno's C{nonDeprioritizedAppMapExpiration}: 1 s.
 DENIAL_WINDOW = 1.0
@@ -44,3 +44,13 @@ class LowPriorityDenials:
         """
         at = self._marked.get(metric_name)
         return at is not None and now - at < self.window
+
+    def denied_until(self, metric_name: str, now: float) -> Optional[float]:
+        """
+        When the refusal of low-priority checks on C{metric_name} ends, if
+        they are refused at C{now}; else C{None}.
+        """
+        at = self._marked.get(metric_name)
+        if at is not None and now - at < self.window:
+            return at + self.window
+        return None

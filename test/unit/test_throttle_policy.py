@@ -10,8 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from freno.consensus.state import Policy
 from freno.throttle.flags import LOW_PRIORITY, STANDARD, CheckFlags
-from freno.throttle.result import CheckResult
-from test.unit.test_throttle import make_throttler
+from test.unit.test_throttle import freno_fields, make_throttler
 
 
 def with_policy(consensus, app, store, threshold, exempt=False):
@@ -30,7 +29,7 @@ class PolicyThresholdTests(SynchronousTestCase):
         """
         t, _, consensus, *_ = make_throttler(threshold=1.0, value=0.5)
         with_policy(consensus, "etl", "main", 0.4)
-        self.assertEqual(t.check("etl", "mysql", "main", "h"), CheckResult(429, 0.5, 0.4, "Threshold exceeded"))
+        self.assertEqual(freno_fields(t.check("etl", "mysql", "main", "h")), (429, 0.5, 0.4, "Threshold exceeded"))
         self.assertEqual(t.check("web", "mysql", "main", "h").status_code, 200)
 
     def test_looser_does_not_apply(self):
@@ -39,7 +38,7 @@ class PolicyThresholdTests(SynchronousTestCase):
         """
         t, _, consensus, *_ = make_throttler(threshold=1.0, value=1.5)
         with_policy(consensus, "etl", None, 2.0)
-        self.assertEqual(t.check("etl", "mysql", "main", "h"), CheckResult(429, 1.5, 1.0, "Threshold exceeded"))
+        self.assertEqual(freno_fields(t.check("etl", "mysql", "main", "h")), (429, 1.5, 1.0, "Threshold exceeded"))
 
     def test_exempt(self):
         """
@@ -47,7 +46,7 @@ class PolicyThresholdTests(SynchronousTestCase):
         """
         t, _, consensus, *_ = make_throttler(threshold=1.0, value=1.5)
         with_policy(consensus, "batch", "main", 2.0, exempt=True)
-        self.assertEqual(t.check("batch", "mysql", "main", "h"), CheckResult(200, 1.5, 2.0, ""))
+        self.assertEqual(freno_fields(t.check("batch", "mysql", "main", "h")), (200, 1.5, 2.0, ""))
         self.assertEqual(t.check("other", "mysql", "main", "h").status_code, 429)
         with_policy(consensus, "batch", "main", 0.5, exempt=True)
         self.assertEqual(t.check("batch", "mysql", "main", "h").threshold, 0.5)
@@ -70,7 +69,7 @@ class PolicyThresholdTests(SynchronousTestCase):
         """
         t, _, consensus, *_ = make_throttler(threshold=1.0, value=0.5)
         with_policy(consensus, "etl", None, None, exempt=True)
-        self.assertEqual(t.check("etl", "mysql", "main", "h"), CheckResult(200, 0.5, 1.0, ""))
+        self.assertEqual(freno_fields(t.check("etl", "mysql", "main", "h")), (200, 0.5, 1.0, ""))
 
     def test_check_read(self):
         """
@@ -80,7 +79,7 @@ class PolicyThresholdTests(SynchronousTestCase):
         t, _, consensus, *_ = make_throttler(threshold=1.0, value=0.5)
         read = CheckFlags(override_threshold=3.0)
         with_policy(consensus, "etl", None, 0.4)
-        self.assertEqual(t.check("etl", "mysql", "main", "h", read), CheckResult(429, 0.5, 0.4, "Threshold exceeded"))
+        self.assertEqual(freno_fields(t.check("etl", "mysql", "main", "h", read)), (429, 0.5, 0.4, "Threshold exceeded"))
         with_policy(consensus, "etl", None, 2.0, exempt=True)
         self.assertEqual(t.check("etl", "mysql", "main", "h", read).threshold, 2.0)
         tight = CheckFlags(override_threshold=0.3)
@@ -94,7 +93,7 @@ class PolicyThresholdTests(SynchronousTestCase):
         t, clock, consensus, *_ = make_throttler(threshold=1.0, value=0.5)
         with_policy(consensus, "etl", None, 5.0, exempt=True)
         consensus.throttle_app("etl", None, None)
-        self.assertEqual(t.check("etl", "mysql", "main", "h"), CheckResult(417, 0.0, 0.0, "App denied"))
+        self.assertEqual(freno_fields(t.check("etl", "mysql", "main", "h")), (417, 0.0, 0.0, "App denied"))
         self.assertEqual(t.check("x", "mysql", "nope", "h").threshold, 0.0)
 
     def test_low_priority(self):
