@@ -259,6 +259,8 @@ def build_service(
         metrics_resource=MetricsResource(stats),
         shared_domain=shared_domain,
         hosts=lambda name: None if inventory.hosts(name) is None else len(inventory.hosts(name)),
+        inventory=inventory,
+        host_states=probe.host_states,
     )
     endpoint = TCP4ServerEndpoint(
         reactor,

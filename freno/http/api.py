@@ -43,6 +43,11 @@ Control (issue 11; L{freno.http.auth}, L{freno.http.control}):
       C{/recover-host} of a key this node does not know send no command (as
       freno's unthrottle), so nothing is audited for them.
 
+One route is ours, not freno's: C{/explain/<app>/<storeType>/<storeName>}
+(L{freno.throttle.explain}; not in freno's C{/help}), the per-host
+breakdown of what a check would answer, as indented JSON; C{?p=low}
+explains a low-priority check. It is never counted as a check.
+
 Routing is on the percent-decoded path (C{%2F} separates segments, as in
 freno), an empty segment is an empty parameter, unknown paths answer Go's
 C{404 page not found}, a method a route does not take answers 405 with
@@ -55,6 +60,7 @@ L{freno.http.fixpath}).
 
 from __future__ import annotations
 
+import json
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import attr
@@ -98,7 +104,9 @@ from freno.http.responses import (
 from freno.probe.metrics import AggregatedMetrics
 from freno.stats import Stats
 from freno.consensus.commands import AuditContext, InvalidCommand, LimitReached
-from freno.throttle.checker import Throttler
+from freno.throttle.checker import InvalidCheck, Throttler
+from freno.throttle.explain import Explainer
+from freno.throttle.flags import LOW_PRIORITY, STANDARD
 
 #: freno's C{/help}: the registered path patterns in registration order.
 HELP = [
@@ -162,6 +170,7 @@ class FrenoAPI:
     @param authenticator: checks the mutation routes' tokens (default: none
         configured).
     @param allow_get_mutations: C{AllowGetMutations}.
+    @param explainer: C{/explain}'s document builder.
     """
 
     app = _app_klein()
@@ -180,6 +189,7 @@ class FrenoAPI:
         memcache_path: str = "freno",
         authenticator: Optional[Authenticator] = None,
         allow_get_mutations: bool = True,
+        explainer: Explainer,
     ) -> None:
         self._auth = authenticator if authenticator is not None else Authenticator()
         self._allow_get_mutations = allow_get_mutations
@@ -193,6 +203,7 @@ class FrenoAPI:
             (("MemcacheServers", list(memcache_servers)), ("MemcachePath", memcache_path))
         )
         self._started = clock.seconds()
+        self._explainer = explainer
 
     # -- health and leadership ------------------------------------------
 
@@ -316,6 +327,19 @@ class FrenoAPI:
         if request.method != b"GET":
             return method_not_allowed(request, b"GET, OPTIONS")
         return respond(request, 200, go_json(self._memcache), JSON)
+
+    # -- explanations ---------------------------------------------------------
+
+    @app.route("/explain/<seg:app>/<seg:store_type>/<seg:store_name>", methods=GH)
+    def explain(self, request, app, store_type, store_name):
+        """
+        What a check of C{app} on C{store_type}/C{store_name} would answer
+        now, and why, host by host (L{freno.throttle.explain}).
+        """
+        flags = LOW_PRIORITY if _query(request, b"p") == "low" else STANDARD
+        document = self._explainer.explain(app, store_type, store_name, flags)
+        body = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
+        return respond(request, 200, body.encode("utf-8", "surrogateescape") + b"\n", JSON)
 
     # -- throttles ----------------------------------------------------------
 
@@ -467,7 +491,7 @@ class FrenoAPI:
 
     # -- errors -------------------------------------------------------------
 
-    @app.handle_errors(ParameterError, InvalidCommand)
+    @app.handle_errors(ParameterError, InvalidCommand, InvalidCheck)
     def _bad_parameter(self, request, failure):
         if getattr(request, "freno_mutation", False):
             error = failure.value

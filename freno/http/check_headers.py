@@ -165,7 +165,7 @@ def write_check_headers(request, result: CheckResult, now: float, leader: Leader
     raw.update(header_block(result))
     measured_at = why.measured_at
     if measured_at is not None:
-        raw[DATA_AGE] = (b"%d" % (max(0, int((now - measured_at) * 1000)),),)
+        raw[DATA_AGE] = (b"%d" % (max(0, round((now - measured_at) * 1000)),),)
     until = why.retry_until
     if until is not None and why.retry_after is not None and until - now < why.retry_after:
         raw.update(retry_headers(why.retry_after_at(now)))
@@ -180,7 +180,7 @@ def _write_slowly(headers: Headers, result: CheckResult, now: float, leader: Lea
     for name, values in header_block(result).items():
         headers.setRawHeaders(name, list(values))
     if why.measured_at is not None:
-        headers.setRawHeaders(DATA_AGE, [b"%d" % (max(0, int((now - why.measured_at) * 1000)),)])
+        headers.setRawHeaders(DATA_AGE, [b"%d" % (max(0, round((now - why.measured_at) * 1000)),)])
     until = why.retry_until
     if until is not None and why.retry_after is not None and until - now < why.retry_after:
         for name, values in retry_headers(why.retry_after_at(now)).items():

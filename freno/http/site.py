@@ -25,6 +25,7 @@ from twisted.web.server import Site
 
 from freno.config.model import Config
 from freno.consensus.interface import IConsensusService
+from freno.inventory.interfaces import IInventory
 from freno.http.api import ApiResource, FrenoAPI
 from freno.http.auth import Authenticator
 from freno.http.check_headers import LeaderHeader
@@ -35,6 +36,7 @@ from freno.http.rest import PREFIX as REST_PREFIX, RestAPI, RestResource
 from freno.probe.metrics import AggregatedMetrics
 from freno.stats import Stats
 from freno.throttle.checker import SharedDomainSource, Throttler
+from freno.throttle.explain import Explainer, HostStates
 
 CHECK_PREFIX = b"/check"
 #: The methods C{/metrics} takes (the same rules as every other route).
@@ -130,6 +132,8 @@ def build_site(
     throttler: Optional[Throttler] = None,
     shared_domain: Optional[SharedDomainSource] = None,
     hosts: Optional[Callable[[str], Optional[int]]] = None,
+    inventory: Optional[IInventory] = None,
+    host_states: Optional[HostStates] = None,
 ) -> FrenoSite:
     """
     Build the HTTP service.
@@ -143,6 +147,11 @@ def build_site(
         C{None}; used only when C{throttler} is not given.
     @param hosts: cluster name to its number of hosts, for
         C{/api/v1/status} (default: unknown).
+    @param inventory: every cluster's host list and refresh status, for
+        C{/explain} (C{None}: not shown).
+    @param host_states: cluster name to its hosts' states
+        (L{freno.probe.service.ProbeService.host_states}), for C{/explain}
+        (C{None}: no host breakdown).
     """
     if throttler is None:
         throttler = Throttler(
@@ -162,6 +171,7 @@ def build_site(
         memcache_path=config.memcache_path if memcache_path is None else memcache_path,
         authenticator=authenticator,
         allow_get_mutations=config.allow_get_mutations,
+        explainer=Explainer(clock, config, throttler, consensus, metrics, inventory, host_states),
     )
     rest = RestAPI(
         clock=clock,

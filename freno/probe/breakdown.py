@@ -77,7 +77,8 @@ class HostState:
         C{stale} and C{error} hosts).
     @ivar skipped_until: the expiry of its skip (C{skipped} only).
     @ivar error: its error text (probe error, staleness, or no result yet),
-        also when a rule absorbed it.
+        also when a rule absorbed it or it was left out for another reason
+        (its last probe's error).
     """
 
     host: HostKey
@@ -118,21 +119,25 @@ def breakdown(
     decided = False  # an error decided the cluster; the budget is spent no more
     for host in hosts:
         result = results.get(host)
-        value = measured = None
+        value = measured = probe_error = None
         if result is not None:
-            measured = result.measured_at
-            if result.error is None:
+            measured, probe_error = result.measured_at, result.error
+            if probe_error is None:
                 value = result.value
         pattern = _ignore_pattern(host, rules)
         if pattern is not None:
-            states.append(HostState(host, IGNORED, value, measured, f'IgnoreHosts "{pattern}"'))
+            states.append(
+                HostState(host, IGNORED, value, measured, f'IgnoreHosts "{pattern}"', None, probe_error)
+            )
             continue
         expiry = skipped_hosts.get(host.hostname)
         if expiry is not None and expiry > now:
-            states.append(HostState(host, SKIPPED, value, measured, None, expiry))
+            states.append(HostState(host, SKIPPED, value, measured, None, expiry, probe_error))
             continue
         if host in http_not_found:
-            states.append(HostState(host, FAILED, value, measured, "HTTP check answered 404"))
+            states.append(
+                HostState(host, FAILED, value, measured, "HTTP check answered 404", None, probe_error)
+            )
             continue
         if result is None:
             states.append(HostState(host, ERROR, None, None, None, None, NOT_COLLECTED))

@@ -21,7 +21,8 @@ Aggregation (L{freno.probe.aggregate}) runs for a cluster each time one of
 its probe results arrives, so a crossing of the threshold reaches the check
 path in the same reactor turn; also when its inventory or a host's HTTP
 check changes. Skipped hosts are read from the consensus state at each
-aggregation. Hosts that leave the inventory lose their results at once and,
+aggregation. L{ProbeService.host_states} tells the same aggregation host by
+host (for C{/explain}). Hosts that leave the inventory lose their results at once and,
 when the source has C{discard(cluster_name, host)} (the MySQL source and the
 fake do), their connections; losing leadership discards every host.
 """
@@ -39,6 +40,7 @@ from freno.config.model import ClusterSettings, Config
 from freno.hosts import HostKey
 from freno.inventory.interfaces import IInventory
 from freno.probe.aggregate import AggregationRules, HostResult, aggregate
+from freno.probe.breakdown import HostState, breakdown
 from freno.probe.httpcheck import HttpChecker
 from freno.probe.interfaces import IMetricSource
 from freno.probe.metrics import AggregatedMetrics
@@ -255,6 +257,28 @@ class ProbeService(Service):
             self._stats.set_gauge_labeled("freno_aggregated_value", labels, metric.value)
         self._stats.set_gauge_labeled(
             "freno_aggregated_age_seconds", labels, now - metric.measured_at
+        )
+
+    def host_states(self, name: str) -> Tuple[HostState, ...]:
+        """
+        Cluster C{name}'s hosts as its aggregation sees them now
+        (L{freno.probe.breakdown}), for C{/explain}; empty while not leading
+        (nothing is probed) or before its host list is known.
+        """
+        hosts = self._hosts.get(name)
+        if hosts is None or not self._leading:
+            return ()
+        not_found = _EMPTY
+        if self._http is not None:
+            not_found = self._http.not_found.get(name, _EMPTY)
+        return breakdown(
+            hosts,
+            self._results.get(name, {}),
+            self._rules[name],
+            self._clock.seconds(),
+            self._settings.freshness,
+            self._consensus.skipped_hosts(),
+            not_found,
         )
 
     def refresh_aggregates(self) -> None:

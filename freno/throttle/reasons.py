@@ -162,7 +162,7 @@ def reason_text(result: CheckResult) -> str:
     if kind == NOT_COLLECTED:
         return f"metric not collected yet (no result from {host} yet)" if host else "metric not collected yet"
     if kind == STALE:
-        text = f"metric stale: {why.detail}"
+        text = f"metric stale: {clean(why.detail)}"
         return f"{text} (measured on {host})" if host else text
     message = clean(result.message)
     if host and host not in message:
