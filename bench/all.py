@@ -57,7 +57,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import attr
 
-from bench import commit_latency, readers
+from bench import commit_latency, hysteresis, readers
 from bench.report import Section, load_average, machine, render
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -315,6 +315,15 @@ def benchmarks(probe_drivers: Sequence[str] = ()) -> List[Benchmark]:
             ["--rounds", "2", "--baseline-rounds", "1", "--load-seconds", "3"],
             _control_method,
             readers.control_metrics,
+        ),
+        Benchmark(
+            "hysteresis",
+            "Hysteresis: 200↔429 transitions of a heavy writer",
+            "bench.hysteresis",
+            ["--seeds", "7", "--minutes", "5"],
+            ["--seeds", "1", "--minutes", "0.5"],
+            hysteresis.method,
+            hysteresis.metrics,
         ),
     ]
 
