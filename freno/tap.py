@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_tap,test.integration.test_tap,test.unit.test_http_listen,test.integration.test_node_edges -*-
+# -*- test-case-name: test.unit.test_tap,test.integration.test_tap,test.unit.test_http_listen,test.integration.test_node_edges,test.integration.test_answers -*-
 """
 The wiring of C{twistd freno}: L{Options} mirrors the original freno's command
 line, and L{makeService} builds the service tree. This is the only module that

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_config_resolve,test.unit.test_config,test.unit.test_config_tls,test.unit.test_config_control -*-
+# -*- test-case-name: test.unit.test_config_resolve,test.unit.test_config,test.unit.test_config_tls,test.unit.test_config_control,test.unit.test_hysteresis -*-
 """
 From a merged, type-checked document (L{freno.config.schema}) to the
 resolved L{Config}: C{${ENV}} expansion, store-to-cluster inheritance, host

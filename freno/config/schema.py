@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_config,test.unit.test_config_control -*-
+# -*- test-case-name: test.unit.test_config,test.unit.test_config_control,test.unit.test_hysteresis -*-
 """
 The shape of freno's JSON configuration, and the first pass over a parsed
 file: every key matched to a known key, every value type-checked.

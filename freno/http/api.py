@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_http_api -*-
+# -*- test-case-name: test.unit.test_http_api,test.unit.test_explain -*-
 """
 L{FrenoAPI}: the Klein app for every route except the four check routes
 (those are L{freno.http.check_resource.CheckResource}), and L{ApiResource},

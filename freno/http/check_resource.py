@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_http_check,test.unit.test_names -*-
+# -*- test-case-name: test.unit.test_http_check,test.unit.test_names,test.unit.test_check_headers,test.unit.test_multistore -*-
 """
 L{CheckResource}: the hot path, a lean C{twisted.web} leaf resource for
 C{/check}, C{/check-if-exists}, C{/check-read} and C{/check-read-if-exists}.

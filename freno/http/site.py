@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_http_api,test.integration.test_http_protocol -*-
+# -*- test-case-name: test.unit.test_http_api,test.integration.test_http_protocol,test.unit.test_check_headers,test.unit.test_explain -*-
 """
 L{build_site}: the whole HTTP service as one C{twisted.web} L{Site}.
 L{freno.tap} builds it and serves it on C{ListenPort}.

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_inventory_refresh -*-
+# -*- test-case-name: test.unit.test_inventory_refresh,test.unit.test_explain -*-
 """
 L{Inventory}: every cluster's last good host list, refreshed from its
 L{IInventorySource} at start, every C{interval} seconds, and on demand

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_probe_aggregate -*-
+# -*- test-case-name: test.unit.test_probe_aggregate,test.unit.test_probe_breakdown -*-
 """
 Aggregation of one cluster's host results into one L{ClusterMetric}
 (freno's C{aggregateMySQLProbes}), as pure functions of their arguments

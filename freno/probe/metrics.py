@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_probe_metrics -*-
+# -*- test-case-name: test.unit.test_probe_metrics,test.unit.test_check_headers -*-
 """
 L{AggregatedMetrics}: one value (or error) per cluster, as the check path reads it.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_probe_service -*-
+# -*- test-case-name: test.unit.test_probe_service,test.unit.test_explain -*-
 """
 L{ProbeService}: probing, HTTP checks, inventory refresh and aggregation,
 run only while this node leads.

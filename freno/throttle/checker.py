@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_throttle,test.unit.test_new_leader_checks,test.unit.test_names,test.unit.test_throttle_policy -*-
+# -*- test-case-name: test.unit.test_throttle,test.unit.test_new_leader_checks,test.unit.test_names,test.unit.test_throttle_policy,test.unit.test_check_headers,test.unit.test_hysteresis,test.unit.test_multistore -*-
 """
 L{Throttler}: the check algorithm (freno's C{Check}/C{checkAppMetricResult};
 docs/compatibility.md, "Check answers") and the control commands that change
@@ -60,6 +60,12 @@ Order of evaluation of L{Throttler.check}:
        does not make low-priority clients wait: the cluster is not over its
        threshold; D8, D54). Low-priority denial (step 2) itself is unchanged
        by policies.
+    8b. Hysteresis (D52): a check that is no check-read, whose threshold is
+       not looser than the cluster's (an exempt policy's higher threshold is
+       its own), on a cluster that holds (L{Hysteresis}: its value went above
+       its threshold and has not yet fallen below its C{ResumeThreshold}), is
+       a 429 C{Threshold exceeded} too, marking low-priority denial (unless
+       low priority or the app C{freno}).
     9. Shared-domain health (freno's step 8; only with a C{shared_domain}
        source, i.e. the MySQL backend with a C{ShareDomain}): if the app is
        not C{freno} and another domain's leader reports the metric
@@ -74,7 +80,23 @@ Order of evaluation of L{Throttler.check}:
     12. if-exists routes turn a 404 into a 200 (a new result object; D9).
 
 The check reads only C{consensus.throttled_apps()}, C{consensus.is_leader()},
-L{AggregatedMetrics.get} and the clock: it never waits on anything.
+L{AggregatedMetrics.get}, the hysteresis state and the clock: it never
+waits on anything.
+
+Every result carries an L{Explanation} (the kind of decision, the store
+and host, when the value was measured, when to retry; D50, D51), from
+which the HTTP layer renders the answer's headers. The 200, threshold-429
+and holding-429 results of an unchanged aggregated metric are built once
+and shared (frozen), so a steady metric costs no allocation per check.
+
+B{Multi-store checks} (D53): a C{storeName} that is not a configured
+cluster and holds commas names several stores (L{Throttler.stores_of}).
+Steps 0 and 2-9 run for each store, each is counted (step 10) with its own
+status, the request is recorded once (step 11), and the worst result
+(L{SEVERITY}: 500 > 429 > 417 > 404 > 200, the first of equals) is the
+answer, to which step 12 applies. An app-wide ratio throttle rolls once per
+request. L{Throttler.explain_check} evaluates the same way without counting,
+recording or marking anything (for C{/explain}).
 
 Commands (L{Throttler.throttle_app}, L{Throttler.skip_host}, ...) take TTLs
 in minutes, turn them into absolute expiry times and return the consensus

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_throttle_records -*-
+# -*- test-case-name: test.unit.test_throttle_records,test.unit.test_check_headers -*-
 """
 L{LowPriorityDenials}: metrics on which a normal client was refused in the
 last second.
