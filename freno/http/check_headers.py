@@ -21,7 +21,8 @@ Everything but the data's age, a retry that ends sooner than its usual
 wait (a throttle expiring within the minute) and the leadership header is
 a function of the L{CheckResult} alone, so
 each distinct result's block of headers is rendered once and cached
-(bounded, as the bodies of L{freno.http.responses.check_result_body}); the
+(bounded in count, and only for results whose names are short, as the
+bodies of L{freno.http.responses.check_result_body}); the
 rest costs one clock read and an integer's formatting per request.
 
 The cached block goes into the response's headers with one dict update
@@ -66,6 +67,17 @@ Block = Dict[bytes, Tuple[bytes, ...]]
 _BLOCK_CACHE_SIZE = 4096
 #: Rendered header blocks by result (bounded by L{_BLOCK_CACHE_SIZE}).
 _BLOCKS: Dict[CheckResult, Block] = {}
+#: Results naming longer stores or throttle keys are rendered at each answer
+#: rather than cached, so that long names cannot fill memory.
+CACHED_NAME_LENGTH = 512
+
+
+def cacheable(result: CheckResult) -> bool:
+    """
+    Whether C{result}'s renderings may be cached: its names are short.
+    """
+    why = result.explanation
+    return len(why.store) + len(why.key) <= CACHED_NAME_LENGTH
 
 
 def _text(text: str) -> bytes:
@@ -101,9 +113,10 @@ def header_block(result: CheckResult) -> Block:
             block[STORE] = (_text(why.store),)
         if why.retry_after is not None:
             block.update(retry_headers(why.retry_after))
-        if len(_BLOCKS) >= _BLOCK_CACHE_SIZE:
-            _BLOCKS.clear()
-        _BLOCKS[result] = block
+        if cacheable(result):
+            if len(_BLOCKS) >= _BLOCK_CACHE_SIZE:
+                _BLOCKS.clear()
+            _BLOCKS[result] = block
     return block
 
 

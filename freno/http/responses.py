@@ -84,6 +84,8 @@ def options(request, allow: bytes) -> bytes:
 
 
 _BODY_CACHE_SIZE = 4096
+#: Results naming longer stores or throttle keys are not cached.
+_CACHED_NAME_LENGTH = 512
 #: Rendered check bodies by result (bounded by L{_BODY_CACHE_SIZE}).
 _BODIES: dict = {}
 
@@ -92,7 +94,9 @@ def check_result_body(result) -> bytes:
     """
     A L{CheckResult} as freno's JSON, field order C{StatusCode, Value,
     Threshold, Message}. Results are frozen values, so rendered bodies are
-    cached by result (bounded): a steady metric renders once.
+    cached by result (bounded in count; a result naming a long store or
+    throttle key, which the key would keep alive, is not cached): a steady
+    metric renders once.
     """
     bodies = _BODIES
     body = bodies.get(result)
@@ -103,9 +107,11 @@ def check_result_body(result) -> bytes:
             go_float(result.threshold).encode("ascii"),
             go_string(result.message).encode("utf-8", "surrogateescape"),
         )
-        if len(bodies) >= _BODY_CACHE_SIZE:
-            bodies.clear()
-        bodies[result] = body
+        why = result.explanation
+        if len(why.store) + len(why.key) <= _CACHED_NAME_LENGTH:
+            if len(bodies) >= _BODY_CACHE_SIZE:
+                bodies.clear()
+            bodies[result] = body
     return body
 
 

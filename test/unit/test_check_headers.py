@@ -609,3 +609,23 @@ class WordTests(SynchronousTestCase):
         for values in block.values():
             self.assertNotIn(b"\r", values[0])
             self.assertNotIn(b"\n", values[0])
+
+
+class LongNameTests(SynchronousTestCase):
+    """
+    Long names are answered, and not cached.
+    """
+
+    def test_long_store_not_cached(self):
+        """
+        A result naming a long store renders its headers and body but keeps
+        neither.
+        """
+        from freno.http import responses
+
+        node = make_node(self)
+        name = "m" * 8000
+        code, headers = node.headers("GET", f"/check/app/mysql/{name}")
+        self.assertEqual((code, headers["x-freno-store"]), (404, name))
+        self.assertFalse(any(len(r.explanation.store) > 512 for r in check_headers._BLOCKS))
+        self.assertFalse(any(len(r.explanation.store) > 512 for r in responses._BODIES))
