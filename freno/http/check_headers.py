@@ -133,7 +133,7 @@ class LeaderHeader:
     def __init__(self, node_id, term: Optional[Callable[[], int]] = None) -> None:
         self._node_id = node_id
         self._term = term
-        self._values: Dict[Tuple[bool, Optional[int]], Tuple[bytes, ...]] = {}
+        self._values: Dict[object, Tuple[bytes, ...]] = {}
 
     @classmethod
     def of(cls, consensus) -> "LeaderHeader":
@@ -150,7 +150,7 @@ class LeaderHeader:
         or not.
         """
         term = self._term() if self._term is not None else None
-        key = (leads, term)
+        key = (leads, term) if term is not None else leads
         value = self._values.get(key)
         if value is None:
             if callable(self._node_id):
