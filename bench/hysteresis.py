@@ -1,6 +1,6 @@
 # -*- test-case-name: test.unit.test_bench_hysteresis -*-
 """
-Benchmark of hysteresis (C{ResumeThreshold}, docs/decisions.md, D52):
+Benchmark of hysteresis (C{ResumeThreshold}, docs/decisions.md, D60):
 C{python -m bench.hysteresis [--seeds N] [--minutes M] [--json PATH]}.
 
 A heavy writer against one cluster, simulated in memory on a C{task.Clock}

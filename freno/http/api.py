@@ -44,7 +44,7 @@ Control (issue 11; L{freno.http.auth}, L{freno.http.control}):
       freno's unthrottle), so nothing is audited for them.
 
 One route is ours, not freno's: C{/explain/<app>/<storeType>/<storeName>}
-(L{freno.throttle.explain}; not in freno's C{/help}), the per-host
+(L{freno.http.explain}; not in freno's C{/help}), the per-host
 breakdown of what a check would answer, as indented JSON; C{?p=low}
 explains a low-priority check. It is never counted as a check.
 
@@ -105,7 +105,7 @@ from freno.probe.metrics import AggregatedMetrics
 from freno.stats import Stats
 from freno.consensus.commands import AuditContext, InvalidCommand, LimitReached
 from freno.throttle.checker import InvalidCheck, Throttler
-from freno.throttle.explain import Explainer
+from freno.http.explain import Explainer
 from freno.throttle.flags import LOW_PRIORITY, STANDARD
 
 #: freno's C{/help}: the registered path patterns in registration order.
@@ -334,7 +334,7 @@ class FrenoAPI:
     def explain(self, request, app, store_type, store_name):
         """
         What a check of C{app} on C{store_type}/C{store_name} would answer
-        now, and why, host by host (L{freno.throttle.explain}).
+        now, and why, host by host (L{freno.http.explain}).
         """
         flags = LOW_PRIORITY if _query(request, b"p") == "low" else STANDARD
         document = self._explainer.explain(app, store_type, store_name, flags)

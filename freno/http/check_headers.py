@@ -1,8 +1,8 @@
 # -*- test-case-name: test.unit.test_check_headers -*-
 """
 The headers of every check answer (GET and HEAD, all four check routes;
-docs/compatibility.md, "Check answer headers"; docs/decisions.md, D50 and
-D51):
+docs/compatibility.md, "Check answer headers"; docs/decisions.md, D58 and
+D59):
 
     - C{X-Freno-Reason}: L{freno.throttle.reasons.reason_text};
     - C{X-Freno-Value}, C{X-Freno-Threshold}: the body's C{Value} and

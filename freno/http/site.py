@@ -36,7 +36,7 @@ from freno.http.rest import PREFIX as REST_PREFIX, RestAPI, RestResource
 from freno.probe.metrics import AggregatedMetrics
 from freno.stats import Stats
 from freno.throttle.checker import SharedDomainSource, Throttler
-from freno.throttle.explain import Explainer, HostStates
+from freno.http.explain import Explainer, HostStates
 
 CHECK_PREFIX = b"/check"
 #: The methods C{/metrics} takes (the same rules as every other route).

@@ -1,7 +1,7 @@
 # -*- test-case-name: test.unit.test_probe_breakdown -*-
 """
 L{breakdown}: one cluster's aggregation (L{freno.probe.aggregate}) told
-host by host, for C{/explain} (L{freno.throttle.explain}).
+host by host, for C{/explain} (L{freno.http.explain}).
 
 It takes the same arguments as L{aggregate <freno.probe.aggregate.aggregate>}
 and follows the same rules in the same order, so the host it reports as

@@ -60,7 +60,7 @@ Order of evaluation of L{Throttler.check}:
        does not make low-priority clients wait: the cluster is not over its
        threshold; D8, D54). Low-priority denial (step 2) itself is unchanged
        by policies.
-    8b. Hysteresis (D52): a check that is no check-read, whose threshold is
+    8b. Hysteresis (D60): a check that is no check-read, whose threshold is
        not looser than the cluster's (an exempt policy's higher threshold is
        its own), on a cluster that holds (L{Hysteresis}: its value went above
        its threshold and has not yet fallen below its C{ResumeThreshold}), is
@@ -84,12 +84,12 @@ L{AggregatedMetrics.get}, the hysteresis state and the clock: it never
 waits on anything.
 
 Every result carries an L{Explanation} (the kind of decision, the store
-and host, when the value was measured, when to retry; D50, D51), from
+and host, when the value was measured, when to retry; D58, D59), from
 which the HTTP layer renders the answer's headers. The 200, threshold-429
 and holding-429 results of an unchanged aggregated metric are built once
 and shared (frozen), so a steady metric costs no allocation per check.
 
-B{Multi-store checks} (D53): a C{storeName} that is not a configured
+B{Multi-store checks} (D61): a C{storeName} that is not a configured
 cluster and holds commas names several stores (L{Throttler.stores_of}).
 Steps 0 and 2-9 run for each store, each is counted (step 10) with its own
 status, the request is recorded once (step 11), and the worst result
@@ -202,7 +202,7 @@ MAX_TTL_MINUTES = 100 * 365 * 24 * 60
 DEFAULT_SKIP_TTL_MINUTES = 60
 #: The longest C{Retry-After}, in seconds: a permanent or long throttle
 #: still asks the client to look again within a minute, so that it notices
-#: an unthrottle (docs/decisions.md, D51).
+#: an unthrottle (docs/decisions.md, D59).
 MAX_RETRY_AFTER = 60.0
 #: The shared-domain health is fetched this often (seconds): a 429 it causes
 #: cannot change sooner.
@@ -210,7 +210,7 @@ SHARED_DOMAIN_INTERVAL = 1.0
 #: The most stores one multi-store check may name.
 MAX_STORES = 64
 #: Worst first: a multi-store check answers the store result ranked highest
-#: (500 > 429 > 417 > 404 > 200; docs/decisions.md, D53).
+#: (500 > 429 > 417 > 404 > 200; docs/decisions.md, D61).
 SEVERITY = {500: 4, 429: 3, 417: 2, 404: 1, 200: 0}
 _STORE_LIST_CACHE_SIZE = 4096
 #: The bound on each memo of shared results (one entry per cluster, and per
@@ -292,7 +292,7 @@ class Throttler:
         self.hysteresis = Hysteresis(clock, self._clusters)
         metrics.add_observer(self.hysteresis.observe)
         consensus.add_leadership_observer(self.hysteresis.reset)
-        #: The retry pace of 429s: two probe intervals (docs/decisions.md, D51).
+        #: The retry pace of 429s: two probe intervals (docs/decisions.md, D59).
         self._pace = 2 * config.mysql.probe.interval
         self._quantities = {
             name: quantity_word(cluster.metric_query) for name, cluster in self._clusters.items()

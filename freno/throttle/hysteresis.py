@@ -1,7 +1,7 @@
 # -*- test-case-name: test.unit.test_hysteresis -*-
 """
 L{Hysteresis}: per-cluster hold state for C{ResumeThreshold}
-(docs/decisions.md, D52).
+(docs/decisions.md, D60).
 
 A cluster with a C{ResumeThreshold} I{holds} from the moment its
 aggregated value goes above its C{ThrottleThreshold} until its value falls

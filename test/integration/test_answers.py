@@ -1,6 +1,6 @@
 """
 SLOW integration tests of answers that explain themselves (docs/decisions.md,
-D50-D53), with real processes: a real C{twistd freno} node (single-node
+D58-D61), with real processes: a real C{twistd freno} node (single-node
 raft) probing a MariaDB replication sandbox (a primary, two replicas, a
 heartbeat), lag injected on a replica with the sandbox's tools.
 

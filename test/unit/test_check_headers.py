@@ -2,7 +2,7 @@
 Tests for the headers of check answers (L{freno.http.check_headers}) and
 their words (L{freno.throttle.reasons}): every header on every check route
 for HEAD and GET, every kind of reason, and the C{Retry-After} rules
-(docs/decisions.md, D50 and D51), through the whole site in memory.
+(docs/decisions.md, D58 and D59), through the whole site in memory.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.http_headers import Headers
 
 from freno.config.model import ProbeSettings
+from freno.consensus.audit import EntryMeta
+from freno.consensus.state import AppThrottle, Policy
 from freno.hosts import HostKey
 from freno.http import check_headers
 from freno.http.check_headers import (
@@ -56,31 +58,6 @@ def make_node(testcase, **kw):
         {DB1: 0.2, DB7: 0.31, DB2: 0.5},
         **kw,
     )
-
-
-class Meta:
-    """
-    Who set a throttle (the shape the control plane's entries carry).
-    """
-
-    def __init__(self, actor, reason=None):
-        self.actor = actor
-        self.reason = reason
-        self.audit_id = 3
-
-
-@attr.s(frozen=True, auto_attribs=True)
-class MetaThrottle:
-    """
-    A throttle with C{meta}, as the control plane keeps them.
-    """
-
-    expire_at: object
-    ratio: float
-    meta: object = attr.ib(default=None, eq=False)
-
-    def active(self, now):
-        return self.expire_at is None or self.expire_at > now
 
 
 class EveryRouteTests(SynchronousTestCase):
@@ -195,6 +172,39 @@ class ReasonTests(SynchronousTestCase):
         self.node.set_value(DB1, 2.5)
         self.assertEqual(self.reason(), (429, "lag 2.5 on db1:3306 > 1.0"))
 
+    def test_policy(self):
+        """
+        A policy that set the threshold is named: stricter, or exempt.
+        """
+        self.node.consensus.state.policies["app"] = Policy("app", None, 0.3)
+        self.assertEqual(self.reason(), (429, "lag 0.31 on db7:3306 > 0.3 (policy app)"))
+        self.node.consensus.state.policies["app/main"] = Policy("app", "main", 3.0, exempt=True)
+        self.node.set_value(DB1, 2.5)
+        self.assertEqual(self.reason(), (200, "lag 2.5 on db1:3306 <= 3.0 (exempt policy app/main)"))
+        self.assertEqual(self.reason("/check/other/mysql/main"), (429, "lag 2.5 on db1:3306 > 1.0"))
+        self.assertEqual(
+            self.reason("/check-read/app/mysql/main/2"), (429, "lag 2.5 on db1:3306 > 2.0 (check-read threshold)")
+        )
+
+    def test_throttle_with_meta(self):
+        """
+        A throttle set through the control plane says who set it and why.
+        """
+        self.node.consensus.state.apps["app"] = AppThrottle(
+            START + 3600, 1.0, EntryMeta(4, "ops", "migration freeze")
+        )
+        self.assertEqual(
+            self.reason(),
+            (417, "app throttled by ops until 2023-11-14T23:13:20Z (ratio 1): migration freeze"),
+        )
+        self.node.consensus.state.apps["app"] = AppThrottle(
+            START + 3600, 1.0, EntryMeta(5, "deploy", "other reason")
+        )
+        self.assertEqual(
+            self.reason(),
+            (417, "app throttled by deploy until 2023-11-14T23:13:20Z (ratio 1): other reason"),
+        )
+
     def test_value_word_for_other_queries(self):
         """
         A query that is no lag query says C{value}.
@@ -229,8 +239,11 @@ class ReasonTests(SynchronousTestCase):
         A throttle that says who set it and why (the control plane's) is
         quoted, cleaned of control characters and cut.
         """
-        throttle = MetaThrottle(START + 3600, 1.0, Meta("ops", "deploy\r\nfreeze " + "x" * 300))
-        result = CheckResult(417, 0.0, 0.0, "App denied", Explanation(THROTTLED, "main", key="app", throttle=throttle))
+        meta = EntryMeta(3, "ops", "deploy\r\nfreeze " + "x" * 300)
+        throttle = AppThrottle(START + 3600, 1.0, meta)
+        result = CheckResult(
+            417, 0.0, 0.0, "App denied", Explanation(THROTTLED, "main", key="app", throttle=throttle, meta=meta)
+        )
         text = reason_text(result)
         self.assertTrue(
             text.startswith("app throttled by ops until 2023-11-14T23:13:20Z (ratio 1): deploy freeze xxx"),
@@ -379,7 +392,7 @@ class ReasonTests(SynchronousTestCase):
 
 class RetryAfterTests(SynchronousTestCase):
     """
-    C{Retry-After} and C{X-Freno-Retry-After-Ms} (D51).
+    C{Retry-After} and C{X-Freno-Retry-After-Ms} (D59).
     """
 
     def retry(self, node, path="/check/app/mysql/main"):
@@ -537,7 +550,7 @@ class BlockTests(SynchronousTestCase):
             CheckResult(429, 2.0, 1.0, "Threshold exceeded",
                         Explanation("threshold", "main", DB7, START - 0.05, retry_after=0.1)),
             CheckResult(417, 0.0, 0.0, "App denied",
-                        Explanation(THROTTLED, "main", key="app", throttle=MetaThrottle(START + 5, 1.0),
+                        Explanation(THROTTLED, "main", key="app", throttle=AppThrottle(START + 5, 1.0),
                                     retry_after=60.0, retry_until=START + 5)),
             NOT_LEADER_RESULT,
         ]

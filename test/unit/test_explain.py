@@ -1,5 +1,5 @@
 """
-Tests for C{GET /explain/<app>/mysql/<cluster>} (L{freno.throttle.explain})
+Tests for C{GET /explain/<app>/mysql/<cluster>} (L{freno.http.explain})
 and the per-host breakdown behind it, through the whole site in memory:
 each host state, the inventory's source, refresh and glitch, throttles, a
 follower's view, multi-store explanations, and that explaining changes
@@ -14,6 +14,8 @@ from klein import Klein
 from treq.testing import StubTreq
 from twisted.trial.unittest import SynchronousTestCase
 
+from freno.consensus.audit import EntryMeta
+from freno.consensus.state import AppThrottle, Policy
 from freno.inventory.interfaces import InventoryError
 from freno.throttle.checker import MAX_STORES
 from test.unit.answer_harness import START, Node, TermConsensus, cluster, host
@@ -332,6 +334,26 @@ class DecisionTests(SynchronousTestCase):
         _, doc = explain(self, node, "/explain/gh-ost/mysql/main")
         self.assertEqual((doc["throttle"]["key"], doc["throttle"]["store"]), ("gh-ost/main", "main"))
         self.assertEqual(doc["decision"]["status"], 200)
+
+    def test_policy_and_meta(self):
+        """
+        The app's policy (store-scoped first) and who set the throttle are
+        shown, in the REST API's shapes.
+        """
+        node = self.node()
+        node.consensus.state.policies["gh-ost"] = Policy("gh-ost", None, 0.4, meta=EntryMeta(7, "ops", "slow replicas"))
+        _, doc = explain(self, node, "/explain/gh-ost/mysql/main")
+        self.assertEqual(
+            doc["policy"],
+            {"key": "gh-ost", "app": "gh-ost", "store": None, "threshold": 0.4, "exempt": False,
+             "reason": "slow replicas", "actor": "ops", "audit_id": 7},
+        )
+        self.assertEqual(doc["decision"]["reason"], "lag 0.5 on db1:3306 > 0.4 (policy gh-ost)")
+        node.consensus.state.apps["gh-ost/main"] = AppThrottle(None, 1.0, EntryMeta(8, "ops", "freeze"))
+        _, doc = explain(self, node, "/explain/gh-ost/mysql/main")
+        self.assertEqual((doc["throttle"]["actor"], doc["throttle"]["reason"], doc["throttle"]["audit_id"]),
+                         ("ops", "freeze", 8))
+        self.assertEqual(doc["decision"]["reason"], "app throttled on main by ops with no expiry (ratio 1): freeze")
 
     def test_follower(self):
         """

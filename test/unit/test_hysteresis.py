@@ -1,6 +1,6 @@
 """
 Tests for hysteresis (C{ResumeThreshold}; L{freno.throttle.hysteresis},
-docs/decisions.md, D52): transitions on a Clock through the whole site,
+docs/decisions.md, D60): transitions on a Clock through the whole site,
 what errors, staleness and leadership changes do, which checks it applies
 to, a model check with generated value sequences, and the configuration
 key.
@@ -17,6 +17,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from freno.config.errors import ConfigError
 from freno.config.loader import load_config
+from freno.consensus.state import Policy
 from freno.probe.metrics import ClusterMetric
 from freno.throttle.hysteresis import Hysteresis
 from test.unit.answer_harness import Node, cluster, host
@@ -121,6 +122,24 @@ class TransitionTests(SynchronousTestCase):
         self.assertEqual(node.status("/check/lp/mysql/main?p=low"), 429)
         self.assertEqual(node.status(CHECK), 429)
         self.assertEqual(node.status("/check/lp/mysql/main?p=low"), 417)
+
+    def test_policies(self):
+        """
+        An app whose policy is stricter is held with the cluster; an exempt
+        app whose threshold is looser is not (its own threshold decides).
+        """
+        node = make_node(self)
+        node.consensus.state.policies["strict"] = Policy("strict", None, 0.5)
+        node.consensus.state.policies["bulk"] = Policy("bulk", None, 2.0, exempt=True)
+        node.set_value(DB1, 1.5)
+        self.assertEqual(node.status("/check/bulk/mysql/main"), 200)
+        node.set_value(DB1, 0.9)
+        self.assertEqual(node.status("/check/strict/mysql/main"), 429)
+        self.assertEqual(node.status(CHECK), 429)
+        self.assertEqual(node.status("/check/bulk/mysql/main"), 200)
+        node.set_value(DB1, 0.7)
+        self.assertEqual(node.status(CHECK), 200)
+        self.assertEqual(node.status("/check/strict/mysql/main"), 429)
 
     def test_explain_shows_holding(self):
         """

@@ -1,6 +1,6 @@
 """
 Tests for multi-store checks (C{/check/<app>/mysql/<c1>,<c2>};
-docs/decisions.md, D53): the worst store's answer and its name, on every
+docs/decisions.md, D61): the worst store's answer and its name, on every
 route, comma edge cases (cluster names with commas, empty and repeated
 parts, too many stores), counting per store, and the ratio dice.
 """

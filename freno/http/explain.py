@@ -13,19 +13,22 @@ not probe).
 
 Times are both C{*_unix} (float POSIX seconds) where the contract has them
 and ISO 8601 UTC strings; ages are whole milliseconds; a number JSON cannot
-hold (NaN, infinities) is C{null}.
+hold (NaN, infinities) is C{null}. Throttles and policies have the REST
+API's shapes (L{freno.http.rest_io}). The check itself and the host
+breakdown are the domain's (L{Throttler.explain_check},
+L{freno.probe.breakdown}); this module only assembles the document.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from twisted.internet.interfaces import IReactorTime
 
 from freno.config.model import ClusterSettings, Config
 from freno.consensus.interface import IConsensusService
+from freno.http.rest_io import iso, policy_json, throttle_json
 from freno.inventory.interfaces import IInventory
 from freno.probe.breakdown import HostState
 from freno.probe.metrics import STALE_PREFIX, AggregatedMetrics
@@ -34,23 +37,8 @@ from freno.throttle.flags import STANDARD, CheckFlags
 from freno.throttle.reasons import reason_text
 from freno.throttle.result import BUILT_IN, THROTTLED, CheckResult
 
+#: Cluster name to its hosts' states (L{freno.probe.service.ProbeService.host_states}).
 HostStates = Callable[[str], Tuple[HostState, ...]]
-
-
-def iso(t: Optional[float]) -> Optional[str]:
-    """
-    POSIX seconds as ISO 8601 UTC (C{2026-12-05T10:00:00Z}, milliseconds
-    when not whole), or C{None}.
-    """
-    if t is None or not math.isfinite(t):
-        return None
-    try:
-        moment = datetime.fromtimestamp(t, timezone.utc)
-    except (OverflowError, OSError, ValueError):
-        return None
-    spec = "seconds" if float(t).is_integer() else "milliseconds"
-    return moment.isoformat(timespec=spec).replace("+00:00", "Z")
-
 
 def number(value: Optional[float]) -> Optional[float]:
     """
@@ -68,26 +56,6 @@ def age_ms(now: float, at: Optional[float]) -> Optional[int]:
     if at is None:
         return None
     return max(0, round((now - at) * 1000))
-
-
-def throttle_json(key: str, throttle: Any) -> Dict[str, Any]:
-    """
-    A throttle in the contract's Throttle shape (C{reason}, C{actor} and
-    C{audit_id} are C{null} where the backend does not keep them).
-    """
-    app, _, store = key.partition("/")
-    meta = getattr(throttle, "meta", None)
-    return {
-        "key": key,
-        "app": app,
-        "store": store or None,
-        "ratio": number(throttle.ratio),
-        "expires_at": iso(throttle.expire_at),
-        "expires_at_unix": throttle.expire_at,
-        "reason": getattr(meta, "reason", None),
-        "actor": getattr(meta, "actor", None),
-        "audit_id": getattr(meta, "audit_id", None),
-    }
 
 
 def host_json(state: HostState, now: float) -> Dict[str, Any]:
@@ -156,6 +124,7 @@ class Explainer:
         term = getattr(consensus, "term", None)
         leader = consensus.leader()
         why = result.explanation
+        store = why.store or (stores[0] if stores else "")
         return {
             "app": app,
             "store_type": store_type,
@@ -166,8 +135,8 @@ class Explainer:
             "term": term() if callable(term) else None,
             "decision": self._decision(result, now),
             "clusters": [self._cluster(store, now) for store in stores] if store_type == MYSQL else [],
-            "throttle": self._throttle(app, why.store or (stores[0] if stores else ""), result, now),
-            "policy": None,
+            "throttle": self._throttle(app, store, result, now),
+            "policy": self._policy(app, store),
         }
 
     def _decision(self, result: CheckResult, now: float) -> Dict[str, Any]:
@@ -194,6 +163,10 @@ class Explainer:
             if throttle is not None and throttle.active(now):
                 return throttle_json(key, throttle)
         return None
+
+    def _policy(self, app: str, store: str) -> Optional[Dict[str, Any]]:
+        policy = self._throttler.policy_for(app, store)
+        return None if policy is None else policy_json(policy)
 
     def _cluster(self, name: str, now: float) -> Dict[str, Any]:
         cluster = self._clusters.get(name)
