@@ -45,7 +45,7 @@ import statistics
 import sys
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from bench.report import Metric
+from bench.report import Metric, Target
 
 #: The cluster's threshold (seconds of lag).
 THRESHOLD = 1.0
@@ -216,43 +216,61 @@ def reductions(by_kind: Dict[str, List[Dict[str, float]]], kind: str) -> List[fl
 
 def metrics(data: dict) -> Tuple[List[Metric], List[str]]:
     """
-    The figures of a C{--json} file, for C{bench.all}.
+    The figures of a C{--json} file, for C{bench.all}. As every reader of
+    L{bench.readers}: checks that answered neither 200 nor 429 (the
+    simulation went wrong) are a metric judged on every run, and such a
+    run gives no figures.
 
-    @raise ValueError: a check answered something other than 200 or 429
-        (the simulation went wrong), or there are no runs.
+    @raise ValueError: there are no runs.
     """
     results = data["results"]
     if not results or not all(by_kind.get("none") for by_kind in results.values()):
         raise ValueError("no runs")
-    odd = sum(r["other_statuses"] for by_kind in results.values() for rows in by_kind.values() for r in rows)
-    if odd:
-        raise ValueError(f"{odd:.0f} checks answered neither 200 nor 429")
     out: List[Metric] = []
+    notes: List[str] = []
     for model, by_kind in results.items():
         for kind, rows in by_kind.items():
             label = f"{model} replicas, " + (
                 "no hysteresis" if kind == "none" else f"ResumeThreshold {kind.split()[1]}"
             )
+            out.append(
+                Metric(
+                    f"{label}: checks answered neither 200 nor 429",
+                    "",
+                    [r["other_statuses"] for r in rows],
+                    Target("<=", 0),
+                    digits=0,
+                    every=True,
+                )
+            )
+            good = [r for r in rows if not r["other_statuses"]]
+            if len(good) < len(rows):
+                notes.append(f"{label}: {len(rows) - len(good)} run(s) left out (unexpected answers).")
             out += [
-                Metric(f"{label}: 200↔429 transitions", "/min", [r["transitions_per_minute"] for r in rows], digits=1),
-                Metric(f"{label}: checks allowed", "%", [100 * r["allowed_share"] for r in rows], digits=1),
-                Metric(f"{label}: lag p99", "s", [r["lag_p99"] for r in rows]),
+                Metric(f"{label}: 200↔429 transitions", "/min", [r["transitions_per_minute"] for r in good], digits=1),
+                Metric(f"{label}: checks allowed", "%", [100 * r["allowed_share"] for r in good], digits=1),
+                Metric(f"{label}: lag p99", "s", [r["lag_p99"] for r in good]),
             ]
             if kind != "none":
+                paired = [
+                    x for x, n, r in zip(reductions(by_kind, kind), by_kind["none"], rows)
+                    if not n["other_statuses"] and not r["other_statuses"]
+                ]
                 out.append(
                     Metric(
                         f"{label}: transitions removed (paired with no hysteresis)",
                         "%",
-                        [100 * x for x in reductions(by_kind, kind)],
+                        [100 * x for x in paired],
                         digits=1,
                     )
                 )
     seeds = len(next(iter(results.values()))["none"])
-    notes = [
+    notes.insert(
+        0,
         f"{seeds} seeds × {data['minutes']:g} simulated minutes per run and model; threshold "
         f"{THRESHOLD:g} s, writer checks every {CHECK_INTERVAL * 1000:.0f} ms; no target: the figures "
-        "describe what hysteresis does to this writer under each replica model."
-    ]
+        "describe what hysteresis does to this writer under each replica model.",
+    )
     return out, notes
 
 

@@ -73,12 +73,19 @@ class ReportTests(SynchronousTestCase):
         self.assertIn("linear replicas, ResumeThreshold 0.8: transitions removed (paired with no hysteresis)", names)
         self.assertEqual(len(notes), 1)
 
-    def test_odd_statuses_are_an_error(self):
+    def test_odd_statuses_are_a_miss(self):
         """
-        A check that answered neither 200 nor 429 makes the run an error,
-        never a number.
+        A check that answered neither 200 nor 429 is a miss judged on every
+        run, and that run gives no figures; no runs at all is an error.
         """
         data = {"seeds": 1, "minutes": 0.2, "results": hysteresis.run(1, 0.2, ["linear"], echo=lambda line: None)}
         data["results"]["linear"]["none"][0]["other_statuses"] = 2.0
-        self.assertRaises(ValueError, hysteresis.metrics, data)
+        metrics, notes = hysteresis.metrics(data)
+        by_name = {m.name: m for m in metrics}
+        self.assertEqual(by_name["linear replicas, no hysteresis: checks answered neither 200 nor 429"].verdict, "missed")
+        self.assertEqual(by_name["linear replicas, no hysteresis: 200↔429 transitions"].values, ())
+        self.assertEqual(
+            by_name["linear replicas, ResumeThreshold 0.8: transitions removed (paired with no hysteresis)"].values, ()
+        )
+        self.assertIn("left out", notes[1])
         self.assertRaises(ValueError, hysteresis.metrics, {"minutes": 1, "results": {}})
