@@ -207,8 +207,11 @@ MAX_RETRY_AFTER = 60.0
 #: The shared-domain health is fetched this often (seconds): a 429 it causes
 #: cannot change sooner.
 SHARED_DOMAIN_INTERVAL = 1.0
-#: The most stores one multi-store check may name.
+#: The most (distinct) stores one multi-store check may name.
 MAX_STORES = 64
+#: The most comma-separated parts a store name may have (repeats included):
+#: a bound on the work of splitting it.
+MAX_PARTS = 1024
 #: Worst first: a multi-store check answers the store result ranked highest
 #: (500 > 429 > 417 > 404 > 200; docs/decisions.md, D61).
 SEVERITY = {500: 4, 429: 3, 417: 2, 404: 1, 200: 0}
@@ -381,7 +384,8 @@ class Throttler:
         configured cluster name with commas are that cluster (the longest
         such name first). Repeated stores count once; order is kept.
 
-        @raise InvalidCheck: more than L{MAX_STORES} stores.
+        @raise InvalidCheck: more than L{MAX_STORES} stores, or more than
+            L{MAX_PARTS} parts.
         """
         if store_name in self._clusters or "," not in store_name:
             return (store_name,)
@@ -390,7 +394,7 @@ class Throttler:
             return cached
         parts = store_name.split(",")
         span = self._max_commas + 1
-        if len(parts) > MAX_STORES * span:
+        if len(parts) > MAX_PARTS:
             raise InvalidCheck("storeName", f"at most {MAX_STORES} stores in one check")
         stores: Dict[str, None] = {}
         index = 0

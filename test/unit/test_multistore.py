@@ -166,6 +166,7 @@ class CommaTests(SynchronousTestCase):
         self.assertEqual(self.node.stats.counters.get("check.any.total"), None)
         self.assertEqual(self.node.status("/check/app/mysql/" + ",".join(names[:-1])), 404)
         self.assertRaises(InvalidCheck, self.throttler.stores_of, "," * 10000)
+        self.assertEqual(self.throttler.stores_of(",".join(["ok"] * 200)), ("ok",))
 
     @given(st.lists(st.text(alphabet="ab,x", max_size=4), max_size=8))
     def test_stores_of(self, parts):
