@@ -19,7 +19,9 @@ hang of one is recorded and the others still run):
     - C{commit}: C{bench.commit_latency} (raft commit latency with durable
       storage, syncing on and off);
     - C{control}: C{bench.control_latency} (follower command to the
-      leader's C{/check}, MySQL backend and raft; the backend's query load).
+      leader's C{/check}, MySQL backend and raft; the backend's query load);
+    - C{hysteresis}: C{bench.hysteresis} (200/429 transitions per minute of
+      a writer that backs off, with and without C{ResumeThreshold}).
 
 It collects every round's figures (the C{--json} file of each benchmark,
 read by L{bench.readers}) and writes C{BENCHMARKS.md}
