@@ -186,7 +186,7 @@ the probes due succeeding."""
 def _failover_method(args):
     return f"""\
 Three real `twistd freno` processes in a raft group on loopback, one cluster whose only host is
-the shared MariaDB with a constant metric (`select 0`), so `/check` answers 200 on a leader
+a MariaDB sandbox primary with a constant metric (`select 0`), so `/check` answers 200 on a leader
 that has probed. {_arg(args, '--rounds', '10')} rounds each of: SIGKILL the leader (then restart
 it), SIGSTOP the leader (then SIGCONT it); measured from the signal to another node answering
 `/leader-check` 200 and to `/check` 200 on it (polled every 10 ms). Cold start: 3 fresh nodes
@@ -213,11 +213,13 @@ def _chaos_method(args):
     return f"""\
 A short run of the chaos test (issue 5): three `twistd freno` nodes under a load of `/check`
 requests to every node, `/leader-check` sampling, and control commands (`/throttle-app`,
-`/skip-host`) with unique names; {_arg(args, '--rounds', '20')} rounds, each a SIGKILL (then
-restart) or a SIGSTOP of 2.5–4 s (then SIGCONT) of the leader. Afterwards every node's state is
-read and checked: no acknowledged command lost (on the final leader, or on any node after
-catch-up), no `/check` 200 outside a node's own leadership, no two nodes answering 200 together
-for longer than the 2 s deposition window. One run, so the counts have n = 1; the failover times
+`/skip-host` with unique names, and `/unthrottle-app`, `/recover-host` of some acknowledged ones);
+{_arg(args, '--rounds', '20')} rounds, each a SIGKILL (then restart) or a SIGSTOP of 2.5–4 s
+(then SIGCONT) of the leader. Afterwards every node's state is read and checked: no acknowledged
+throttle or skip lost and none resurrected after its acknowledged unthrottle or recover (on the
+final leader, or on any node after catch-up), no `/check` 200 outside a node's own leadership, no
+two nodes answering 200 together for longer than the deposition window (the 1.5 s lease plus
+0.25 s). One run, so the counts have n = 1; the failover times
 are over the rounds of each kind."""
 
 

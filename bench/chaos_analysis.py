@@ -4,7 +4,7 @@ What the chaos run records, and the pure analysis of it (L{analyse}).
 
 Everything here is plain data and pure functions over it, so the
 definitions of the two properties are unit-tested on hand-made timelines
-(C{test.test_chaos.AnalysisTests}) apart from the real run.
+(C{test.unit.test_chaos}) apart from the real run.
 
 Recording
 =========
@@ -17,14 +17,30 @@ L{NO_ANSWER} (timed out, reset) says nothing about the node; status L{DOWN}
 (connection refused: nothing listens on the port) means the node served
 nothing at that instant.
 
-Property 1: acknowledged commands
-=================================
+Property 1: acknowledged commands, and their undoing
+====================================================
 
-Every command answered 200 (L{CommandRecord}) must be present on the final
-leader and, after catch-up, on every node: a throttle under its app name
-with the ratio sent, a skip under its host name. Names are unique per
-command, so presence is unambiguous; a name present that was never sent is
-reported too.
+The commands are L{CommandRecord}s of four kinds: C{throttle} and
+C{unthrottle} of an app name, C{skip} and C{recover} of a host name. A
+command answered 200 (I{acknowledged}) was committed, and applied on the
+node that answered, before the answer; a refused connection (L{DOWN})
+delivered nothing, so that command was never applied; a command answered
+anything else, or not at all, may or may not have been applied, and may be
+applied I{at any later time} (a frozen node serves the request after it
+thaws; a commit may land after the client gave up). Each name is fresh: the run sends one
+C{throttle} (or C{skip}) per name and at most one C{unthrottle} (or
+C{recover}) of it, and only after the first was acknowledged.
+
+For each name, L{expectations} decides the final state when the commands
+leave no doubt: the last acknowledged command decides it if every other
+command on that name was acknowledged before it was sent (so it was
+committed after all of them). Then, after catch-up, every node must show the
+name I{present} (a throttle, with the ratio sent; a skip) or I{absent} (an
+acknowledged unthrottle or recover): a missing entry is a I{lost command},
+an entry present after its acknowledged undoing is I{resurrected}. Names
+with a command of unknown outcome that could come last are I{undecided} and
+only counted. A name carrying the run's prefix that no command sent is a
+I{phantom}.
 
 Property 2: no 200 from a non-leader
 ====================================
@@ -46,10 +62,34 @@ answer in between and no gap longer than C{max_gap}. A run certainly
 covers C{[first.end, last.start]}: the node served at an instant no later
 than the first answer's arrival and at one no earlier than the last one's
 sending, and answered 200 to everything in between. Two runs of different
-nodes whose certain spans overlap by more than L{DEPOSITION_WINDOW} (the
-2 s a leader cut off from the majority may take to stop serving, issue 5)
-are a violation. The same is computed for C{/leader-check} (two nodes
-claiming leadership at once), which issue 5 also bounds.
+nodes whose certain spans overlap by more than L{DEPOSITION_WINDOW} are a
+violation. The same is computed for C{/leader-check} (two nodes claiming
+leadership at once), which issue 5 also bounds.
+
+The window is the documented bound, L{LEADER_LEASE} (1.5 s: a leader cut
+off from the majority stops claiming leadership within it), plus
+L{LEASE_SLACK} (0.25 s). Why that slack is enough:
+
+    - The certain spans lie inside the times the nodes really served, so
+      the measured overlap never exceeds the real one: the client's own
+      delays need no allowance.
+    - The lease runs from the moment the old leader I{processed} its last
+      answer from a majority, which can be later than the moment the
+      majority was lost by the old leader's reactor delay. The slack is
+      for that delay. Measured by C{test.integration.test_raft_partition}
+      (both followers of a running leader frozen; 10 runs on the 2-core
+      machine, 5 of them with two CPU-bound processes added, load 5-17):
+      the last request answered 200 was sent 1.38-1.49 s after the
+      freeze, never beyond the lease.
+    - A new leader cannot serve before its election, which waits at least
+      pysyncobj's C{raftMinTimeout} (0.4 s) after the old leader's last
+      contact, nor before its first probe: a further margin the window does
+      not count.
+
+(The window was 2 s, issue 5's requirement, before the lease bound was
+documented. The chaos runs recorded so far measured 0.000 s of overlap: a
+killed or frozen leader serves nothing, so only a partition, which the
+chaos run does not make, comes near the window.)
 """
 
 from __future__ import annotations
@@ -58,12 +98,17 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import attr
 
+from freno.consensus.raft.machine import LEADER_LEASE
+
 #: Status of a request that got no answer (timeout, reset): no information.
 NO_ANSWER = 0
 #: Status of a refused connection: nothing listened, nothing was served.
 DOWN = -1
-#: Seconds two nodes may serve at once (a cut-off leader stops within 2 s).
-DEPOSITION_WINDOW = 2.0
+#: Seconds an old leader may take beyond L{LEADER_LEASE} to stop serving:
+#: its delay in processing its last majority answer (module docstring).
+LEASE_SLACK = 0.25
+#: Seconds two nodes may serve at once: the lease plus L{LEASE_SLACK}.
+DEPOSITION_WINDOW = LEADER_LEASE + LEASE_SLACK
 #: Default longest silence inside one serving run (seconds).
 MAX_GAP = 0.5
 
@@ -87,7 +132,9 @@ class Observation:
 class CommandRecord:
     """
     One control command: C{kind} is C{"throttle"} (app C{name}, C{ttl}
-    minutes, C{ratio}) or C{"skip"} (host C{name}, C{ttl} minutes).
+    minutes, C{ratio}), C{"unthrottle"} (app C{name}), C{"skip"} (host
+    C{name}, C{ttl} minutes) or C{"recover"} (host C{name}); C{ttl} is 0
+    and C{ratio} L{None} for the last two.
     """
 
     kind: str
@@ -118,14 +165,40 @@ class NodeState:
     hosts: Optional[Sequence[str]]
 
 
+#: Which entries each command kind sets or removes: C{(table, present)}.
+EFFECTS: Dict[str, Tuple[str, bool]] = {
+    "throttle": ("apps", True),
+    "unthrottle": ("apps", False),
+    "skip": ("hosts", True),
+    "recover": ("hosts", False),
+}
+
+
 @attr.s(frozen=True, auto_attribs=True)
 class Violation:
     """
-    One breach of a property, with the evidence that shows it.
+    One breach of a property, with the evidence that shows it; C{name} is
+    the app or host it concerns, if any.
     """
 
     kind: str
     detail: str
+    name: Optional[str] = None
+
+
+@attr.s(frozen=True, auto_attribs=True)
+class Expectation:
+    """
+    The final state one name must have on every node: C{present} (with
+    C{ratio}, for a throttle sent with one) or not, as C{decided_by}, the
+    command that was committed last, leaves it.
+    """
+
+    table: str
+    name: str
+    present: bool
+    decided_by: CommandRecord
+    ratio: Optional[float] = None
 
 
 def _by_node(observations: Iterable[Observation]) -> Dict[str, List[Observation]]:
@@ -269,40 +342,84 @@ def overlaps(
     return longest, violations
 
 
-def missing_commands(
+def expectations(
+    commands: Iterable[CommandRecord],
+) -> Tuple[Dict[Tuple[str, str], Expectation], List[Tuple[str, str]]]:
+    """
+    Property 1's rule (module docstring): the final state each name must
+    have, for the names whose commands decide it, and the names whose
+    acknowledged commands leave it undecided.
+
+    @return: C{(expected, undecided)}: C{expected} maps C{(table, name)}
+        to its L{Expectation}; C{undecided} lists the C{(table, name)} keys
+        with an acknowledged command whose outcome another command (not
+        acknowledged, or acknowledged while it was in flight) could undo.
+        Names without any acknowledged command are in neither.
+    """
+    by_key: Dict[Tuple[str, str], List[CommandRecord]] = {}
+    for c in commands:
+        table, _ = EFFECTS[c.kind]
+        if c.status != DOWN:  # refused: never delivered, never applied
+            by_key.setdefault((table, c.name), []).append(c)
+    expected: Dict[Tuple[str, str], Expectation] = {}
+    undecided: List[Tuple[str, str]] = []
+    for key, records in sorted(by_key.items()):
+        acknowledged = [c for c in records if c.acknowledged]
+        if not acknowledged:
+            continue
+        last = max(acknowledged, key=lambda c: (c.start, c.end))
+        if all(c is last or (c.acknowledged and c.end <= last.start) for c in records):
+            _, present = EFFECTS[last.kind]
+            ratio = last.ratio if present else None
+            expected[key] = Expectation(key[0], key[1], present, last, ratio)
+        else:
+            undecided.append(key)
+    return expected, undecided
+
+
+def state_violations(
     commands: Iterable[CommandRecord], state: NodeState, node: str
 ) -> List[Violation]:
     """
-    Property 1 on one node: every acknowledged command is in C{state}, a
-    throttle with the ratio sent.
+    Property 1 on one node: every name whose final state L{expectations}
+    decides has it in C{state}: present (a throttle with the ratio sent)
+    or absent.
     """
     if state.apps is None or state.hosts is None:
         return [Violation("state-unreadable", f"{node}: /throttled-apps or /skipped-hosts unreadable")]
+    tables = {"apps": state.apps, "hosts": set(state.hosts)}
+    expected, _ = expectations(commands)
     violations = []
-    for c in commands:
-        if not c.acknowledged:
-            continue
-        if c.kind == "throttle":
-            if c.name not in state.apps:
-                violations.append(_lost(c, node))
-            elif c.ratio is not None and abs(state.apps[c.name] - c.ratio) > 1e-9:
-                violations.append(
-                    Violation(
-                        "wrong-ratio",
-                        f"{node}: {c.name} has ratio {state.apps[c.name]}, sent {c.ratio}",
-                    )
+    for (table, name), e in expected.items():
+        c = e.decided_by
+        found = name in tables[table]
+        if e.present and not found:
+            violations.append(
+                Violation(
+                    "lost-command",
+                    f"{node}: acknowledged {c.kind} {name} (sent to {c.node}, "
+                    f"[{c.start:.3f}, {c.end:.3f}]) is missing",
+                    name,
                 )
-        elif c.name not in state.hosts:
-            violations.append(_lost(c, node))
+            )
+        elif not e.present and found:
+            violations.append(
+                Violation(
+                    "resurrected",
+                    f"{node}: {name} is {'throttled' if table == 'apps' else 'skipped'} after the "
+                    f"acknowledged {c.kind} (sent to {c.node}, [{c.start:.3f}, {c.end:.3f}])",
+                    name,
+                )
+            )
+        elif found and e.ratio is not None and abs(state.apps[name] - e.ratio) > 1e-9:
+            violations.append(
+                Violation(
+                    "wrong-ratio",
+                    f"{node}: {name} has ratio {state.apps[name]}, sent {e.ratio}",
+                    name,
+                )
+            )
     return violations
-
-
-def _lost(c: CommandRecord, node: str) -> Violation:
-    return Violation(
-        "lost-command",
-        f"{node}: acknowledged {c.kind} {c.name} (sent to {c.node}, "
-        f"[{c.start:.3f}, {c.end:.3f}]) is missing",
-    )
 
 
 def phantom_entries(
@@ -314,7 +431,7 @@ def phantom_entries(
     sent = {c.name for c in commands}
     names = list(state.apps or ()) + list(state.hosts or ())
     return [
-        Violation("phantom-entry", f"{node}: {name} was never sent")
+        Violation("phantom-entry", f"{node}: {name} was never sent", name)
         for name in names
         if name.startswith(prefix) and name not in sent
     ]
@@ -330,6 +447,7 @@ class Analysis:
     violations: List[Violation]
     longest_check_overlap: float
     longest_leader_overlap: float
+    undecided: int = 0
 
 
 def analyse(
@@ -345,6 +463,7 @@ def analyse(
     """
     Both properties over a whole run.
 
+    @param commands: every command sent, acknowledged or not.
     @param final_leader: the node that led at the end (C{None}: none did,
         itself a violation).
     @param states: every node's final state, read after catch-up.
@@ -354,11 +473,12 @@ def analyse(
     if final_leader is None:
         violations.append(Violation("no-final-leader", "no stable leader at the end"))
     for node in sorted(states, key=lambda n: (n != final_leader, n)):
-        violations.extend(missing_commands(commands, states[node], node))
+        violations.extend(state_violations(commands, states[node], node))
         violations.extend(phantom_entries(commands, states[node], node, prefix))
     violations.extend(checks_outside_leadership(checks, samples))
     check_overlap, found = overlaps(checks, "/check", window, max_gap)
     violations.extend(found)
     leader_overlap, found = overlaps(samples, "/leader-check", window, max_gap)
     violations.extend(found)
-    return Analysis(violations, check_overlap, leader_overlap)
+    undecided = len(expectations(commands)[1])
+    return Analysis(violations, check_overlap, leader_overlap, undecided)

@@ -3,9 +3,10 @@ Failover benchmark: C{python -m bench.failover [--rounds N] [--only kill|stop|co
 [--json PATH]}.
 
 Real C{twistd freno} processes on loopback (L{freno.sandbox.nodes}), with one
-cluster C{main} whose only host is the shared MariaDB on 127.0.0.1:3306 and a
-constant metric query, so C{/check} answers 200 on the leader once it has
-probed.
+cluster C{main} whose only host is a MariaDB sandbox primary that the
+benchmark starts and stops (L{freno.sandbox.mysql}) and a constant metric
+query (L{freno.sandbox.cluster.constant_store}), so C{/check} answers 200 on
+the leader once it has probed.
 
     - C{kill}: SIGKILL the leader of a 3-node group; time until another node
       answers C{/leader-check} 200, and until C{/check} answers 200 on it.
@@ -33,9 +34,10 @@ import tempfile
 import time
 from typing import Dict, List
 
-from freno.sandbox.nodes import LOCAL_MARIADB_STORE, FrenoGroup, FrenoNode, wait_for
+from freno.sandbox.cluster import constant_store
+from freno.sandbox.mysql import MySQLSandbox
+from freno.sandbox.nodes import FrenoGroup, FrenoNode, wait_for
 
-STORE = LOCAL_MARIADB_STORE
 CHECK = "/check/bench/mysql/main"
 POLL = 0.01
 
@@ -89,8 +91,8 @@ def _failover_round(group: FrenoGroup, how: str) -> Dict[str, float]:
     return {"leader_check": t_leader - start, "check": t_check - start}
 
 
-def _cold_round(workdir: str) -> Dict[str, float]:
-    group = FrenoGroup(workdir, size=3, store=STORE)
+def _cold_round(workdir: str, store: dict) -> Dict[str, float]:
+    group = FrenoGroup(workdir, size=3, store=store)
     start = time.monotonic()
     try:
         for node in group.nodes:
@@ -128,15 +130,18 @@ def main(argv=None) -> int:
     workdir = tempfile.mkdtemp(prefix="freno-failover-")
     kinds = [args.only] if args.only else ["kill", "stop", "cold"]
     measured: Dict[str, List[Dict[str, float]]] = {}
+    sandbox = MySQLSandbox(os.path.join(workdir, "mysql"), replicas=0)
+    sandbox.start()  # its atexit hook stops it, should a round fail
+    store = constant_store(sandbox)
     for how in kinds:
         if how == "cold":
             samples = [
-                _cold_round(os.path.join(workdir, f"cold{i}")) for i in range(args.rounds)
+                _cold_round(os.path.join(workdir, f"cold{i}"), store) for i in range(args.rounds)
             ]
             _report("cold", samples, {"check": 3.0})
             measured[how] = samples
             continue
-        group = FrenoGroup(os.path.join(workdir, how), size=3, store=STORE)
+        group = FrenoGroup(os.path.join(workdir, how), size=3, store=store)
         try:
             group.start(30)
             samples = [_failover_round(group, how) for _ in range(args.rounds)]
@@ -144,6 +149,7 @@ def main(argv=None) -> int:
             group.stop()
         _report(how, samples, {"check": 2.5} if how == "kill" else {})
         measured[how] = samples
+    sandbox.stop()
     if args.json:
         with open(args.json, "w") as f:
             json.dump(measured, f, indent=1)

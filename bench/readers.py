@@ -365,15 +365,17 @@ def chaos_metrics(data: dict) -> Result:
     metrics += [
         Metric("rounds completed", "", [data["rounds_done"]], Target(">=", data["rounds"]), digits=0, every=True),
         Metric("violations (lost commands, 200s outside leadership)", "", [len(data["violations"])], Target("<=", 0), digits=0, every=True),
-        Metric("acknowledged commands missing on the final leader", "", [data["missing_on_final_leader"]], Target("<=", 0), digits=0, every=True),
-        Metric("acknowledged commands missing on some node", "", [data["missing_on_some_node"]], Target("<=", 0), digits=0, every=True),
-        Metric("longest certain overlap of two nodes answering /check 200", "s", [data["longest_check_overlap"]], Target("<=", 2.0), digits=3),
+        Metric("names not as acknowledged commands left them (lost, resurrected) on the final leader", "", [data["missing_on_final_leader"]], Target("<=", 0), digits=0, every=True),
+        Metric("names not as acknowledged commands left them (lost, resurrected) on some node", "", [data["missing_on_some_node"]], Target("<=", 0), digits=0, every=True),
+        Metric("longest certain overlap of two nodes answering /check 200", "s", [data["longest_check_overlap"]], Target("<=", data.get("deposition_window", 2.0)), digits=3),
     ]
     checks = ", ".join(f"{k}: {v}" for k, v in sorted(data["checks"].items()))
     notes = [
         f"{data['rounds_done']}/{data['rounds']} rounds ({data['kills']} kills, {data['freezes']} "
         f"freezes) in {data['elapsed']:.0f} s.",
-        f"Commands sent {data['commands_sent']}, acknowledged {data['commands_acknowledged']}.",
+        f"Commands sent {data['commands_sent']}, acknowledged {data['commands_acknowledged']}"
+        + "".join(f", {k} {v}" for k, v in data.get("acknowledged_by_kind", {}).items())
+        + f"; {data.get('undecided', 0)} names undecided (an undo of unknown outcome).",
         f"/check answers by status (sent to every node directly, followers included): {checks}.",
     ]
     notes += [f"violation: {v}" for v in data["violations"][:20]]

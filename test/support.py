@@ -1,8 +1,26 @@
 """
-Test support shared by several test modules (not a test module itself).
+Test support shared by several test modules (not a test module itself):
+starting MariaDB sandboxes for integration tests, with a skip naming the
+C{make deps} package when C{mariadbd} is missing (see L{test.skips}).
 """
 
 from freno.sandbox.mysql import MySQLSandbox
+from test.skips import binary_or_skip
+
+
+def start_sandbox(case, **kwargs) -> MySQLSandbox:
+    """
+    A started L{MySQLSandbox} (C{kwargs} for its constructor) that C{case}'s
+    clean-up stops.
+
+    @raise twisted.trial.unittest.SkipTest: C{mariadbd} is missing (a skip
+        that C{.ci/run} does not allow).
+    """
+    binary_or_skip("mariadbd")
+    sandbox = MySQLSandbox(**kwargs)
+    case.addCleanup(sandbox.stop)
+    sandbox.start()
+    return sandbox
 
 
 class SharedSandboxMixin:
@@ -11,7 +29,8 @@ class SharedSandboxMixin:
     C{setUpClass}): the first C{setUp} starts it, and the clean-up of the last
     test instance the loader created for this run stops it. Were a test never
     torn down, C{MySQLSandbox}'s C{atexit} hook and the children's parent-death
-    signal still stop it when trial exits.
+    signal still stop it when trial exits. Without C{mariadbd}, every test
+    skips, naming the package C{make deps} installs.
 
     @cvar sandbox_kwargs: arguments for L{MySQLSandbox}.
     """
@@ -30,12 +49,13 @@ class SharedSandboxMixin:
 
     def setUp(self):
         cls = type(self)
+        self.addCleanup(self._release)
         if cls._shared is None:
+            binary_or_skip("mariadbd")
             sandbox = MySQLSandbox(**self.sandbox_kwargs)
             sandbox.start()
             cls._shared = sandbox
         self.sandbox = cls._shared
-        self.addCleanup(self._release)
 
     def _release(self):
         cls = type(self)
@@ -43,4 +63,5 @@ class SharedSandboxMixin:
         if cls._finished >= cls._created:
             sandbox, cls._shared = cls._shared, None
             cls._created = cls._finished = 0
-            sandbox.stop()
+            if sandbox is not None:
+                sandbox.stop()

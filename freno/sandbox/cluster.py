@@ -1,3 +1,4 @@
+# -*- test-case-name: test.integration.test_raft_processes,test.integration.test_haproxy_failover -*-
 """
 C{make run}: the whole recommended deployment on loopback, in one command.
 
@@ -25,24 +26,44 @@ from freno.sandbox.mysql import MySQLSandbox
 from freno.sandbox.nodes import FrenoGroup
 
 
-def store_for(sandbox: MySQLSandbox, threshold: float = 1.0) -> dict:
+#: The metric query of L{constant_store}: always 0, below any threshold.
+CONSTANT_QUERY = "select 0"
+
+
+def _store(sandbox: MySQLSandbox, hosts, metric_query: str, threshold: float) -> dict:
     """
-    A C{Stores.MySQL} configuration probing the sandbox's replicas as the
-    cluster C{main}.
+    A C{Stores.MySQL} configuration with one static-hosts cluster, C{main},
+    probed as the sandbox's probe user.
     """
     return {
         "User": sandbox.user,
         "Password": sandbox.password,
-        "MetricQuery": HEARTBEAT_QUERY,
+        "MetricQuery": metric_query,
         "ThrottleThreshold": threshold,
         "Clusters": {
-            "main": {
-                "StaticHostsSettings": {
-                    "Hosts": [f"{r.host}:{r.port}" for r in sandbox.replicas]
-                }
-            }
+            "main": {"StaticHostsSettings": {"Hosts": [f"{s.host}:{s.port}" for s in hosts]}}
         },
     }
+
+
+def store_for(sandbox: MySQLSandbox, threshold: float = 1.0) -> dict:
+    """
+    A C{Stores.MySQL} configuration probing the sandbox's replicas as the
+    cluster C{main}, with freno's heartbeat lag query.
+    """
+    return _store(sandbox, sandbox.replicas, HEARTBEAT_QUERY, threshold)
+
+
+def constant_store(sandbox: MySQLSandbox) -> dict:
+    """
+    A C{Stores.MySQL} configuration whose cluster C{main} probes the
+    sandbox's replicas (its primary when it has none) with the constant
+    metric L{CONSTANT_QUERY}: read-only, and C{/check/<app>/mysql/main}
+    answers 200 on a leader as soon as it has probed, however busy the
+    machine and whatever the replication lag. For tests and benchmarks about
+    leadership rather than lag; a sandbox with C{replicas=0} is enough.
+    """
+    return _store(sandbox, sandbox.replicas or [sandbox.primary], CONSTANT_QUERY, 1.0)
 
 
 def main(argv=None) -> int:

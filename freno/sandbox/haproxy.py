@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 from typing import Optional, Sequence
@@ -16,6 +15,7 @@ from typing import Optional, Sequence
 import attr
 
 from freno.sandbox.nodes import REPO_ROOT, http_get, wait_for
+from freno.sandbox.processes import find_binary
 
 #: The recommended configuration at the top of the repository.
 HAPROXY_CFG = os.path.join(REPO_ROOT, "haproxy.cfg")
@@ -86,11 +86,11 @@ class HAProxy:
         """
         Write the adapted configuration and start HAProxy.
         """
-        binary = shutil.which("haproxy") or (
-            "/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None
-        )
+        binary = find_binary("haproxy")
         if binary is None:
-            raise HAProxyError("haproxy not found: apt-get install haproxy")
+            raise HAProxyError(
+                "haproxy not found on PATH or in /usr/sbin: make deps installs it (apt-get install haproxy)"
+            )
         os.makedirs(self.workdir, exist_ok=True)
         with open(self.template_path) as f:
             text = render_config(f.read(), self.client_port, self.node_ports)

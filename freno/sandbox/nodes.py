@@ -264,19 +264,6 @@ class FrenoNode:
         return self.process.returncode
 
 
-#: A C{Stores.MySQL} whose one cluster, C{main}, probes the machine's own
-#: MariaDB (127.0.0.1:3306, root, no password) with the constant metric
-#: C{select 0}: read-only, and C{/check/<app>/mysql/main} answers 200 on the
-#: leader. For tests and benchmarks about leadership rather than lag.
-LOCAL_MARIADB_STORE: Dict[str, Any] = {
-    "User": "root",
-    "Password": "",
-    "MetricQuery": "select 0",
-    "ThrottleThreshold": 1.0,
-    "Clusters": {"main": {"StaticHostsSettings": {"Hosts": ["127.0.0.1:3306"]}}},
-}
-
-
 def cluster_config(
     name: str,
     hosts: Sequence[str],

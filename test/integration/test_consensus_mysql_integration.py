@@ -1,8 +1,9 @@
 """
-Integration tests for the MySQL consensus backend against the machine's
-MariaDB on 127.0.0.1:3306 (root, no password), in a uniquely named database
-that each test creates and drops. Slow-ish: real threads, real timeouts, a 2 s
-lease; the module takes about half a minute.
+Integration tests for the MySQL consensus backend against a sandbox primary
+of our own (L{freno.sandbox.mysql}, root, no password; one per test class),
+in a uniquely named database that each test creates and drops. Slow-ish:
+real threads, real timeouts, a 2 s lease; the module takes about half a
+minute.
 """
 
 import math
@@ -11,19 +12,16 @@ import time
 import uuid
 
 import attr
-import pymysql
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.task import deferLater
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import TestCase
 
 from freno.config.model import Config
 from freno.consensus.interface import ConsensusError
 from freno.consensus.mysql.service import MySQLBackendConsensus
 from freno.sandbox.processes import free_port
-
-HOST = "127.0.0.1"
-PORT = 3306
+from test.support import SharedSandboxMixin
 
 #: Short schedules: election 0.5 s, lease 2 s, health 0.5 s, state poll 1 s.
 FAST = dict(
@@ -33,16 +31,6 @@ FAST = dict(
     state_interval=1.0,
     purge_interval=1.0,
 )
-
-
-def admin(database=None):
-    """
-    A root connection to the machine's MariaDB.
-    """
-    return pymysql.connect(
-        host=HOST, port=PORT, user="root", password="", database=database,
-        autocommit=True, connect_timeout=2,
-    )
 
 
 @inlineCallbacks
@@ -67,18 +55,18 @@ def sleep(seconds):
     return deferLater(reactor, seconds, lambda: None)
 
 
-class BackendTestCase(TestCase):
+class BackendTestCase(SharedSandboxMixin, TestCase):
     """
-    Creates a private database and builds nodes on it.
+    Creates a private database on the class's sandbox primary and builds
+    nodes on it.
     """
 
     timeout = 60
+    sandbox_kwargs = {"replicas": 0}
 
     def setUp(self):
-        try:
-            conn = admin()
-        except pymysql.err.OperationalError as e:
-            raise SkipTest(f"no MariaDB on {HOST}:{PORT}: {e}")
+        super().setUp()
+        conn = self.admin()
         self.schema = f"freno_test_backend_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         with conn.cursor() as cursor:
             cursor.execute(f"CREATE DATABASE `{self.schema}`")
@@ -86,14 +74,20 @@ class BackendTestCase(TestCase):
         self.addCleanup(self._drop)
         self.config = Config(
             domain="dc1:test",
-            backend_mysql_host=HOST,
-            backend_mysql_port=PORT,
+            backend_mysql_host=self.sandbox.primary.host,
+            backend_mysql_port=self.sandbox.primary.port,
             backend_mysql_schema=self.schema,
             backend_mysql_user="root",
         )
 
+    def admin(self, database=None):
+        """
+        A root connection to the sandbox primary.
+        """
+        return self.sandbox.connect(self.sandbox.primary, database=database)
+
     def _drop(self):
-        conn = admin()
+        conn = self.admin()
         with conn.cursor() as cursor:
             cursor.execute(f"DROP DATABASE IF EXISTS `{self.schema}`")
         conn.close()
@@ -102,7 +96,7 @@ class BackendTestCase(TestCase):
         """
         Run C{sql} in the test database; return all rows.
         """
-        conn = admin(self.schema)
+        conn = self.admin(self.schema)
         try:
             with conn.cursor() as cursor:
                 cursor.execute(sql, args)
@@ -321,7 +315,7 @@ class StateIntegrationTests(BackendTestCase):
         node = self.node(18004, start=False)
         node.startService()
         yield wait_for(node.is_leader, 5, "leadership")
-        conn = admin(self.schema)
+        conn = self.admin(self.schema)
         with conn.cursor() as cursor:
             cursor.execute("SET time_zone = '-07:00'")
             cursor.execute(

@@ -2,10 +2,10 @@
 Shared-domain health end to end (docs/compatibility.md, 429): two real C{twistd
 freno} nodes on the MySQL consensus backend, each alone in its domain
 (C{dc1:prod}, C{dc2:prod}) and both in the same C{ShareDomain}, backed by
-the machine's MariaDB on 127.0.0.1:3306 in a uniquely named database that
-the test creates and drops. Both nodes probe 127.0.0.1:3306 for a cluster
-named C{main}, each with a C{MetricQuery} reading its own row of a table the
-test controls; pushing domain 2's value over the threshold makes domain 1's
+a sandbox primary that the test starts (L{freno.sandbox.mysql}, no
+replicas), in a database the test creates. Both nodes probe that primary for
+a cluster named C{main}, each with a C{MetricQuery} reading its own row of a
+table the test controls; pushing domain 2's value over the threshold makes domain 1's
 C{/check} answer 429 within a few seconds, and recovery brings back 200.
 
 [slow, real processes: about 20 s]
@@ -24,21 +24,8 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from freno.sandbox.nodes import FrenoNode
 from freno.sandbox.processes import free_port, wait_for
-
-HOST = "127.0.0.1"
-PORT = 3306
-
-
-def admin(database=None):
-    """
-    A root connection to the machine's MariaDB.
-    """
-    import pymysql
-
-    return pymysql.connect(
-        host=HOST, port=PORT, user="root", password="", database=database,
-        autocommit=True, connect_timeout=2,
-    )
+from test.skips import HOSTNAME_UNRESOLVABLE
+from test.support import start_sandbox
 
 
 class SharedDomainNodesTests(SynchronousTestCase):
@@ -50,11 +37,10 @@ class SharedDomainNodesTests(SynchronousTestCase):
         try:
             socket.gethostbyname(socket.gethostname())
         except OSError:
-            raise SkipTest("this host's name does not resolve (service ids are hostname:port)")
-        try:
-            conn = admin()
-        except Exception as e:
-            raise SkipTest(f"no MariaDB on {HOST}:{PORT}: {e}")
+            raise SkipTest(HOSTNAME_UNRESOLVABLE)
+        self.sandbox = start_sandbox(self, replicas=0)
+        primary = self.sandbox.primary
+        conn = self.sandbox.connect(primary)
         self.db = "freno_sd_" + uuid.uuid4().hex[:12]
         with conn.cursor() as cursor:
             cursor.execute(f"CREATE DATABASE {self.db}")
@@ -63,7 +49,6 @@ class SharedDomainNodesTests(SynchronousTestCase):
             )
             cursor.execute(f"INSERT INTO {self.db}.lagtab VALUES ('a', 0.1), ('b', 0.1)")
         conn.close()
-        self.addCleanup(self._drop)
         self.workdir = tempfile.mkdtemp(prefix="freno-shared-domain-")
         self.addCleanup(shutil.rmtree, self.workdir, True)
         share = "sd-" + self.db[-8:]
@@ -75,20 +60,14 @@ class SharedDomainNodesTests(SynchronousTestCase):
         for node in (self.node1, self.node2):
             node.wait_ready(20)
 
-    def _drop(self) -> None:
-        conn = admin()
-        with conn.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {self.db}")
-        conn.close()
-
     def _node(self, dc: str, share: str, row: str) -> FrenoNode:
         config = {
             "ListenPort": free_port(),
             "DataCenter": dc,
             "Environment": "prod",
             "ShareDomain": share,
-            "BackendMySQLHost": HOST,
-            "BackendMySQLPort": PORT,
+            "BackendMySQLHost": self.sandbox.primary.host,
+            "BackendMySQLPort": self.sandbox.primary.port,
             "BackendMySQLSchema": self.db,
             "BackendMySQLUser": "root",
             "BackendMySQLPassword": "",
@@ -100,7 +79,7 @@ class SharedDomainNodesTests(SynchronousTestCase):
                     "Clusters": {
                         "main": {
                             "ThrottleThreshold": 1.0,
-                            "StaticHostsSettings": {"Hosts": [f"{HOST}:{PORT}"]},
+                            "StaticHostsSettings": {"Hosts": [self.sandbox.primary.hostport]},
                         }
                     },
                 }
@@ -109,7 +88,7 @@ class SharedDomainNodesTests(SynchronousTestCase):
         return FrenoNode(dc, os.path.join(self.workdir, dc), config)
 
     def set_value(self, row: str, value: float) -> None:
-        conn = admin(self.db)
+        conn = self.sandbox.connect(self.sandbox.primary, database=self.db)
         with conn.cursor() as cursor:
             cursor.execute("UPDATE lagtab SET value=%s WHERE name=%s", (value, row))
         conn.close()

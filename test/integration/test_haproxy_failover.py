@@ -29,7 +29,9 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 import attr
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import TestCase
+
+from test.skips import binary_or_skip
 
 #: The issue's target for the median non-200 window, seconds.
 TARGET_WINDOW = 3.0
@@ -179,11 +181,6 @@ def failover_window(answers: List[Answer], killed_at: float) -> Tuple[float, int
     raise AssertionError("no 200 after the kill")
 
 
-def _need(binary: str, package: str) -> None:
-    if not (shutil.which(binary) or os.path.exists(f"/usr/sbin/{binary}")):
-        raise SkipTest(f"{binary} is not installed (apt-get install {package})")
-
-
 class HAProxyFailoverTests(TestCase):
     """
     [slow, real processes] Failover of a 3-node group behind HAProxy.
@@ -192,8 +189,8 @@ class HAProxyFailoverTests(TestCase):
     timeout = 240
 
     def setUp(self) -> None:
-        _need("haproxy", "haproxy")
-        _need("mariadbd", "mariadb-server")
+        binary_or_skip("haproxy")
+        binary_or_skip("mariadbd")
         from freno.sandbox.cluster import store_for
         from freno.sandbox.haproxy import HAProxy
         from freno.sandbox.mysql import MySQLSandbox

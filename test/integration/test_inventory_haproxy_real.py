@@ -19,7 +19,7 @@ import tempfile
 
 from twisted.internet import defer, reactor, task
 from twisted.internet.protocol import Factory, Protocol
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.resource import Resource
 from twisted.web.server import Site
@@ -30,8 +30,9 @@ from freno.hosts import HostKey
 from freno.inventory.factory import make_source
 from freno.inventory.haproxy import CSVFetcher, HAProxySource
 from freno.inventory.refresh import GLITCHES, Inventory
-from freno.sandbox.processes import find_binary, free_port, spawn, stop_process, tail
+from freno.sandbox.processes import free_port, spawn, stop_process, tail
 from freno.stats import Stats
+from test.skips import binary_or_skip
 
 CONFIG = """\
 global
@@ -97,8 +98,7 @@ class RealHAProxyTests(TestCase):
     timeout = 60
 
     def setUp(self):
-        if find_binary("haproxy", ("/usr/sbin",)) is None:
-            raise SkipTest("haproxy is not installed (apt-get install -y haproxy)")
+        haproxy = binary_or_skip("haproxy")
         self.dir = tempfile.mkdtemp(prefix="freno-haproxy-")
         self.addCleanup(shutil.rmtree, self.dir, True)
         listeners = [reactor.listenTCP(0, Factory.forProtocol(Protocol), interface="127.0.0.1") for _ in range(2)]
@@ -119,7 +119,7 @@ class RealHAProxyTests(TestCase):
         with open(path, "w") as f:
             f.write(config)
         self.log_path = os.path.join(self.dir, "haproxy.log")
-        self.process = spawn([find_binary("haproxy", ("/usr/sbin",)), "-db", "-f", path], self.log_path)
+        self.process = spawn([haproxy, "-db", "-f", path], self.log_path)
         self.addCleanup(stop_process, self.process)
 
         pool = HTTPConnectionPool(reactor, persistent=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from twisted.internet import defer, reactor
 from twisted.internet.task import Clock
 from twisted.python.threadpool import ThreadPool
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import TestCase
 
 from freno.config.model import ProxySQLSettings
 from freno.hosts import HostKey
@@ -18,6 +18,7 @@ from freno.inventory.interfaces import InventoryError
 from freno.inventory.proxysql import (
     ProxySQLSource,
 )
+from test.support import start_sandbox
 
 
 class ProxySQLStandInTests(TestCase):
@@ -25,21 +26,14 @@ class ProxySQLStandInTests(TestCase):
     Integration: L{ProxySQLSource} against a real C{mariadbd} whose
     C{stats.stats_mysql_connection_pool} table has ProxySQL's shape, through
     a real thread pool. Each test starts its own sandbox server (a couple of
-    seconds) and stops it by pid; the machine's MariaDB on 3306 is never
-    touched.
+    seconds) and stops it by pid.
     """
 
     timeout = 60
     user, password = "proxyadmin", "proxy-secret"
 
     def setUp(self):
-        try:
-            from freno.sandbox.mysql import MySQLSandbox
-        except ImportError as e:
-            raise SkipTest(f"no sandbox: {e}")
-        self.sandbox = MySQLSandbox(replicas=0)
-        self.addCleanup(self.sandbox.stop)
-        self.sandbox.start()
+        self.sandbox = start_sandbox(self, replicas=0)
         primary = self.sandbox.primary
         for sql in (
             "CREATE DATABASE stats",

@@ -1,11 +1,9 @@
 """
 Real probes of L{freno.probe.mysql_source.MySQLMetricSource} against a real
-MariaDB.
+MariaDB: a sandbox primary (L{freno.sandbox.mysql}) that the tests start.
 """
 
 from __future__ import annotations
-
-import socket
 
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
@@ -18,39 +16,26 @@ from freno.probe.mysql_source import (
     MySQLMetricSource,
 )
 from freno.probe.query import ProbeConnectError
+from freno.sandbox.processes import free_port
+from test.support import SharedSandboxMixin
 
 
-def _mariadb_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 3306), 0.5).close()
-        return True
-    except OSError:
-        return False
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class RealMariaDBTests(TestCase):
+class RealMariaDBTests(SharedSandboxMixin, TestCase):
     """
-    Real probes against the local MariaDB (127.0.0.1:3306, root) with a
-    real thread pool. Integration; a few hundred milliseconds.
+    Real probes against a sandbox primary of our own (root, no password)
+    with a real thread pool. Integration; the sandbox starts in a few
+    seconds, the probes take a few hundred milliseconds.
     """
 
-    if not _mariadb_up():
-        skip = "no MariaDB on 127.0.0.1:3306"
+    sandbox_kwargs = {"replicas": 0}
 
     def setUp(self):
+        super().setUp()
         self.source = MySQLMetricSource(
             reactor, ProbeSettings(timeout=1.0, thread_pool_size=2)
         )
         self.addCleanup(self.source.close)
-        self.host = HostKey("127.0.0.1", 3306)
+        self.host = HostKey("127.0.0.1", self.sandbox.primary.port)
 
     def cluster(self, query):
         return ClusterSettings(name="real", user="root", metric_query=query)
@@ -94,7 +79,7 @@ class RealMariaDBTests(TestCase):
         """
         with self.assertRaises(ProbeConnectError) as e:
             yield self.source.probe(
-                self.cluster("select 1"), HostKey("127.0.0.1", _free_port())
+                self.cluster("select 1"), HostKey("127.0.0.1", free_port())
             )
         self.assertIn("dial tcp 127.0.0.1:", str(e.exception))
         self.assertIn("Connection refused", str(e.exception))

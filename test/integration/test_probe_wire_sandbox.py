@@ -12,7 +12,6 @@ test). Every wait is a poll with a deadline.
 
 from __future__ import annotations
 
-import shutil
 import time
 
 from twisted.internet import reactor
@@ -35,9 +34,6 @@ class NativeSourceSandboxTests(SharedSandboxMixin, TestCase):
     """
     SLOW (about 15 s): L{NativeMetricSource} against real replicas.
     """
-
-    if shutil.which("mariadbd") is None:
-        skip = "mariadbd is not installed"
 
     timeout = 90
     sandbox_kwargs = {"replicas": 2, "heartbeat_interval": 0.02}

@@ -1,11 +1,9 @@
 """
 Real probes of L{freno.probe.wire.source.NativeMetricSource} against a real
-MariaDB.
+MariaDB: a sandbox primary (L{freno.sandbox.mysql}) that the tests start.
 """
 
 from __future__ import annotations
-
-import socket
 
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
@@ -16,37 +14,24 @@ from freno.hosts import HostKey
 from freno.probe.interfaces import ProbeError
 from freno.probe.query import ProbeConnectError
 from freno.probe.wire.source import NativeMetricSource
+from freno.sandbox.processes import free_port
+from test.support import SharedSandboxMixin
 
 
-def _mariadb_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 3306), 0.5).close()
-        return True
-    except OSError:
-        return False
-
-
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class RealMariaDBTests(TestCase):
+class RealMariaDBTests(SharedSandboxMixin, TestCase):
     """
-    Real probes against the local MariaDB (127.0.0.1:3306, root, empty
-    password), read-only. Integration; well under a second.
+    Real probes against a sandbox primary of our own (root, empty
+    password), read-only. Integration; the sandbox starts in a few seconds,
+    the probes take well under a second.
     """
 
-    if not _mariadb_up():
-        skip = "no MariaDB on 127.0.0.1:3306"
+    sandbox_kwargs = {"replicas": 0}
 
     def setUp(self):
+        super().setUp()
         self.source = NativeMetricSource(reactor, ProbeSettings(timeout=1.0))
         self.addCleanup(self.source.close)
-        self.host = HostKey("127.0.0.1", 3306)
+        self.host = HostKey("127.0.0.1", self.sandbox.primary.port)
 
     def cluster(self, query, **kw):
         return ClusterSettings(name="real", user="root", metric_query=query, **kw)
@@ -111,6 +96,6 @@ class RealMariaDBTests(TestCase):
         A closed port is a dial error.
         """
         with self.assertRaises(ProbeConnectError) as e:
-            yield self.source.probe(self.cluster("select 1"), HostKey("127.0.0.1", _free_port()))
+            yield self.source.probe(self.cluster("select 1"), HostKey("127.0.0.1", free_port()))
         self.assertIn("dial tcp 127.0.0.1:", str(e.exception))
         self.assertIn("Connection refused", str(e.exception))

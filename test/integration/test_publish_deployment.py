@@ -14,8 +14,9 @@ import shutil
 import tempfile
 
 from prometheus_client.parser import text_string_to_metric_families
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import TestCase
 
+from test.skips import binary_or_skip
 from test.integration.test_publish_memcache_integration import VALUE_RE, Memcached, free_port, get_or_down
 
 
@@ -27,9 +28,8 @@ class NodePublishingTests(TestCase):
     timeout = 120
 
     def setUp(self) -> None:
-        for binary, package in (("memcached", "memcached"), ("mariadbd", "mariadb-server")):
-            if not (shutil.which(binary) or os.path.exists(f"/usr/sbin/{binary}")):
-                raise SkipTest(f"{binary} is not installed (apt-get install {package})")
+        for binary in ("memcached", "mariadbd"):
+            binary_or_skip(binary)
         from freno.sandbox.cluster import store_for
         from freno.sandbox.mysql import MySQLSandbox
         from freno.sandbox.nodes import FrenoGroup

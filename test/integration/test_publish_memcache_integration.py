@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,11 +19,12 @@ from typing import Callable, List, Optional
 from twisted.internet import reactor
 from twisted.internet.defer import inlineCallbacks
 from twisted.internet.task import deferLater
-from twisted.trial.unittest import SkipTest, TestCase
+from twisted.trial.unittest import TestCase
 
 from freno.probe.metrics import AggregatedMetrics, ClusterMetric
 from freno.publish.memcache import ERRORS_METRIC, WRITES_METRIC, MemcachePublisher
 from freno.stats import Stats
+from test.skips import binary_or_skip
 
 VALUE_RE = re.compile(rb"^(\d{13}):(-?\d+\.\d{6})$")
 
@@ -70,7 +70,7 @@ class Memcached:
         self.process: Optional[subprocess.Popen] = None
 
     def start(self, timeout: float = 5.0) -> None:
-        args = [shutil.which("memcached") or "/usr/bin/memcached",
+        args = [binary_or_skip("memcached"),
                 "-l", "127.0.0.1", "-p", str(self.port), "-U", "0"]
         if os.geteuid() == 0:
             args += ["-u", "nobody"]
@@ -119,8 +119,7 @@ class RealMemcachedTests(TestCase):
     timeout = 60
 
     def setUp(self) -> None:
-        if not (shutil.which("memcached") or os.path.exists("/usr/bin/memcached")):
-            raise SkipTest("memcached is not installed (apt-get install memcached)")
+        binary_or_skip("memcached")
         self.servers: List[Memcached] = []
         for _ in range(2):
             server = Memcached(free_port())

@@ -4,8 +4,9 @@ Process-level raft tests: real C{twistd freno} processes on loopback
 
 Slow integration tests (about a minute for the module). The state checks go
 through the HTTP API (C{/leader-check}, C{/raft/leader}, C{/throttle-app},
-C{/throttled-apps}, C{/skipped-hosts}); C{/check} needs a MySQL host, the
-shared MariaDB on 127.0.0.1:3306 with a constant metric query.
+C{/throttled-apps}, C{/skipped-hosts}); C{/check} needs a MySQL host: a
+sandbox primary that the test starts, probed with a constant metric query
+(L{freno.sandbox.cluster.constant_store}).
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ import time
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from freno.sandbox.nodes import LOCAL_MARIADB_STORE, FrenoGroup, wait_for
+from freno.sandbox.cluster import constant_store
+from freno.sandbox.nodes import FrenoGroup, wait_for
+from test.support import start_sandbox
 
-#: One cluster, "main", whose only host is the shared MariaDB and whose
-#: metric is always 0: /check/<app>/mysql/main answers 200 on the leader.
-MYSQL_STORE = LOCAL_MARIADB_STORE
 CHECK = "/check/raft-test/mysql/main"
 
 
@@ -86,7 +86,8 @@ class RaftProcessTests(SynchronousTestCase):
         After SIGKILL of the leader a new one is elected with every throttle
         and skip, and answers /check with 200.
         """
-        group = self.group(store=MYSQL_STORE)
+        sandbox = start_sandbox(self, replicas=0)
+        group = self.group(store=constant_store(sandbox))
         leader = group.wait_leader()
         wait_for(lambda: ok(leader.get(CHECK)), 10, what="/check 200 on the leader")
         self.assertTrue(ok(leader.get("/throttle-app/kept/ttl/60")))

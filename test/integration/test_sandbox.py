@@ -19,8 +19,12 @@ import pymysql
 from twisted.trial.unittest import SynchronousTestCase
 
 from test.support import SharedSandboxMixin
-from freno.sandbox import processes
+from freno.sandbox import datadir, processes
 from freno.sandbox.mysql import LAG_QUERY, MySQLSandbox, SandboxError
+from test.skips import binary_or_skip, missing_binary
+
+#: Every test here runs C{mariadbd}.
+skip = missing_binary("mariadbd")
 
 
 def processes_mentioning(text: str) -> list:
@@ -372,3 +376,46 @@ class CommandLineTests(SynchronousTestCase):
         self.assertEqual(proc.wait(30), 2)
         with open(output) as f:
             self.assertIn("replicas must be an integer >= 0", f.read())
+
+
+class DatadirTests(SynchronousTestCase):
+    """
+    SLOW: L{datadir.make_datadir} with and without the short bootstrap
+    (real C{mariadbd} and C{mariadb-install-db} runs).
+    """
+
+    def make(self, install_db):
+        """
+        Make a datadir under a fresh test directory; return its path.
+        """
+        base = os.path.abspath(self.mktemp())
+        os.makedirs(base)
+        path = os.path.join(base, "data")
+        datadir.make_datadir(
+            binary_or_skip("mariadbd"),
+            install_db,
+            path,
+            os.path.join(base, "install.log"),
+            60,
+        )
+        return path
+
+    def test_short_bootstrap(self):
+        """
+        The short bootstrap makes the grant tables and leaves out the help
+        tables' data and the C{sys} schema.
+        """
+        path = self.make(None)
+        self.assertTrue(os.path.exists(os.path.join(path, "mysql", "user.frm")))
+        self.assertFalse(os.path.exists(os.path.join(path, "sys")))
+
+    def test_fallback_to_install_db(self):
+        """
+        Without the bootstrap scripts, L{datadir.make_datadir} runs
+        C{mariadb-install-db}; without that too, it raises
+        L{datadir.DatadirError}.
+        """
+        self.patch(datadir, "SCRIPT_DIRS", ("/nonexistent",))
+        path = self.make(binary_or_skip("mariadb-install-db"))
+        self.assertTrue(os.path.exists(os.path.join(path, "sys")))
+        self.assertRaises(datadir.DatadirError, self.make, None)

@@ -1,6 +1,7 @@
 """
 Tests for L{freno.tap}'s wiring: the service tree on the real reactor, real
-C{twistd freno} processes, and checks answered from real MariaDB.
+C{twistd freno} processes, and checks answered from a real MariaDB (a
+sandbox the tests start).
 """
 
 import json
@@ -19,6 +20,7 @@ from treq import get as treq_get, content as treq_content
 
 from freno.sandbox.nodes import REPO_ROOT, free_port
 from freno.tap import Options, build_service
+from test.support import SharedSandboxMixin
 
 
 def write_config(testcase, config):
@@ -194,11 +196,13 @@ class TwistdProcessTests(SynchronousTestCase):
         self.assertIn("Main loop terminated", text)
 
 
-class WiredCheckTests(TestCase):
+class WiredCheckTests(SharedSandboxMixin, TestCase):
     """
-    The whole tree, in the test reactor, probing the machine's MariaDB
-    (read-only: C{select 0}) with each probe driver, answers /check 200.
+    The whole tree, in the test reactor, probing a sandbox primary of our
+    own (read-only: C{select 0}) with each probe driver, answers /check 200.
     """
+
+    sandbox_kwargs = {"replicas": 0}
 
     @inlineCallbacks
     def check_answers_200(self, driver):
@@ -210,7 +214,7 @@ class WiredCheckTests(TestCase):
             {"User": "root", "MetricQuery": "select 0", "ProbeDriver": driver}
         )
         config["Stores"]["MySQL"]["Clusters"]["main"]["StaticHostsSettings"]["Hosts"] = [
-            "127.0.0.1:3306"
+            self.sandbox.primary.hostport
         ]
         options = Options()
         options.parseOptions(["--config", write_config(self, config)])

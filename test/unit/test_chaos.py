@@ -1,6 +1,7 @@
 """
 Tests for the chaos analysis (L{bench.chaos_analysis}) on hand-made timelines:
-leader regions, checks outside leadership, overlaps and command bookkeeping
+leader regions, checks outside leadership, overlaps against the lease bound,
+and the final state that throttles, skips, unthrottles and recovers decide
 (fast, pure). The bounded chaos run on real processes is in
 L{test.integration.test_chaos}.
 """
@@ -11,19 +12,23 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from bench.chaos_analysis import (
+    DEPOSITION_WINDOW,
     DOWN,
     INF,
+    LEASE_SLACK,
     NO_ANSWER,
     CommandRecord,
     NodeState,
     Observation,
     analyse,
     checks_outside_leadership,
+    expectations,
     leader_regions,
-    missing_commands,
     overlaps,
     serving_runs,
+    state_violations,
 )
+from freno.consensus.raft.machine import LEADER_LEASE
 
 
 def rounded(regions):
@@ -161,6 +166,20 @@ class OverlapTests(SynchronousTestCase):
         self.assertEqual(found[0].kind, "two-nodes-at-once")
         self.assertGreater(longest, 2.0)
 
+    def test_window_is_the_lease_bound(self):
+        """
+        The window is the 1.5 s lease plus the documented slack: an overlap
+        of 1.7 s is allowed, one of 1.85 s (allowed by the old 2 s window)
+        is not.
+        """
+        self.assertEqual(DEPOSITION_WINDOW, LEADER_LEASE + LEASE_SLACK)
+        self.assertEqual((LEADER_LEASE, LEASE_SLACK), (1.5, 0.25))
+        for overlap, violations in ((1.7, 0), (1.85, 1)):
+            c = checks("a", 0, 5, period=0.01, latency=0) + checks("b", 5 - overlap, 8, period=0.01, latency=0)
+            longest, found = overlaps(c, "/check")
+            self.assertAlmostEqual(longest, overlap - 0.01, places=6)
+            self.assertEqual(len(found), violations)
+
     def test_alternating_leaders_are_fine(self):
         """
         a, then b, then a again (re-elected after a restart) never overlap.
@@ -173,16 +192,19 @@ class OverlapTests(SynchronousTestCase):
 
 class CommandTests(SynchronousTestCase):
     """
-    Property 1.
+    Property 1: the final state the acknowledged commands decide.
     """
 
-    def command(self, kind, name, status=200, ratio=None):
-        return CommandRecord(kind, name, "n", 0.0, 0.1, status, 60, ratio)
+    def command(self, kind, name, status=200, ratio=None, start=0.0, end=0.1):
+        return CommandRecord(kind, name, "n", start, end, status, 60, ratio)
+
+    def kinds(self, commands, state):
+        return sorted(v.kind for v in state_violations(commands, state, "n0"))
 
     def test_present(self):
         commands = [self.command("throttle", "p-a", ratio=0.5), self.command("skip", "p-h")]
         state = NodeState({"p-a": 0.5}, ["p-h"])
-        self.assertEqual(missing_commands(commands, state, "n0"), [])
+        self.assertEqual(state_violations(commands, state, "n0"), [])
 
     def test_missing_and_wrong_ratio(self):
         commands = [
@@ -192,23 +214,113 @@ class CommandTests(SynchronousTestCase):
             self.command("skip", "p-unacked", status=500),
         ]
         state = NodeState({"p-a": 0.25}, [])
-        kinds = sorted(v.kind for v in missing_commands(commands, state, "n0"))
-        self.assertEqual(kinds, ["lost-command", "lost-command", "wrong-ratio"])
+        self.assertEqual(self.kinds(commands, state), ["lost-command", "lost-command", "wrong-ratio"])
+        names = sorted(v.name for v in state_violations(commands, state, "n0"))
+        self.assertEqual(names, ["p-a", "p-b", "p-h"])
 
     def test_unreadable(self):
-        found = missing_commands([], NodeState(None, []), "n0")
+        found = state_violations([], NodeState(None, []), "n0")
         self.assertEqual([v.kind for v in found], ["state-unreadable"])
+
+    def undone(self, undo_status=200, undo_start=0.2, do_status=200):
+        """
+        A throttle of C{p-a} and a skip of C{p-h} (sent at 0, answered at
+        0.1), each undone by a command sent at C{undo_start}.
+        """
+        return [
+            self.command("throttle", "p-a", ratio=0.5, status=do_status),
+            self.command("skip", "p-h", status=do_status),
+            self.command("unthrottle", "p-a", status=undo_status, start=undo_start, end=undo_start + 0.1),
+            self.command("recover", "p-h", status=undo_status, start=undo_start, end=undo_start + 0.1),
+        ]
+
+    def test_acknowledged_undo_must_hold(self):
+        """
+        An unthrottle or recover acknowledged after the throttle or skip was
+        acknowledged leaves the name absent on every node; present, it is
+        resurrected.
+        """
+        commands = self.undone()
+        self.assertEqual(state_violations(commands, NodeState({}, []), "n0"), [])
+        found = state_violations(commands, NodeState({"p-a": 0.5}, ["p-h"]), "n0")
+        self.assertEqual(sorted((v.kind, v.name) for v in found), [("resurrected", "p-a"), ("resurrected", "p-h")])
+        self.assertIn("p-a is throttled after the acknowledged unthrottle", found[0].detail + found[1].detail)
+        self.assertIn("p-h is skipped after the acknowledged recover", found[0].detail + found[1].detail)
+
+    def test_undo_of_unknown_outcome_is_undecided(self):
+        """
+        An unthrottle or recover without an answer, or answered 500, may or
+        may not have been applied: the name may be present or absent, and
+        counts as undecided.
+        """
+        for status in (500, NO_ANSWER):
+            commands = self.undone(undo_status=status)
+            for state in (NodeState({}, []), NodeState({"p-a": 0.5}, ["p-h"])):
+                self.assertEqual(state_violations(commands, state, "n0"), [])
+            expected, undecided = expectations(commands)
+            self.assertEqual((expected, sorted(undecided)), ({}, [("apps", "p-a"), ("hosts", "p-h")]))
+
+    def test_refused_undo_was_never_applied(self):
+        """
+        A refused connection delivered nothing: after a refused unthrottle
+        or recover the throttle and skip must still be there.
+        """
+        commands = self.undone(undo_status=DOWN)
+        self.assertEqual(state_violations(commands, NodeState({"p-a": 0.5}, ["p-h"]), "n0"), [])
+        self.assertEqual(self.kinds(commands, NodeState({}, [])), ["lost-command", "lost-command"])
+
+    def test_undo_sent_before_the_answer_is_undecided(self):
+        """
+        An unthrottle sent before the throttle was acknowledged may have been
+        committed before it: the order, and so the final state, is unknown.
+        """
+        commands = self.undone(undo_start=0.05)
+        expected, undecided = expectations(commands)
+        self.assertEqual((expected, len(undecided)), ({}, 2))
+        self.assertEqual(state_violations(commands, NodeState({"p-a": 0.5}, ["p-h"]), "n0"), [])
+
+    def test_undo_of_unacknowledged_command_is_undecided(self):
+        """
+        A throttle that was never acknowledged may be committed at any time,
+        even after an acknowledged unthrottle of the same name.
+        """
+        commands = self.undone(do_status=NO_ANSWER)
+        self.assertEqual(len(expectations(commands)[1]), 2)
+        self.assertEqual(state_violations(commands, NodeState({"p-a": 0.5}, ["p-h"]), "n0"), [])
+
+    def test_expectations(self):
+        """
+        L{expectations} names the deciding command; names with no
+        acknowledged command are neither expected nor undecided.
+        """
+        commands = self.undone() + [self.command("throttle", "p-b", ratio=0.3), self.command("skip", "p-x", status=500)]
+        expected, undecided = expectations(commands)
+        self.assertEqual(undecided, [])
+        self.assertEqual(
+            {k: (e.present, e.decided_by.kind, e.ratio) for k, e in expected.items()},
+            {
+                ("apps", "p-a"): (False, "unthrottle", None),
+                ("hosts", "p-h"): (False, "recover", None),
+                ("apps", "p-b"): (True, "throttle", 0.3),
+            },
+        )
 
     def test_analyse(self):
         """
         L{analyse} puts the properties together: phantoms, a missing final
-        leader, and the leader-check overlap are reported too.
+        leader, resurrected entries, the undecided count and the
+        leader-check overlap are reported too.
         """
         commands = [self.command("throttle", "p-a", ratio=1.0)]
         states = {"a": NodeState({"p-a": 1.0, "p-zz": 1.0}, []), "b": NodeState({}, [])}
         result = analyse([], [], commands, None, states, "p-")
         kinds = sorted(v.kind for v in result.violations)
         self.assertEqual(kinds, ["lost-command", "no-final-leader", "phantom-entry"])
+        commands = self.undone() + [self.command("recover", "p-y", status=500)]
+        commands.append(self.command("skip", "p-y", status=200, start=-1.0, end=-0.9))
+        result = analyse([], [], commands, "a", {"a": NodeState({"p-a": 0.5}, ["p-y"])}, "p-")
+        self.assertEqual([v.kind for v in result.violations], ["resurrected"])
+        self.assertEqual(result.undecided, 1)
         s = samples("a", *[200] * 40) + samples("b", *[200] * 40)
         result = analyse([], s, [], "a", {}, "p-")
         self.assertEqual([v.kind for v in result.violations], ["two-nodes-at-once"])

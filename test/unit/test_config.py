@@ -14,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from freno.config.errors import ConfigError
 from freno.config.loader import load_config
 from freno.config.model import ClusterSettings, Config, ProxySQLSettings
+from test.skips import ROOT_READS_ANY_FILE
 from test.unit.test_config_helpers import CLUSTER_PATH, ConfigFileMixin, base, with_cluster, with_store
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -74,7 +75,7 @@ class FileErrorTests(ConfigFileMixin, SynchronousTestCase):
         A file without read permission is reported as such.
         """
         if os.geteuid() == 0:
-            raise self.skipTest("root reads files whatever their mode")
+            raise self.skipTest(ROOT_READS_ANY_FILE)
         path = self.write(base())
         os.chmod(path, 0)
         with self.assertRaises(ConfigError) as cm:

@@ -1,6 +1,7 @@
 """
-Tests for L{freno.sandbox.mysql}'s arguments, L{freno.sandbox.processes}'s
-helpers and L{freno.sandbox.datadir}, without starting a server.
+Tests for L{freno.sandbox.mysql}'s arguments and L{freno.sandbox.processes}'s
+helpers, without starting a server (L{freno.sandbox.datadir}, which runs
+C{mariadbd}, is tested in L{test.integration.test_sandbox}).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from freno.sandbox import datadir, heartbeat, processes
+from freno.sandbox import heartbeat, processes
 from freno.sandbox.mysql import MySQLSandbox, SandboxError
 
 
@@ -100,45 +101,3 @@ class ProcessHelperTests(SynchronousTestCase):
         self.assertTrue(processes.is_alive(os.getpid()))
         self.assertIsNone(processes.process_state(2**22 + 1))
         self.assertFalse(processes.is_alive(2**22 + 1))
-
-
-class DatadirTests(SynchronousTestCase):
-    """
-    SLOW: L{datadir.make_datadir} with and without the short bootstrap.
-    """
-
-    def make(self, install_db):
-        """
-        Make a datadir under a fresh test directory; return its path.
-        """
-        base = os.path.abspath(self.mktemp())
-        os.makedirs(base)
-        path = os.path.join(base, "data")
-        datadir.make_datadir(
-            processes.find_binary("mariadbd"),
-            install_db,
-            path,
-            os.path.join(base, "install.log"),
-            60,
-        )
-        return path
-
-    def test_short_bootstrap(self):
-        """
-        The short bootstrap makes the grant tables and leaves out the help
-        tables' data and the C{sys} schema.
-        """
-        path = self.make(None)
-        self.assertTrue(os.path.exists(os.path.join(path, "mysql", "user.frm")))
-        self.assertFalse(os.path.exists(os.path.join(path, "sys")))
-
-    def test_fallback_to_install_db(self):
-        """
-        Without the bootstrap scripts, L{datadir.make_datadir} runs
-        C{mariadb-install-db}; without that too, it raises
-        L{datadir.DatadirError}.
-        """
-        self.patch(datadir, "SCRIPT_DIRS", ("/nonexistent",))
-        path = self.make(processes.find_binary("mariadb-install-db"))
-        self.assertTrue(os.path.exists(os.path.join(path, "sys")))
-        self.assertRaises(datadir.DatadirError, self.make, None)
