@@ -119,6 +119,15 @@ service's Deferred:
       skipped hosts, or more than 4 Mi characters of their names) is
       refused with L{InvalidCommand}, naming the bound, before it reaches
       consensus: nothing changes and memory stays bounded (D48).
+    - unthrottle and recover always go through consensus (D6). freno sent
+      an unthrottle only when the receiving node already had the app in its
+      own map and otherwise answered 200 without a command, so an unthrottle
+      sent to a node that had not yet applied the throttle (a restarted node
+      catching up, a MySQL-backend follower between state polls) was
+      acknowledged and lost; the chaos run (C{bench.chaos}) found exactly
+      that. Unthrottling an app (or recovering a host) nobody throttled
+      therefore commits a no-op, is audited, and, like every other command,
+      fails when there is no leader.
 
 The built-in C{abusing-app} (D7): a local throttle present on every
 node from start, ratio 1, shown in C{/throttled-apps} with an expiry ten years
@@ -133,7 +142,7 @@ import random as _random
 from types import SimpleNamespace
 from typing import Callable, Dict, Mapping, Optional, Protocol, Tuple
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
 from freno.config.model import Config
@@ -704,15 +713,15 @@ class Throttler:
 
     def unthrottle_app(self, app_key: str, context: Optional[AuditContext] = None) -> Deferred:
         """
-        Unthrottle C{app_key} if this node knows it as throttled (as freno:
-        an unknown key answers OK without a command, so it is not audited
-        either: nothing happened).
+        Unthrottle C{app_key} through consensus, whether or not this node
+        has applied its throttle yet (D6; freno skipped the command for keys
+        it did not know, so an unthrottle sent to a node that lagged was
+        acknowledged and lost). It is audited like any command, also when no
+        node had the app.
 
         @raise InvalidCommand: the built-in app.
         """
         self.refuse_builtin(app_key)
-        if app_key not in self._consensus.throttled_apps():
-            return succeed(Applied())
         return self.submit(UnthrottleApp(app_key, context))
 
     def skip_host(
@@ -730,10 +739,9 @@ class Throttler:
 
     def recover_host(self, hostname: str, context: Optional[AuditContext] = None) -> Deferred:
         """
-        Stop skipping C{hostname} if this node knows it as skipped; an
-        unknown host answers OK without a command (like unthrottle: a
-        command that would change nothing is not sent, nor audited).
+        Stop skipping C{hostname}, through consensus whether or not this
+        node has applied its skip yet (D6, as unthrottle: a node that lagged
+        would otherwise acknowledge the recover and lose it). It is audited
+        like any command, also when no node had the host.
         """
-        if hostname not in self._consensus.skipped_hosts():
-            return succeed(Applied())
         return self.submit(RecoverHost(hostname, context))

@@ -294,14 +294,17 @@ class FrenoRouteAuthTests(SynchronousTestCase):
         for token in (OPS, DEPLOY, "wrong-token-0123456789"):
             self.assertNotIn(token, text)
 
-    def test_unknown_key_sends_nothing(self):
+    def test_unknown_key_still_commits(self):
         """
-        Unthrottling or recovering something this node does not know sends
-        no command and so is not audited (nothing happened).
+        Unthrottling or recovering something this node does not know still
+        commits the command (D6: another node may have it) and so is
+        audited, as an unthrottle and a recover that changed nothing here.
         """
         self.assertEqual(self.s.json("GET", "/unthrottle-app/nobody", token=OPS)[0], 200)
         self.assertEqual(self.s.json("GET", "/recover-host/nowhere", token=OPS)[0], 200)
-        self.assertEqual(self.s.audit(), [])
+        self.assertEqual(
+            [r.route for r in self.s.audit()], ["GET /unthrottle-app/nobody", "GET /recover-host/nowhere"]
+        )
 
     def test_bad_reason(self):
         """

@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from freno.config.model import ClusterSettings, Config, MySQLStoreSettings
 from freno.consensus.interface import NotLeaderError
-from freno.consensus.commands import InvalidCommand
+from freno.consensus.commands import InvalidCommand, RecoverHost, UnthrottleApp
 from freno.consensus.local import LocalConsensus
 from freno.probe.metrics import AggregatedMetrics, ClusterMetric
 from freno.stats import Stats
@@ -427,15 +427,33 @@ class CommandTests(SynchronousTestCase):
         self.assertRaises(InvalidCommand, t.throttle_app, ABUSING_APP)
         self.successResultOf(t.throttle_app(ABUSING_APP + "/main"))
 
-    def test_unthrottle_unknown_is_ok(self):
+    def test_unthrottle_unknown_goes_through_consensus(self):
         """
-        Unthrottling an unknown app succeeds without a command, even on a
-        non-leader.
+        B12's unthrottle half, decided: an unthrottle of an app this node
+        does not have (yet) is still committed, because another node may
+        have it; so it succeeds with a leader and fails, like every
+        command, without one.
         """
         t, clock, consensus, _, _ = make_throttler()
+        self.successResultOf(t.unthrottle_app("nosuch"))
+        self.assertNotIn("nosuch", consensus.throttled_apps())
         consensus.set_leader(False)
         consensus.reject_commands = NotLeaderError()
-        self.successResultOf(t.unthrottle_app("nosuch"))
+        self.failureResultOf(t.unthrottle_app("nosuch"), NotLeaderError)
+
+    def test_unthrottle_reaches_a_node_that_has_the_throttle(self):
+        """
+        The unthrottle (and the recover) is submitted even though the local
+        map lacks the name: a node whose state lags (here: one that never
+        saw the throttle or skip) does not swallow it.
+        """
+        t, clock, consensus, _, _ = make_throttler()
+        submitted = []
+        submit = consensus._submit
+        self.patch(consensus, "_submit", lambda command: submitted.append(command) or submit(command))
+        self.successResultOf(t.unthrottle_app("elsewhere"))
+        self.successResultOf(t.recover_host("db-elsewhere"))
+        self.assertEqual(submitted, [UnthrottleApp("elsewhere"), RecoverHost("db-elsewhere")])
 
     def test_consensus_failure_propagates(self):
         """
