@@ -23,6 +23,8 @@ from freno.sandbox.nodes import FrenoGroup, wait_for
 from test.support import start_sandbox
 
 CHECK = "/check/raft-test/mysql/main"
+#: Seconds a control command may take: the 5 s commit bound, and some.
+COMMAND_TIMEOUT = 8.0
 
 
 def apps(node):
@@ -50,6 +52,28 @@ class RaftProcessTests(SynchronousTestCase):
         group.start()
         return group
 
+    def command(self, node, path: str) -> None:
+        """
+        Send the control command C{path} to C{node} and assert it was
+        acknowledged (200).
+        """
+        status, body = node.get(path, timeout=COMMAND_TIMEOUT)
+        self.assertEqual(status, 200, f"{node.name} {path}: {status} {body!r}\n{node.log_tail()}")
+
+    def settled(self, group, timeout: float = 15.0):
+        """
+        Wait for one leader that every running node names (so that a
+        follower can forward a command at once); return it.
+        """
+        leader = group.wait_leader(timeout)
+        expected = (200, json.dumps(leader.raft_address).encode() + b"\n")
+        wait_for(
+            lambda: all(n.get("/raft/leader") == expected for n in group.nodes if n.running()),
+            timeout,
+            what="every node to name the leader",
+        )
+        return leader
+
     def everywhere(self, group, names=(), skipped=(), nodes=None, timeout=5.0):
         nodes = [n for n in (nodes or group.nodes) if n.running()]
 
@@ -76,9 +100,9 @@ class RaftProcessTests(SynchronousTestCase):
         )
         self.assertEqual(group.leaders(), [leader])
         follower = next(n for n in group.nodes if n is not leader)
-        self.assertTrue(ok(leader.get("/throttle-app/via-leader/ttl/60/ratio/0.5")))
-        self.assertTrue(ok(follower.get("/throttle-app/via-follower")))
-        self.assertTrue(ok(follower.get("/skip-host/db1/ttl/60")))
+        self.command(leader, "/throttle-app/via-leader/ttl/60/ratio/0.5")
+        self.command(follower, "/throttle-app/via-follower")
+        self.command(follower, "/skip-host/db1/ttl/60")
         self.everywhere(group, ["via-leader", "via-follower"], ["db1"])
 
     def test_sigkill_leader(self):
@@ -90,8 +114,8 @@ class RaftProcessTests(SynchronousTestCase):
         group = self.group(store=constant_store(sandbox))
         leader = group.wait_leader()
         wait_for(lambda: ok(leader.get(CHECK)), 10, what="/check 200 on the leader")
-        self.assertTrue(ok(leader.get("/throttle-app/kept/ttl/60")))
-        self.assertTrue(ok(leader.get("/skip-host/db9/ttl/60")))
+        self.command(leader, "/throttle-app/kept/ttl/60")
+        self.command(leader, "/skip-host/db9/ttl/60")
         leader.kill()
         killed = time.monotonic()
         others = [n for n in group.nodes if n is not leader]
@@ -109,12 +133,12 @@ class RaftProcessTests(SynchronousTestCase):
         """
         group = self.group()
         leader = group.wait_leader()
-        self.assertTrue(ok(leader.get("/throttle-app/before-freeze")))
+        self.command(leader, "/throttle-app/before-freeze")
         leader.freeze()
         frozen = time.monotonic()
         others = [n for n in group.nodes if n is not leader]
         new = group.wait_leader(among=others, timeout=10)
-        self.assertTrue(ok(new.get("/throttle-app/during-freeze")))
+        self.command(new, "/throttle-app/during-freeze")
         wait_for(lambda: time.monotonic() - frozen > 2.0, 3)
         leader.thaw()
         self.assertEqual(leader.get("/leader-check")[0], 404)
@@ -132,13 +156,13 @@ class RaftProcessTests(SynchronousTestCase):
         restarted with an empty data dir catches up.
         """
         group = self.group()
-        leader = group.wait_leader()
+        leader = self.settled(group)
         follower = next(n for n in group.nodes if n is not leader)
         # A follower forwards commands only once it knows the leader.
         wait_for(lambda: ok(follower.get("/raft/leader")), 5, what="the follower to see the leader")
         for i in range(5):
-            self.assertTrue(ok((leader if i % 2 else follower).get(f"/throttle-app/app{i}")))
-        self.assertTrue(ok(follower.get("/skip-host/db1/ttl/60")))
+            self.command(leader if i % 2 else follower, f"/throttle-app/app{i}")
+        self.command(follower, "/skip-host/db1/ttl/60")
         for node in group.nodes:
             node.kill()
         for node in group.nodes:
@@ -163,7 +187,7 @@ class RaftProcessTests(SynchronousTestCase):
         group = self.group(size=1)
         node = group.nodes[0]
         wait_for(node.is_leader, 10, what="self-election")
-        self.assertTrue(ok(node.get("/throttle-app/solo/ttl/60/ratio/0.3")))
+        self.command(node, "/throttle-app/solo/ttl/60/ratio/0.3")
         node.kill()
         node.start()
         node.wait_ready()
@@ -177,7 +201,7 @@ class RaftProcessTests(SynchronousTestCase):
         """
         group = self.group(size=5)
         leader = group.wait_leader()
-        self.assertTrue(ok(leader.get("/throttle-app/five")))
+        self.command(leader, "/throttle-app/five")
         gone = [leader, next(n for n in group.nodes if n is not leader)]
         for node in gone:
             node.kill()
@@ -185,5 +209,5 @@ class RaftProcessTests(SynchronousTestCase):
         new = group.wait_leader(among=rest, timeout=10)
         follower = next(n for n in rest if n is not new)
         wait_for(lambda: ok(follower.get("/raft/leader")), 5, what="a follower to see the leader")
-        self.assertTrue(ok(follower.get("/throttle-app/after")))
+        self.command(follower, "/throttle-app/after")
         self.everywhere(group, ["five", "after"], nodes=rest)
