@@ -260,8 +260,13 @@ class ProbeSandboxTests(SharedSandboxMixin, TestCase):
         )
         yield deferLater(reactor, 1.5, lambda: None)
         loop.stop()
-        self.assertLess(max(ages), 0.25, "other cluster was not probed on time")
-        self.assertLess(sorted(lateness)[int(len(lateness) * 0.99)], 0.05)
+        # Anything waiting on the frozen host would show up as a full probe
+        # timeout (1 s) of lateness or age; half of that leaves room for a
+        # busy 2-core machine's scheduling (tens of milliseconds, at times
+        # more), which is not what this test is about (bench.probe measures
+        # reactor lag).
+        self.assertLess(max(ages), 0.5, "other cluster was not probed on time")
+        self.assertLess(sorted(lateness)[int(len(lateness) * 0.99)], 0.5)
         self.sandbox.thaw(0)
         yield wait_for(self.low, 10, "thawed replica counts again")
 
