@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBS := mariadb-server haproxy memcached
+# iproute2: `ss`, which a test reads a listening socket's backlog with.
+DEBS := mariadb-server haproxy memcached iproute2
 BENCH_DEBS := wrk hey
 # trial -j N cannot be used: its workers run from twisted/trial/_dist/, whose own
 # `test` package shadows ours.

@@ -53,6 +53,7 @@ PACKAGES: Dict[str, str] = {
     "mariadb-install-db": "mariadb-server",
     "haproxy": "haproxy",
     "memcached": "memcached",
+    "ss": "iproute2",
 }
 
 

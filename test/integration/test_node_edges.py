@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from twisted.trial.unittest import SkipTest, SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase
 
 from freno.http.listen import listen_backlog, read_somaxconn
 from freno.sandbox.nodes import FrenoNode
 from freno.sandbox.processes import free_port, wait_for
+from test.skips import binary_or_skip
 
 NOT_COLLECTED = "Metric not collected yet"
 ROUTES = ("check/app/mysql/{c}", "check-if-exists/app/mysql/{c}",
@@ -162,15 +162,14 @@ class NodeEdgeTests(SynchronousTestCase):
         The HTTP socket's accept queue is the automatic backlog (capped by
         the kernel's somaxconn), or C{ListenBacklog} when set.
         """
-        if shutil.which("ss") is None:
-            raise SkipTest("ss (iproute2) is not installed")
+        ss = binary_or_skip("ss")
         somaxconn = read_somaxconn() or 4096
         for extra, expected in (({}, min(listen_backlog(0), somaxconn)),
                                 ({"ListenBacklog": 300}, min(300, somaxconn))):
             node = self.node(**extra)
             node.wait_ready()
             output = subprocess.run(
-                ["ss", "-ltnH", f"sport = :{node.http_port}"],
+                [ss, "-ltnH", f"sport = :{node.http_port}"],
                 capture_output=True, text=True, check=True,
             ).stdout.split()
             self.assertEqual(output[0], "LISTEN", output)
