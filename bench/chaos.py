@@ -7,9 +7,9 @@ A 3-node group of real C{twistd freno} processes
 host is a MariaDB sandbox primary that the run starts and stops
 (L{freno.sandbox.mysql}) and whose metric is C{select 0}
 (L{freno.sandbox.cluster.constant_store}: read-only; below the threshold, so
-the leader answers C{/check} 200). While a client load runs, the leader is SIGKILLed (then
-restarted on the same data dir) and SIGSTOPped (then, after a few seconds,
-SIGCONTed) in turn, one fault per round.
+the leader answers C{/check} 200). While a client load runs, the leader is
+SIGKILLed (then restarted on the same data dir) and SIGSTOPped (then, after a
+few seconds, SIGCONTed) in turn, one fault per round.
 
 The load (threads of this process, blocking HTTP with timeouts):
 
@@ -45,7 +45,7 @@ directory as evidence, and exits 1 on any violation. C{--json PATH} also
 writes the summary's figures there (for C{bench.all}).
 
 L{run} is the same run for a caller that owns the group (the bounded
-version in C{test.test_chaos}).
+version in C{test.integration.test_chaos}).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.integration.test_raft_processes,test.integration.test_haproxy_failover -*-
+# -*- test-case-name: test.unit.test_sandbox,test.integration.test_raft_processes,test.integration.test_haproxy_failover -*-
 """
 C{make run}: the whole recommended deployment on loopback, in one command.
 

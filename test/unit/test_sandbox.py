@@ -1,6 +1,7 @@
 """
-Tests for L{freno.sandbox.mysql}'s arguments and L{freno.sandbox.processes}'s
-helpers, without starting a server (L{freno.sandbox.datadir}, which runs
+Tests for L{freno.sandbox.mysql}'s arguments, L{freno.sandbox.processes}'s
+helpers and L{freno.sandbox.cluster}'s store configurations, without starting a
+server (L{freno.sandbox.datadir}, which runs
 C{mariadbd}, is tested in L{test.integration.test_sandbox}).
 """
 
@@ -12,8 +13,10 @@ import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from freno.sandbox import heartbeat, processes
+from freno.config.model import HEARTBEAT_QUERY
+from freno.sandbox import cluster, heartbeat, processes
 from freno.sandbox.mysql import MySQLSandbox, SandboxError
+from freno.sandbox.server import Server
 
 
 def poll(predicate, timeout, what):
@@ -101,3 +104,43 @@ class ProcessHelperTests(SynchronousTestCase):
         self.assertTrue(processes.is_alive(os.getpid()))
         self.assertIsNone(processes.process_state(2**22 + 1))
         self.assertFalse(processes.is_alive(2**22 + 1))
+
+
+class StoreTests(SynchronousTestCase):
+    """
+    L{cluster.store_for} and L{cluster.constant_store}: the C{Stores.MySQL}
+    configurations that tests and benchmarks point freno nodes at.
+    """
+
+    def sandbox(self, replicas):
+        sandbox = MySQLSandbox(replicas=replicas)
+        sandbox.primary = Server("primary", "127.0.0.1", 4000, "/d/p", "/s/p", None, 1)
+        sandbox.replicas = [
+            Server(f"replica{i}", "127.0.0.1", 4000 + i, f"/d/{i}", f"/s/{i}", None, 1 + i)
+            for i in range(1, replicas + 1)
+        ]
+        return sandbox
+
+    def test_constant_store(self):
+        """
+        The constant store probes the replicas, or the primary of a sandbox
+        without replicas, as the probe user with C{select 0}; never a server
+        the sandbox did not start.
+        """
+        for replicas, hosts in ((0, ["127.0.0.1:4000"]), (2, ["127.0.0.1:4001", "127.0.0.1:4002"])):
+            store = cluster.constant_store(self.sandbox(replicas))
+            self.assertEqual(
+                (store["User"], store["Password"], store["MetricQuery"]),
+                (MySQLSandbox.user, MySQLSandbox.password, "select 0"),
+            )
+            self.assertEqual(store["Clusters"]["main"]["StaticHostsSettings"]["Hosts"], hosts)
+
+    def test_store_for(self):
+        """
+        The lag store probes the replicas with freno's heartbeat query.
+        """
+        store = cluster.store_for(self.sandbox(2), threshold=0.5)
+        self.assertEqual((store["MetricQuery"], store["ThrottleThreshold"]), (HEARTBEAT_QUERY, 0.5))
+        self.assertEqual(
+            store["Clusters"]["main"]["StaticHostsSettings"]["Hosts"], ["127.0.0.1:4001", "127.0.0.1:4002"]
+        )
