@@ -50,7 +50,6 @@ PERMANENT: Dict[str, str] = {
 #: against it and skips while the checkout lacks it): each reason with the
 #: work it waits for. An entry goes when that work lands; the test then runs.
 PENDING: Dict[str, str] = {
-    "this checkout has no REST API (freno.http.rest)": "the REST API (/api/v1, tokens)",
     "the nodes send no X-Freno-* check headers (the check-answers work is not here)": (
         "the check answers' X-Freno-* and Retry-After headers"
     ),

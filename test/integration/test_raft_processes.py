@@ -60,20 +60,6 @@ class RaftProcessTests(SynchronousTestCase):
         status, body = node.get(path, timeout=COMMAND_TIMEOUT)
         self.assertEqual(status, 200, f"{node.name} {path}: {status} {body!r}\n{node.log_tail()}")
 
-    def settled(self, group, timeout: float = 15.0):
-        """
-        Wait for one leader that every running node names (so that a
-        follower can forward a command at once); return it.
-        """
-        leader = group.wait_leader(timeout)
-        expected = (200, json.dumps(leader.raft_address).encode() + b"\n")
-        wait_for(
-            lambda: all(n.get("/raft/leader") == expected for n in group.nodes if n.running()),
-            timeout,
-            what="every node to name the leader",
-        )
-        return leader
-
     def everywhere(self, group, names=(), skipped=(), nodes=None, timeout=5.0):
         nodes = [n for n in (nodes or group.nodes) if n.running()]
 
@@ -156,7 +142,7 @@ class RaftProcessTests(SynchronousTestCase):
         restarted with an empty data dir catches up.
         """
         group = self.group()
-        leader = self.settled(group)
+        leader = group.wait_leader()
         follower = next(n for n in group.nodes if n is not leader)
         # A follower forwards commands only once it knows the leader.
         wait_for(lambda: ok(follower.get("/raft/leader")), 5, what="the follower to see the leader")
