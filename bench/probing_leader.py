@@ -78,7 +78,9 @@ class ProbingGroup:
     def start(self, timeout: float = 60.0) -> FrenoNode:
         """
         Start the sandbox and the group; return the leader once it answers
-        C{/check} 200.
+        C{/check} 200 and every node names it and shows the same
+        C{freno_raft_term} (a follower still joining would otherwise count
+        as a term change in the first watch).
         """
         self.sandbox = MySQLSandbox(os.path.join(self.workdir, "mysql"), replicas=2)
         self.sandbox.start()
@@ -90,6 +92,18 @@ class ProbingGroup:
             lambda: leader.get(CHECK_PATH, timeout=1.0)[0] == 200,
             timeout, what=f"{leader.name} to answer {CHECK_PATH} 200",
         )
+        named = (200, json.dumps(leader.raft_address).encode() + b"\n")
+
+        def settled() -> bool:
+            if not all(n.get("/raft/leader", timeout=1.0) == named for n in self.group.nodes):
+                return False
+            try:
+                terms = {NodeReader(n).raft()[0] for n in self.group.nodes}
+            except (RuntimeError, ValueError):
+                return False
+            return len(terms) == 1
+
+        wait_for(settled, timeout, what=f"every node to name {leader.name}, in one term")
         return leader
 
     @property
