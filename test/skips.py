@@ -49,11 +49,7 @@ PERMANENT: Dict[str, str] = {
 #: Skips of tests that wait for work not merged yet (the test is written
 #: against it and skips while the checkout lacks it): each reason with the
 #: work it waits for. An entry goes when that work lands; the test then runs.
-PENDING: Dict[str, str] = {
-    "the nodes send no X-Freno-* check headers (the check-answers work is not here)": (
-        "the check answers' X-Freno-* and Retry-After headers"
-    ),
-}
+PENDING: Dict[str, str] = {}
 
 #: Every skip reason C{.ci/run} accepts.
 ALLOWED: Dict[str, str] = {**PERMANENT, **PENDING}
