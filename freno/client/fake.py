@@ -332,10 +332,9 @@ class FakeFreno:
         if len(path) == 2 and path[0] in ("throttles", "skips") and method == "DELETE":
             table = self.state.throttles if path[0] == "throttles" else self.state.skips
             key = f"{path[1]}/{query['store']}" if query.get("store") else path[1]
-            if table.pop(key, None) is None:
-                return self._json(200, {"removed": False, "audit_id": None})
+            had = table.pop(key, None) is not None
             audit_id = self.state.record(actor, f"DELETE /api/v1/{path[0]}/{path[1]}", query, query.get("reason"))
-            return self._json(200, {"removed": True, "audit_id": audit_id})
+            return self._json(200, {"removed": had, "audit_id": audit_id})
         if path == ["skips"] and method == "GET":
             return self._json(200, {"skips": [
                 {"host": h, "expires_at": _iso(e), "expires_at_unix": e, "reason": None, "actor": None,

@@ -18,9 +18,11 @@ the OpenAPI file against L{RestAPI.app}'s routes).
 
 A mutation answers only once its command is committed and applied on the
 node that answered (any node accepts it; raft forwards to the leader), with
-the resulting entry and the id of its audit record. Removing something
-absent answers C{{"removed": false, "audit_id": null}} and sends no command
-(nothing happened, so nothing is audited; freno's unthrottle does the same).
+the resulting entry and the id of its audit record. A removal is always
+committed (and audited), even for a name this node does not have: the node
+that answers may lag behind the command that created it, and a removal it
+skipped would be acknowledged and lost (D6). C{"removed"} says whether this
+node had an active entry just before.
 Errors are C{{"error": {"status", "code", "message", "field"?}}}: 400
 C{invalid_parameter} naming the field, 401 C{unauthenticated} (with
 C{WWW-Authenticate: Bearer}), 403 C{forbidden} naming the role needed, 404
@@ -251,12 +253,11 @@ class RestAPI:
         key = policy_key(app, store)
         self._throttler.refuse_builtin(key)
         entry = self._consensus.throttled_apps().get(key)
-        if entry is None or not entry.active(self._clock.seconds()):
-            return json_response(request, 200, {"removed": False, "audit_id": None})
+        had = entry is not None and entry.active(self._clock.seconds())
         context = audit_context(self._clock, caller, request, {"app": app, "store": store}, reason)
         applied = yield self._throttler.submit(UnthrottleApp(key, context))
         log_committed(context, applied)
-        return json_response(request, 200, {"removed": True, "audit_id": applied.audit_id})
+        return json_response(request, 200, {"removed": had, "audit_id": applied.audit_id})
 
     # -- skips ---------------------------------------------------------------
 
@@ -305,12 +306,11 @@ class RestAPI:
         host = name_field(host, "host")
         reason = query_text(request, "reason")
         expiry = self._consensus.skipped_hosts().get(host)
-        if expiry is None or expiry <= self._clock.seconds():
-            return json_response(request, 200, {"removed": False, "audit_id": None})
+        had = expiry is not None and expiry > self._clock.seconds()
         context = audit_context(self._clock, caller, request, {"host": host}, reason)
         applied = yield self._throttler.submit(RecoverHost(host, context))
         log_committed(context, applied)
-        return json_response(request, 200, {"removed": True, "audit_id": applied.audit_id})
+        return json_response(request, 200, {"removed": had, "audit_id": applied.audit_id})
 
     # -- policies ------------------------------------------------------------
 
@@ -371,14 +371,14 @@ class RestAPI:
         reason = query_text(request, "reason")
         key = policy_key(app, store)
         existing = self._consensus.policies().get(key)
-        if existing is None:
-            return json_response(request, 200, {"removed": False, "audit_id": None})
-        if existing.exempt:
+        if existing is not None and existing.exempt:
             caller = self._auth.require(request, "admin")
         context = audit_context(self._clock, caller, request, {"app": app, "store": store}, reason)
         applied = yield self._throttler.submit(RemovePolicy(key, context))
         log_committed(context, applied)
-        return json_response(request, 200, {"removed": True, "audit_id": applied.audit_id})
+        return json_response(
+            request, 200, {"removed": existing is not None, "audit_id": applied.audit_id}
+        )
 
     # -- audit ---------------------------------------------------------------
 

@@ -236,8 +236,12 @@ class ControlTests(SynchronousTestCase):
         self.assertEqual(g.client.unthrottle("app").removed, True)
         self.assertEqual(g.client.unthrottle("app").removed, False)
         self.assertEqual(g.client.audit()["records"][0]["actor"], "token:ops")
-        self.assertEqual([r["route"] for r in g.client.audit(since=1)["records"]], ["DELETE /api/v1/throttles/app"])
-        self.assertEqual(g.client.audit(since=2)["records"], [])
+        # Both removals are committed and audited; the second removed nothing.
+        self.assertEqual(
+            [r["route"] for r in g.client.audit(since=1)["records"]],
+            ["DELETE /api/v1/throttles/app", "DELETE /api/v1/throttles/app"],
+        )
+        self.assertEqual(g.client.audit(since=3)["records"], [])
 
     def test_refused(self):
         """
