@@ -70,7 +70,7 @@ def _serve_single() -> None:
     from freno.consensus.local import LocalConsensus
     from freno.http.site import build_site
     from freno.probe.metrics import AggregatedMetrics, ClusterMetric
-    from freno.stats import Stats
+    from freno.metrics.registry import Registry
 
     clusters = {
         name: ClusterSettings(
@@ -101,7 +101,7 @@ def _serve_single() -> None:
         config=config,
         consensus=consensus,
         metrics=metrics,
-        stats=Stats(),
+        registry=Registry(),
         hostname="bench",
     )
     _listen(reactor, site)

@@ -173,7 +173,7 @@ def _inprocess(args, workdir: str, results: Dict[str, List[Dict[str, float]]]):
     from freno.consensus.raft import RaftConsensusService
     from freno.consensus.raft.disk import FileDirectory
     from freno.sandbox.processes import free_port
-    from freno.stats import Stats
+    from freno.metrics.registry import Registry
 
     def group(members: int, sync: bool) -> List[RaftConsensusService]:
         addresses = tuple(f"127.0.0.1:{free_port()}" for _ in range(members))
@@ -187,7 +187,7 @@ def _inprocess(args, workdir: str, results: Dict[str, List[Dict[str, float]]]):
                 raft_password="bench secret" if members > 1 else "",
             )
             services.append(
-                RaftConsensusService(reactor, config, stats=Stats(), directory=FileDirectory(data_dir, sync=sync))
+                RaftConsensusService(reactor, config, registry=Registry(), directory=FileDirectory(data_dir, sync=sync))
             )
         return services
 

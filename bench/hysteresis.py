@@ -83,7 +83,7 @@ def simulate(seed: int, minutes: float, resume: Optional[float], model: str = "l
     from freno.probe.fake import FakeMetricSource
     from freno.probe.metrics import AggregatedMetrics
     from freno.probe.service import ProbeService
-    from freno.stats import Stats
+    from freno.metrics.registry import Registry
     from freno.throttle.checker import Throttler
 
     rng = random.Random(seed)
@@ -109,11 +109,11 @@ def simulate(seed: int, minutes: float, resume: Optional[float], model: str = "l
     consensus = LocalConsensus(clock)
     metrics = AggregatedMetrics(clock, {"main": THRESHOLD}, 0.5)
     source = FakeMetricSource(clock)
-    stats = Stats()
+    registry = Registry()
     service = ProbeService(
-        clock, config, consensus, FakeInventory({"main": hosts}), source, metrics, stats
+        clock, config, consensus, FakeInventory({"main": hosts}), source, metrics, registry
     )
-    throttler = Throttler(clock, config, consensus, metrics, stats, rng.random)
+    throttler = Throttler(clock, config, consensus, metrics, registry, rng.random)
 
     def publish() -> None:
         for host, value in zip(hosts, lag):

@@ -81,7 +81,8 @@ from freno.probe.mysql_source import MySQLMetricSource
 from freno.probe.service import ProbeService
 from freno.probe.wire.source import NativeMetricSource
 from freno.sandbox.mysql import LAG_QUERY, MySQLSandbox
-from freno.stats import Stats
+from freno.metrics import catalogue
+from freno.metrics.registry import Registry
 
 THRESHOLD = 1.0
 #: Seconds between two probes of a host (freno's 50 ms).
@@ -156,6 +157,13 @@ def make_source(driver, probe):
     return CountingSource(MySQLMetricSource(reactor, probe))
 
 
+def _count(registry: Registry, family) -> float:
+    """
+    The sum of every series of counter C{family}.
+    """
+    return sum(registry.series(family).values())
+
+
 def build(sandbox, load_hosts, with_main=False, pool=DEFAULT_PROBE_THREADS, driver="pymysql"):
     r0 = HostKey("127.0.0.1", sandbox.replicas[0].port)
     r1 = HostKey("127.0.0.1", sandbox.replicas[1].port)
@@ -181,29 +189,29 @@ def build(sandbox, load_hosts, with_main=False, pool=DEFAULT_PROBE_THREADS, driv
     config = Config(mysql=MySQLStoreSettings(clusters=clusters, probe=probe))
     consensus = LocalConsensus(reactor, leader=True)
     metrics = AggregatedMetrics(reactor, {n: THRESHOLD for n in clusters}, probe.freshness)
-    stats = Stats()
+    registry = Registry()
     source = make_source(driver, probe)
     service = ProbeService(
-        reactor, config, consensus, FakeInventory(hosts), source, metrics, stats,
+        reactor, config, consensus, FakeInventory(hosts), source, metrics, registry,
     )
-    return config, consensus, metrics, stats, service, source
+    return config, consensus, metrics, registry, service, source
 
 
 @inlineCallbacks
 def load_run(sandbox, n, duration, pool=DEFAULT_PROBE_THREADS, driver="pymysql"):
-    _, _, _, stats, service, source = build(sandbox, n, pool=pool, driver=driver)
+    _, _, _, registry, service, source = build(sandbox, n, pool=pool, driver=driver)
     service.startService()
     yield deferLater(reactor, 2.0, lambda: None)
     lag = ReactorLag()
     lag.start()
-    probes0 = stats.counters.get("probes.total", 0)
-    errors0 = stats.counters.get("probes.error", 0)
+    probes0 = _count(registry, catalogue.PROBES)
+    errors0 = _count(registry, catalogue.PROBE_ERRORS)
     kinds0 = dict(source.kinds)
     cpu0, wall0 = time.process_time(), time.monotonic()
     yield deferLater(reactor, duration, lambda: None)
     cpu1, wall1 = time.process_time(), time.monotonic()
-    probes = stats.counters.get("probes.total", 0) - probes0
-    errors = stats.counters.get("probes.error", 0) - errors0
+    probes = _count(registry, catalogue.PROBES) - probes0
+    errors = _count(registry, catalogue.PROBE_ERRORS) - errors0
     kinds = {k: v - kinds0.get(k, 0) for k, v in source.kinds.items() if v > kinds0.get(k, 0)}
     lag.stop()
     yield service.stopService()
@@ -336,12 +344,12 @@ def visibility(sandbox, crossings, background, pool=DEFAULT_PROBE_THREADS, drive
     """
     from freno.http.site import build_site
 
-    config, consensus, metrics, stats, service, source = build(
+    config, consensus, metrics, registry, service, source = build(
         sandbox, background, with_main=True, pool=pool, driver=driver
     )
     site = build_site(
         clock=reactor, config=config, consensus=consensus, metrics=metrics,
-        stats=stats, hostname="bench",
+        registry=registry, hostname="bench",
     )
     port = reactor.listenTCP(0, site, interface="127.0.0.1")
     transitions = []
@@ -378,7 +386,7 @@ def visibility(sandbox, crossings, background, pool=DEFAULT_PROBE_THREADS, drive
 
     try:
         yield deferLater(reactor, 2.0, lambda: None)
-        errors0 = stats.counters.get("probes.error", 0)
+        errors0 = _count(registry, catalogue.PROBE_ERRORS)
         kinds0 = dict(source.kinds)
         for k in range(crossings):
             crossing = {
@@ -421,7 +429,7 @@ def visibility(sandbox, crossings, background, pool=DEFAULT_PROBE_THREADS, drive
                 + (f"; FAILED: {'; '.join(crossing['failures'])}" if crossing["failures"] else ""),
                 flush=True,
             )
-        errors = stats.counters.get("probes.error", 0) - errors0
+        errors = _count(registry, catalogue.PROBE_ERRORS) - errors0
         kinds = {k: v - kinds0.get(k, 0) for k, v in source.kinds.items() if v > kinds0.get(k, 0)}
     finally:
         poller.stopping = True

@@ -178,10 +178,10 @@ def build_service(
     from freno.probe.service import ProbeService
     from freno.probe.wire.source import NativeMetricSource
     from freno.publish.memcache import MemcachePublisher
-    from freno.publish.prometheus import MetricsResource
-    from freno.stats import Stats
+    from freno.metrics.prometheus import MetricsResource
+    from freno.metrics.registry import Registry
 
-    stats = Stats()
+    registry = Registry()
     force_leadership = force_leadership or config.force_leadership
     hostname = hostname if hostname is not None else socket.gethostname()
     clusters = config.mysql.clusters
@@ -191,11 +191,11 @@ def build_service(
 
     if config.consensus_kind == "mysql":
         consensus = MySQLBackendConsensus(
-            reactor, config, force_leadership=force_leadership, stats=stats, hostname=hostname
+            reactor, config, force_leadership=force_leadership, registry=registry, hostname=hostname
         )
     else:
         consensus = RaftConsensusService(
-            reactor, config, force_leadership=force_leadership, stats=stats
+            reactor, config, force_leadership=force_leadership, registry=registry
         )
     consensus.setName("consensus")
     consensus.setServiceParent(top)
@@ -218,19 +218,19 @@ def build_service(
         for name, cluster in clusters.items()
     }
     inventory = Inventory(
-        reactor, clusters, sources, stats, probe_settings.inventory_refresh_interval
+        reactor, clusters, sources, registry, probe_settings.inventory_refresh_interval
     )
     if probe_settings.driver == "native":
         source = NativeMetricSource(reactor, probe_settings)
     else:
         source = MySQLMetricSource(reactor, probe_settings)
     probe = ProbeService(
-        reactor, config, consensus, inventory, source, metrics, stats, http_client=http_client
+        reactor, config, consensus, inventory, source, metrics, registry, http_client=http_client
     )
     probe.setName("probe")
     probe.setServiceParent(top)
 
-    lag = ReactorLagMonitor(reactor, stats)
+    lag = ReactorLagMonitor(reactor, registry)
     lag.setName("reactor-lag")
     lag.setServiceParent(top)
 
@@ -238,13 +238,13 @@ def build_service(
     if config.consensus_kind == "mysql" and config.share_domain:
         from freno.consensus.mysql.shared_domain import SharedDomainHealth
 
-        shared_domain = SharedDomainHealth(reactor, consensus, http_client, stats)
+        shared_domain = SharedDomainHealth(reactor, consensus, http_client, registry)
         shared_domain.setName("shared-domain")
         shared_domain.setServiceParent(top)
 
     if config.memcache_servers:
         publisher = MemcachePublisher(
-            reactor, config.memcache_servers, config.memcache_path, metrics, stats, reactor
+            reactor, config.memcache_servers, config.memcache_path, metrics, registry, reactor
         )
         publisher.setName("memcache")
         publisher.setServiceParent(top)
@@ -254,9 +254,9 @@ def build_service(
         config=config,
         consensus=consensus,
         metrics=metrics,
-        stats=stats,
+        registry=registry,
         hostname=hostname,
-        metrics_resource=MetricsResource(stats),
+        metrics_resource=MetricsResource(registry),
         shared_domain=shared_domain,
         hosts=lambda name: None if inventory.hosts(name) is None else len(inventory.hosts(name)),
         inventory=inventory,

@@ -81,7 +81,6 @@ from freno.http.control import (
     log_committed,
     log_refused,
 )
-from freno.http.expvar import refresh_gauges, render_expvar
 from freno.http.fixpath import PathFixer
 from freno.http.gojson import GoTime, Struct, go_json
 from freno.http.params import (
@@ -102,7 +101,8 @@ from freno.http.responses import (
     respond_generic,
 )
 from freno.probe.metrics import AggregatedMetrics
-from freno.stats import Stats
+from freno.metrics.expvar import refresh_gauges, render_expvar
+from freno.metrics.registry import Registry
 from freno.consensus.commands import AuditContext, InvalidCommand, LimitReached
 from freno.throttle.checker import InvalidCheck, Throttler
 from freno.http.explain import Explainer
@@ -163,7 +163,7 @@ class FrenoAPI:
         control commands.
     @param consensus: leadership and the replicated maps.
     @param metrics: the aggregated metrics.
-    @param stats: the metric registry, for C{/debug/vars}.
+    @param registry: the metric registry, for C{/debug/vars}.
     @param hostname: C{/hostname}'s answer (C{""}: 500).
     @param memcache_servers: C{/config/memcache}'s C{MemcacheServers}.
     @param memcache_path: C{/config/memcache}'s C{MemcachePath}.
@@ -183,7 +183,7 @@ class FrenoAPI:
         throttler: Throttler,
         consensus: IConsensusService,
         metrics: AggregatedMetrics,
-        stats: Stats,
+        registry: Registry,
         hostname: str,
         memcache_servers: Sequence[str] = (),
         memcache_path: str = "freno",
@@ -197,7 +197,7 @@ class FrenoAPI:
         self._throttler = throttler
         self._consensus = consensus
         self._metrics = metrics
-        self._stats = stats
+        self._registry = registry
         self._hostname = hostname
         self._memcache = Struct(
             (("MemcacheServers", list(memcache_servers)), ("MemcachePath", memcache_path))
@@ -305,11 +305,11 @@ class FrenoAPI:
     @app.route("/debug/metrics", methods=GH)
     def debug_vars(self, request):
         """
-        The expvar document (L{freno.http.expvar}).
+        The expvar document (L{freno.metrics.expvar}).
         """
         now = self._clock.seconds()
-        refresh_gauges(self._stats, self._throttler.throttled_apps(), self._metrics, now)
-        body = render_expvar(self._stats, now - self._started)
+        refresh_gauges(self._registry, self._throttler.throttled_apps(), self._metrics, now)
+        body = render_expvar(self._registry, now - self._started)
         return respond(request, 200, body, EXPVAR_TYPE)
 
     @app.route("/help", methods=GH)

@@ -34,7 +34,7 @@ from freno.http.protocol import FrenoChannel, FrenoRequest
 from freno.http.responses import method_not_allowed, options
 from freno.http.rest import PREFIX as REST_PREFIX, RestAPI, RestResource
 from freno.probe.metrics import AggregatedMetrics
-from freno.stats import Stats
+from freno.metrics.registry import Registry
 from freno.throttle.checker import SharedDomainSource, Throttler
 from freno.http.explain import Explainer, HostStates
 
@@ -123,7 +123,7 @@ def build_site(
     config: Config,
     consensus: IConsensusService,
     metrics: AggregatedMetrics,
-    stats: Stats,
+    registry: Registry,
     hostname: str,
     metrics_resource: Optional[IResource] = None,
     memcache_servers: Optional[Sequence[str]] = None,
@@ -155,7 +155,7 @@ def build_site(
     """
     if throttler is None:
         throttler = Throttler(
-            clock, config, consensus, metrics, stats, random, shared_domain=shared_domain
+            clock, config, consensus, metrics, registry, random, shared_domain=shared_domain
         )
     authenticator = Authenticator(config.control_tokens)
     api = FrenoAPI(
@@ -163,7 +163,7 @@ def build_site(
         throttler=throttler,
         consensus=consensus,
         metrics=metrics,
-        stats=stats,
+        registry=registry,
         hostname=hostname,
         memcache_servers=(
             config.memcache_servers if memcache_servers is None else memcache_servers

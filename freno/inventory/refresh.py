@@ -66,11 +66,8 @@ from freno.inventory.interfaces import (
     InventoryError,
     RefreshStatus,
 )
-from freno.stats import Stats
-
-REFRESHES = "freno_inventory_refreshes_total"
-GLITCHES = "freno_inventory_glitches_total"
-HOSTS = "freno_inventory_hosts"
+from freno.metrics import catalogue
+from freno.metrics.registry import Registry
 
 Observer = Callable[[str, Tuple[HostKey, ...]], object]
 _NEVER = RefreshStatus()
@@ -120,7 +117,7 @@ class Inventory:
         clock: IReactorTime,
         clusters: Mapping[str, ClusterSettings],
         sources: Mapping[str, IInventorySource],
-        stats: Stats,
+        registry: Registry,
         interval: float = 10.0,
         timeout: Optional[float] = None,
     ) -> None:
@@ -128,7 +125,7 @@ class Inventory:
         @param clock: the reactor (or a C{task.Clock}).
         @param clusters: the configured clusters, by name.
         @param sources: one source per cluster name.
-        @param stats: where the inventory series are counted.
+        @param registry: where refreshes, glitches and host counts go.
         @raise ValueError: a cluster without a source, or a source without a
             cluster.
         """
@@ -139,7 +136,9 @@ class Inventory:
         self._clock = clock
         self._clusters = dict(clusters)
         self._sources = dict(sources)
-        self._stats = stats
+        self._refreshes = registry.counter(catalogue.INVENTORY_REFRESHES)
+        self._glitches = registry.counter(catalogue.INVENTORY_GLITCHES)
+        self._host_counts = registry.gauge(catalogue.INVENTORY_HOSTS)
         self.interval = interval
         self.timeout = interval if timeout is None else timeout
         self._hosts: Dict[str, Tuple[HostKey, ...]] = {}
@@ -240,10 +239,9 @@ class Inventory:
             waiter.callback(None)
 
     def _glitch(self, name: str, error: str) -> None:
-        labels = (("cluster", name),)
         previous_status = self._status.get(name, _NEVER)
         self._status[name] = RefreshStatus(previous_status.last_refresh, error)
-        self._stats.incr_labeled(GLITCHES, labels)
+        self._glitches.inc((name,))
         previous = self._hosts.get(name)
         self.log.warn(
             "inventory refresh failed, keeping last good hosts cluster={cluster} error={error} kept={kept}",
@@ -253,10 +251,9 @@ class Inventory:
         )
 
     def _accept(self, name: str, hosts: Tuple[HostKey, ...]) -> None:
-        labels = (("cluster", name),)
         self._status[name] = RefreshStatus(self._clock.seconds(), None)
-        self._stats.incr_labeled(REFRESHES, labels)
-        self._stats.set_gauge_labeled(HOSTS, labels, len(hosts))
+        self._refreshes.inc((name,))
+        self._host_counts.set(len(hosts), (name,))
         if self._hosts.get(name) == hosts:
             return
         previous = self._hosts.get(name)

@@ -28,7 +28,8 @@ from twisted.logger import Logger
 
 from freno.config.model import ClusterSettings
 from freno.hosts import HostKey
-from freno.stats import Stats
+from freno.metrics import catalogue
+from freno.metrics.registry import Registry
 
 HTTP_CHECK_TIMEOUT = 1.0
 
@@ -53,7 +54,7 @@ class HttpChecker:
     @param interval: seconds between rounds.
     @param on_change: called as C{on_change(cluster_name)} when a host of
         that cluster enters or leaves the 404 set.
-    @param stats: where C{httpcheck.*} go.
+    @param registry: where the HTTP check outcomes are counted.
     """
 
     _log = Logger()
@@ -64,13 +65,13 @@ class HttpChecker:
         http_client,
         interval: float,
         on_change: Callable[[str], None],
-        stats: Stats,
+        registry: Registry,
     ) -> None:
         self._clock = clock
         self._client = http_client
         self._interval = interval
         self._on_change = on_change
-        self._stats = stats
+        self._outcomes = registry.counter(catalogue.HTTP_CHECKS)
         self._targets: Dict[str, Tuple[ClusterSettings, Tuple[HostKey, ...]]] = {}
         self._in_flight: Set[Tuple[str, HostKey]] = set()
         self.not_found: Dict[str, Set[HostKey]] = {}
@@ -119,7 +120,7 @@ class HttpChecker:
         """
         for host in hosts:
             if cluster.http_check_port <= 0:
-                self._stats.incr("httpcheck.skip")
+                self._outcomes.inc(("skip",))
                 continue
             key = (cluster.name, host)
             if key in self._in_flight:
@@ -167,10 +168,10 @@ class HttpChecker:
             return
         self._in_flight.discard((name, host))
         if code is None:
-            self._stats.incr("httpcheck.error")
+            self._outcomes.inc(("error",))
             code = 500
         else:
-            self._stats.incr(f"httpcheck.{code}")
+            self._outcomes.inc((code,))
         if name not in self._targets or host not in self._targets[name][1]:
             return
         hosts = self.not_found.setdefault(name, set())

@@ -48,7 +48,8 @@ from freno.hosts import HostKey
 from freno.probe.aggregate import HostResult
 from freno.probe.interfaces import IMetricSource, ProbeError
 from freno.probe.query import ProbeConnectError
-from freno.stats import Stats
+from freno.metrics import catalogue
+from freno.metrics.registry import Registry
 
 ResultCallback = Callable[[str, HostKey, HostResult], None]
 
@@ -65,7 +66,7 @@ class Prober:
     @param interval: seconds between probe rounds.
     @param on_result: called as C{on_result(cluster_name, host, result)} on
         the reactor thread for each result (including cached ones).
-    @param stats: where C{probes.*} and the labeled probe series go.
+    @param registry: where the probe counters and latencies go.
     """
 
     _log = Logger()
@@ -76,13 +77,15 @@ class Prober:
         source: IMetricSource,
         interval: float,
         on_result: ResultCallback,
-        stats: Stats,
+        registry: Registry,
     ) -> None:
         self._clock = clock
         self._source = source
         self._interval = interval
         self._on_result = on_result
-        self._stats = stats
+        self._probes = registry.counter(catalogue.PROBES)
+        self._errors = registry.counter(catalogue.PROBE_ERRORS)
+        self._latency = registry.timer(catalogue.PROBE_LATENCY)
         self._targets: Dict[str, Tuple[ClusterSettings, Tuple[HostKey, ...]]] = {}
         self._in_flight: Set[Tuple[str, HostKey]] = set()
         self._cache: Dict[Tuple[str, HostKey, str], Tuple[float, float]] = {}
@@ -211,17 +214,13 @@ class Prober:
         name = cluster.name
         self._in_flight.discard((name, host))
         now = self._clock.seconds()
-        stats = self._stats
         labels = self._labels.get((name, host))
         if labels is None:
-            labels = self._labels[(name, host)] = (("cluster", name), ("host", str(host)))
-        stats.incr("probes.total")
-        stats.incr_labeled("freno_probes_total", labels)
-        stats.observe("probes.latency", now - started)
-        stats.observe_labeled("freno_probe_latency_seconds", labels, now - started)
+            labels = self._labels[(name, host)] = (name, str(host))
+        self._probes.inc(labels)
+        self._latency.observe(now - started, labels)
         if isinstance(outcome, Failure):
-            stats.incr("probes.error")
-            stats.incr_labeled("freno_probe_errors_total", labels)
+            self._errors.inc(labels)
             error = outcome.value
             if not isinstance(error, ProbeError):
                 self._log.failure(

@@ -1,7 +1,7 @@
 # -*- test-case-name: test.unit.test_probe_reactor_lag -*-
 """
-L{ReactorLagMonitor}: how late the reactor runs timed calls, as a timer in
-L{Stats}.
+L{ReactorLagMonitor}: how late the reactor runs timed calls, as the timer
+L{freno.metrics.catalogue.REACTOR_LAG}.
 
 Probe rounds, raft's timers and freshness all run on C{callLater}: when the
 reactor thread is busy (a flood of HTTP requests, a slow handler), they run
@@ -12,7 +12,7 @@ C{.max}, ... in nanoseconds, over the timer's reservoir of the last 1,028
 samples: about the last 20 s at the default interval) and in C{/metrics} as
 the summary C{freno_reactor_lag_seconds}.
 
-It costs one C{callLater} and two timer updates per interval (50 per second
+It costs one C{callLater} and one timer update per interval (50 per second
 at the default 20 ms), a few microseconds each. It runs on every node, leader
 or not, from C{startService} to C{stopService}.
 """
@@ -24,31 +24,28 @@ from typing import Optional
 from twisted.application.service import Service
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from freno.stats import Stats
+from freno.metrics import catalogue
+from freno.metrics.registry import Registry
 
 #: Seconds between two measurements.
 DEFAULT_INTERVAL = 0.02
-#: The C{/debug/vars} timer.
-VARS_NAME = "reactor.lag"
-#: The C{/metrics} summary.
-METRIC_NAME = "freno_reactor_lag_seconds"
 
 
 class ReactorLagMonitor(Service):
     """
-    Records the lateness of a C{callLater} chain in C{stats}.
+    Records the lateness of a C{callLater} chain in C{registry}.
 
     @param clock: the reactor (time and scheduling only).
-    @param stats: where the timers go.
+    @param registry: where the lateness is timed.
     @param interval: seconds between measurements (> 0).
     @raise ValueError: C{interval} is not positive.
     """
 
-    def __init__(self, clock: IReactorTime, stats: Stats, interval: float = DEFAULT_INTERVAL) -> None:
+    def __init__(self, clock: IReactorTime, registry: Registry, interval: float = DEFAULT_INTERVAL) -> None:
         if not interval > 0:
             raise ValueError(f"interval must be > 0, got {interval!r}")
         self._clock = clock
-        self._stats = stats
+        self._lag = registry.timer(catalogue.REACTOR_LAG)
         self._interval = interval
         self._due = 0.0
         self._call: Optional[IDelayedCall] = None
@@ -76,6 +73,5 @@ class ReactorLagMonitor(Service):
     def _measure(self) -> None:
         now = self._clock.seconds()
         late = max(0.0, now - self._due)
-        self._stats.observe(VARS_NAME, late)
-        self._stats.observe_labeled(METRIC_NAME, (), late)
+        self._lag.observe(late)
         self._schedule(now)

@@ -45,7 +45,8 @@ from freno.probe.httpcheck import HttpChecker
 from freno.probe.interfaces import IMetricSource
 from freno.probe.metrics import AggregatedMetrics
 from freno.probe.prober import Prober
-from freno.stats import Stats
+from freno.metrics import catalogue
+from freno.metrics.registry import Registry
 
 _EMPTY: frozenset = frozenset()
 
@@ -60,7 +61,7 @@ class ProbeService(Service):
     @param inventory: the L{IInventory} of every cluster.
     @param source: the L{IMetricSource}.
     @param metrics: where aggregated values go.
-    @param stats: the metric registry.
+    @param registry: the metric registry.
     @param http_client: a treq-like client for HTTP checks; C{None}
         disables them (every host then counts as passing).
     """
@@ -75,7 +76,7 @@ class ProbeService(Service):
         inventory: IInventory,
         source: IMetricSource,
         metrics: AggregatedMetrics,
-        stats: Stats,
+        registry: Registry,
         http_client=None,
     ) -> None:
         self._clock = clock
@@ -85,7 +86,9 @@ class ProbeService(Service):
         self._inventory = inventory
         self._source = source
         self._metrics = metrics
-        self._stats = stats
+        self._thresholds = registry.gauge(catalogue.THRESHOLD)
+        self._aggregated = registry.gauge(catalogue.AGGREGATED_VALUE)
+        self._ages = registry.gauge(catalogue.AGGREGATED_AGE)
         store_dial = config.mysql.ignore_dial_tcp_errors
         self._rules = {
             name: AggregationRules(
@@ -96,13 +99,13 @@ class ProbeService(Service):
             )
             for name, c in self._clusters.items()
         }
-        self._labels = {name: (("cluster", name),) for name in self._clusters}
+        self._labels = {name: (name,) for name in self._clusters}
         self._hosts: Dict[str, Tuple[HostKey, ...]] = {}
         self._host_sets: Dict[str, frozenset] = {}
         self._results: Dict[str, Dict[HostKey, HostResult]] = {}
         self._leading = False
         self._prober = Prober(
-            clock, source, self._settings.interval, self._on_result, stats
+            clock, source, self._settings.interval, self._on_result, registry
         )
         self._http: Optional[HttpChecker] = None
         if http_client is not None:
@@ -111,7 +114,7 @@ class ProbeService(Service):
                 http_client,
                 self._settings.http_check_interval,
                 self._aggregate,
-                stats,
+                registry,
             )
         self._inventory_stopped: Deferred = succeed(None)
         inventory.add_observer(self._on_inventory)
@@ -122,8 +125,7 @@ class ProbeService(Service):
         """
         Service.startService(self)
         for name, cluster in self._clusters.items():
-            self._stats.set_gauge_labeled(
-                "freno_threshold", self._labels[name], cluster.throttle_threshold
+            self._thresholds.set(cluster.throttle_threshold, self._labels[name]
             )
         self._consensus.add_leadership_observer(self._on_leadership)
         if self._consensus.is_leader():
@@ -254,10 +256,8 @@ class ProbeService(Service):
         self._metrics.set(name, metric)
         labels = self._labels[name]
         if metric.error is None:
-            self._stats.set_gauge_labeled("freno_aggregated_value", labels, metric.value)
-        self._stats.set_gauge_labeled(
-            "freno_aggregated_age_seconds", labels, now - metric.measured_at
-        )
+            self._aggregated.set(metric.value, labels)
+        self._ages.set(now - metric.measured_at, labels)
 
     def host_states(self, name: str) -> Tuple[HostState, ...]:
         """

@@ -1,5 +1,5 @@
 """
 Publishing what this node knows to the outside: aggregated metrics to
-memcached (L{freno.publish.memcache}) and every counter, gauge and timer of
-L{freno.stats.Stats} as Prometheus text (L{freno.publish.prometheus}).
+memcached (L{freno.publish.memcache}). The C{/metrics} export lives with the
+other metrics in L{freno.metrics}.
 """

@@ -40,7 +40,7 @@ re-established by a L{ClientService} with exponential backoff
 (C{retry_initial} doubling up to C{retry_max}, no jitter: there is a single
 writer, so there is no herd to spread).
 
-Counted in L{Stats} (labeled by the server as configured, C{host:port}):
+Counted in the metrics registry (labeled by the server as configured, C{host:port}):
 C{freno_memcache_writes_total{server}} for every command sent (set or
 delete), C{freno_memcache_errors_total{server}} for every command that
 failed or timed out and every failed connection attempt.
@@ -67,7 +67,8 @@ from zope.interface import implementer
 
 from freno.hosts import HostKey
 from freno.probe.metrics import AggregatedMetrics, ClusterMetric
-from freno.stats import Stats
+from freno.metrics import catalogue
+from freno.metrics.registry import Registry
 
 #: memcached's port when a server is given without one.
 DEFAULT_MEMCACHE_PORT = 11211
@@ -75,8 +76,6 @@ DEFAULT_MEMCACHE_PORT = 11211
 #: memcached's limit on key length.
 MAX_KEY_LENGTH = 250
 
-WRITES_METRIC = "freno_memcache_writes_total"
-ERRORS_METRIC = "freno_memcache_errors_total"
 
 #: A write: C{(b"set", value)} or C{(b"delete", b"")}.
 Write = Tuple[bytes, bytes]
@@ -224,7 +223,7 @@ class _ServerLink:
         server: HostKey,
         reactor: IReactorTCP,
         clock: IReactorTime,
-        stats: Stats,
+        registry: Registry,
         expiry: int,
         command_timeout: float,
         connect_timeout: float,
@@ -234,8 +233,9 @@ class _ServerLink:
         self.server = str(server)
         self.clock = clock
         self.command_timeout = command_timeout
-        self._stats = stats
-        self._labels = (("server", self.server),)
+        self._writes = registry.counter(catalogue.MEMCACHE_WRITES)
+        self._errors = registry.counter(catalogue.MEMCACHE_ERRORS)
+        self._labels = (self.server,)
         self._expiry = expiry
         self._on_connected = on_connected
         self._proto: Optional[_LinkProtocol] = None
@@ -275,7 +275,7 @@ class _ServerLink:
         """
         Count a failed connection attempt; log the first of a series.
         """
-        self._stats.incr_labeled(ERRORS_METRIC, self._labels)
+        self._errors.inc(self._labels)
         emit = self.log.debug if self._failing else self.log.warn
         emit(
             "cannot connect to memcached {server}: {error}",
@@ -315,7 +315,7 @@ class _ServerLink:
     def _send(self, proto: _LinkProtocol, key: bytes, write: Write) -> None:
         command, value = write
         self._inflight.add(key)
-        self._stats.incr_labeled(WRITES_METRIC, self._labels)
+        self._writes.inc(self._labels)
         if command == b"set":
             d = proto.set(key, value, 0, self._expiry)
         else:
@@ -324,7 +324,7 @@ class _ServerLink:
         d.addBoth(self._done, proto, key)
 
     def _failed(self, failure: Failure, key: bytes, command: bytes) -> None:
-        self._stats.incr_labeled(ERRORS_METRIC, self._labels)
+        self._errors.inc(self._labels)
         self.log.debug(
             "memcache {command} {key} on {server} failed: {error}",
             command=command.decode(),
@@ -350,7 +350,7 @@ class MemcachePublisher(MultiService):
     @param servers: C{host[:port]} of each memcached (port 11211 by default).
     @param path: C{MemcachePath}, the key prefix.
     @param metrics: the aggregated metrics to follow.
-    @param stats: where the write and error counters go.
+    @param registry: where the write and error counters go.
     @param clock: timestamps, the refresh loop, timeouts and retries.
     @param expiry: item expiry, whole seconds (2; see the module docstring).
     @param refresh_interval: seconds between rewrites of unchanged values.
@@ -372,7 +372,7 @@ class MemcachePublisher(MultiService):
         servers: Sequence[str],
         path: str,
         metrics: AggregatedMetrics,
-        stats: Stats,
+        registry: Registry,
         clock: IReactorTime,
         expiry: int = 2,
         refresh_interval: float = 0.5,
@@ -410,7 +410,7 @@ class MemcachePublisher(MultiService):
         self.links: List[_ServerLink] = []
         for host in hosts:
             link = _ServerLink(
-                host, reactor, clock, stats, int(expiry), command_timeout,
+                host, reactor, clock, registry, int(expiry), command_timeout,
                 connect_timeout, base, self._republish,
             )
             link.service.setServiceParent(self)

@@ -162,7 +162,7 @@ from freno.consensus.commands import (
 from freno.consensus.state import AppThrottle, Policy, limit_problem
 from freno.probe.aggregate import NOT_COLLECTED
 from freno.probe.metrics import STALE_PREFIX, AggregatedMetrics, ClusterMetric
-from freno.stats import Stats
+from freno.metrics.registry import Registry
 from freno.throttle.counters import CheckCounters
 from freno.throttle.flags import STANDARD, CheckFlags
 from freno.throttle.hysteresis import Hysteresis
@@ -274,7 +274,7 @@ class Throttler:
     @param config: the configuration (clusters and thresholds).
     @param consensus: the throttled apps, skipped hosts and leadership.
     @param metrics: the aggregated metrics, freshness applied by its C{get}.
-    @param stats: where checks are counted.
+    @param registry: where checks are counted.
     @param random: a callable returning a float in [0, 1) (the ratio dice).
     @param shared_domain: the shared-domain health source (step 9), or
         C{None}.
@@ -286,7 +286,7 @@ class Throttler:
         config: Config,
         consensus: IConsensusService,
         metrics: AggregatedMetrics,
-        stats: Stats,
+        registry: Registry,
         random: Callable[[], float] = _random.random,
         shared_domain: Optional[SharedDomainSource] = None,
     ) -> None:
@@ -295,12 +295,11 @@ class Throttler:
         self._clusters = config.mysql.clusters
         self._consensus = consensus
         self._metrics = metrics
-        self._stats = stats
         self._random = random
         self._shared_domain = shared_domain
         self.recent_apps = RecentApps()
         self.low_priority = LowPriorityDenials()
-        self.counters = CheckCounters(stats, self._clusters)
+        self.counters = CheckCounters(registry, self._clusters)
         self.hysteresis = Hysteresis(clock, self._clusters)
         metrics.add_observer(self.hysteresis.observe)
         consensus.add_leadership_observer(self.hysteresis.reset)

@@ -1,33 +1,31 @@
 # -*- test-case-name: test.unit.test_throttle_records,test.unit.test_names -*-
 """
-L{CheckCounters}: counts checks under freno's C{/debug/vars} names and
-the labeled series C{freno_checks_total{app,store_type,store_name,status}}.
-
-For each counted check, with C{<x>} one of C{total}, C{error} (status not
-200) and C{internal-error} (status 500):
-
-    - C{check.any.<x>} and C{check.<app>.<x>};
-    - C{check.any.<storeType>.<storeName>.<x>};
-    - C{check.<app>.<storeType>.<storeName>.<x>}.
+L{CheckCounters}: counts checks into the one labeled counter
+C{freno_checks_total{app,store_type,store_name,status}}
+(L{freno.metrics.catalogue.CHECKS}); freno's C{check.*} counters of
+C{/debug/vars} are derived from it when the document is rendered
+(L{freno.metrics.catalogue.check_vars_names}).
 
 The status counted is the one before the if-exists 404-to-200 conversion, as
-in freno; the labeled series uses the same status.
+in freno.
 
 Cardinality is bounded (freno's metric names grew with every app name a
 client invented; docs/decisions.md, D11): the first C{max_apps} distinct app
 names of at most L{MAX_LABEL_LENGTH} characters are counted under their own
 name, and any later or longer one under C{other}; a store name that is not a
 configured cluster is counted as C{other} too. So names of any length are
-counted (D48), and the counters' memory stays bounded. The names for a given
-(app, store, status) are built once and cached, so counting a check costs a
-few dict updates (the cache of raw request names holds short names only).
+counted (D48), and the counters' memory stays bounded. The label values for a
+given (app, store, status) are built once and cached, so counting a check
+costs a dict lookup and one counter increment (the cache of raw request
+names holds short names only).
 """
 
 from __future__ import annotations
 
 from typing import Container, Dict, Tuple
 
-from freno.stats import Stats
+from freno.metrics.catalogue import CHECKS
+from freno.metrics.registry import Registry
 
 #: Distinct app names counted under their own name; the rest are C{other}.
 DEFAULT_MAX_APPS = 200
@@ -35,34 +33,32 @@ DEFAULT_MAX_APPS = 200
 MAX_LABEL_LENGTH = 128
 #: The name apps beyond the bound, and unknown store names, are counted under.
 OTHER = "other"
-#: The labeled counter of checks.
-CHECKS_TOTAL = "freno_checks_total"
 _FAST_SIZE = 4096
 
 
 class CheckCounters:
     """
-    Counts checks into a L{Stats}.
+    Counts checks into a L{Registry}.
 
-    @param stats: the registry.
+    @param registry: the registry.
     @param known_stores: the configured cluster names.
     @param max_apps: the bound on distinct app names.
     """
 
     def __init__(
         self,
-        stats: Stats,
+        registry: Registry,
         known_stores: Container[str],
         max_apps: int = DEFAULT_MAX_APPS,
     ) -> None:
-        self._stats = stats
+        self._inc = registry.counter(CHECKS).inc
         self._known_stores = known_stores
         self.max_apps = max_apps
         self._apps: Dict[str, str] = {}
-        self._names: Dict[Tuple[str, str, str, int], Tuple[Tuple[str, ...], tuple]] = {}
-        # (raw app, store type, raw store, status) -> names, for the first
-        # few thousand combinations: one lookup on the hot path.
-        self._fast: Dict[Tuple[str, str, str, int], Tuple[Tuple[str, ...], tuple]] = {}
+        self._labels: Dict[Tuple[str, str, str, int], Tuple[str, str, str, str]] = {}
+        # (raw app, store type, raw store, status) -> label values, for the
+        # first few thousand combinations: one lookup on the hot path.
+        self._fast: Dict[Tuple[str, str, str, int], Tuple[str, str, str, str]] = {}
 
     def fold_app(self, app: str) -> str:
         """
@@ -89,42 +85,14 @@ class CheckCounters:
                 and len(store_name) <= MAX_LABEL_LENGTH
             ):
                 self._fast[raw] = entry
-        names, labeled_key = entry
-        counters = self._stats.counters
-        for name in names:
-            counters[name] = counters.get(name, 0) + 1
-        labeled = self._stats.labeled
-        labeled[labeled_key] = labeled.get(labeled_key, 0) + 1
+        self._inc(entry)
 
     def _entry(self, app: str, store_type: str, store_name: str, status: int):
         app = self.fold_app(app)
         if store_name not in self._known_stores:
             store_name = OTHER
         key = (app, store_type, store_name, status)
-        entry = self._names.get(key)
-        if entry is None:
-            entry = self._names[key] = self._build(*key)
-        return entry
-
-    @staticmethod
-    def _build(app: str, store_type: str, store_name: str, status: int):
-        kinds = ["total"]
-        if status != 200:
-            kinds.append("error")
-        if status == 500:
-            kinds.append("internal-error")
-        names = []
-        for kind in kinds:
-            names += [
-                f"check.any.{kind}",
-                f"check.{app}.{kind}",
-                f"check.any.{store_type}.{store_name}.{kind}",
-                f"check.{app}.{store_type}.{store_name}.{kind}",
-            ]
-        labels = (
-            ("app", app),
-            ("store_type", store_type),
-            ("store_name", store_name),
-            ("status", str(status)),
-        )
-        return tuple(names), (CHECKS_TOTAL, labels)
+        labels = self._labels.get(key)
+        if labels is None:
+            labels = self._labels[key] = (app, store_type, store_name, str(status))
+        return labels

@@ -16,7 +16,7 @@ from freno.config.model import ClusterSettings, Config, MySQLStoreSettings
 from freno.consensus.local import LocalConsensus
 from freno.http.site import build_site
 from freno.probe.metrics import AggregatedMetrics, ClusterMetric
-from freno.stats import Stats
+from freno.metrics.registry import Registry
 
 
 class _Raw(Protocol):
@@ -54,7 +54,7 @@ class PortTests(TestCase):
             config=Config(mysql=MySQLStoreSettings(clusters=clusters)),
             consensus=LocalConsensus(reactor),
             metrics=metrics,
-            stats=Stats(),
+            registry=Registry(),
             hostname="node1",
         )
         self.port = reactor.listenTCP(0, site, interface="127.0.0.1")

@@ -27,7 +27,7 @@ from freno.http.protocol import (
 )
 from freno.http.site import build_site
 from freno.probe.metrics import AggregatedMetrics, ClusterMetric
-from freno.stats import Stats
+from freno.metrics.registry import Registry
 
 
 class _Raw(Protocol):
@@ -98,7 +98,7 @@ class SocketTests(TestCase):
             config=Config(mysql=MySQLStoreSettings(clusters=clusters)),
             consensus=self.consensus,
             metrics=self.metrics,
-            stats=Stats(),
+            registry=Registry(),
             hostname="",
         )
         self.port = reactor.listenTCP(0, self.site, interface="127.0.0.1")

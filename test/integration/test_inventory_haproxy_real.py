@@ -29,9 +29,10 @@ from freno.config.model import ClusterSettings, HAProxySettings
 from freno.hosts import HostKey
 from freno.inventory.factory import make_source
 from freno.inventory.haproxy import CSVFetcher, HAProxySource
-from freno.inventory.refresh import GLITCHES, Inventory
+from freno.inventory.refresh import Inventory
+from freno.metrics.catalogue import INVENTORY_GLITCHES
 from freno.sandbox.processes import free_port, spawn, stop_process, tail
-from freno.stats import Stats
+from freno.metrics.registry import Registry
 from test.skips import binary_or_skip
 
 CONFIG = """\
@@ -125,7 +126,7 @@ class RealHAProxyTests(TestCase):
         pool = HTTPConnectionPool(reactor, persistent=False)
         self.addCleanup(pool.closeCachedConnections)
         self.client = HTTPClient(Agent(reactor, pool=pool))
-        self.stats = Stats()
+        self.stats = Registry()
         self.address = f"http://127.0.0.1:{self.stats_port}"
 
     def inventory(self, source):
@@ -172,7 +173,7 @@ class RealHAProxyTests(TestCase):
             yield task.deferLater(reactor, 0.1, lambda: None)
 
     def glitches(self):
-        return self.stats.labeled.get((GLITCHES, (("cluster", "ro"),)), 0)
+        return self.stats.value(INVENTORY_GLITCHES, ("ro",)) or 0
 
     @defer.inlineCallbacks
     def test_maintenance_leaves_and_returns(self):

@@ -28,7 +28,8 @@ from freno.probe.mysql_source import MySQLMetricSource
 from freno.probe.service import ProbeService
 from test.support import SharedSandboxMixin
 from freno.sandbox.mysql import LAG_QUERY
-from freno.stats import Stats
+from freno.metrics.expvar import variables
+from freno.metrics.registry import Registry
 
 THRESHOLD = 1.0
 
@@ -103,7 +104,7 @@ class ProbeSandboxTests(SharedSandboxMixin, TestCase):
         self.metrics = AggregatedMetrics(
             reactor, {n: THRESHOLD for n in clusters}, probe.freshness
         )
-        self.stats = Stats()
+        self.stats = Registry()
         inventory = FakeInventory({n: h for n, (h, _) in clusters.items()})
         source = MySQLMetricSource(reactor, probe)
         self.service = ProbeService(
@@ -281,9 +282,9 @@ class ProbeSandboxTests(SharedSandboxMixin, TestCase):
         )
         yield wait_for(lambda: isinstance(self.value(), float), 3, "a value")
         self.assertGreaterEqual(self.value(), 1.0)
-        before = self.stats.counters["probes.total"]
+        before = variables(self.stats).counters["probes.total"]
         yield deferLater(reactor, 1.0, lambda: None)
-        probes = self.stats.counters["probes.total"] - before
+        probes = variables(self.stats).counters["probes.total"] - before
         self.assertLessEqual(probes, 3)
         self.assertGreaterEqual(probes, 1)
 

@@ -22,8 +22,9 @@ from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from freno.probe.metrics import AggregatedMetrics, ClusterMetric
-from freno.publish.memcache import ERRORS_METRIC, WRITES_METRIC, MemcachePublisher
-from freno.stats import Stats
+from freno.metrics.catalogue import MEMCACHE_ERRORS, MEMCACHE_WRITES
+from freno.publish.memcache import MemcachePublisher
+from freno.metrics.registry import Registry
 from test.skips import binary_or_skip
 
 VALUE_RE = re.compile(rb"^(\d{13}):(-?\d+\.\d{6})$")
@@ -126,7 +127,7 @@ class RealMemcachedTests(TestCase):
             self.addCleanup(server.stop)
             server.start()
             self.servers.append(server)
-        self.stats = Stats()
+        self.stats = Registry()
         self.metrics = AggregatedMetrics(reactor, {"main": 1.0}, max_age=30.0)
         self.publisher = MemcachePublisher(
             reactor,
@@ -197,9 +198,9 @@ class RealMemcachedTests(TestCase):
             self.set(i / 10.0)
             yield deferLater(reactor, 0.1, lambda: None)
         yield self.poll(self.value_on(second, b"0.500000"), 5, "0.5 on the live server")
-        first_label = (("server", f"127.0.0.1:{first.port}"),)
+        first_label = (f"127.0.0.1:{first.port}",)
         yield self.poll(
-            lambda: self.stats.labeled.get((ERRORS_METRIC, first_label), 0) > 0,
+            lambda: (self.stats.value(MEMCACHE_ERRORS, first_label) or 0) > 0,
             5,
             "errors counted for the dead server",
         )
@@ -208,10 +209,10 @@ class RealMemcachedTests(TestCase):
         self.set(0.75)
         first.start()
         yield self.poll(self.value_on(first, b"0.750000"), 10, "0.75 after the restart")
-        self.assertGreater(self.stats.labeled[(WRITES_METRIC, first_label)], 2)
+        self.assertGreater(self.stats.value(MEMCACHE_WRITES, first_label), 2)
         self.assertEqual(
-            self.stats.labeled.get((ERRORS_METRIC, (("server", f"127.0.0.1:{second.port}"),)), 0),
-            0,
+            self.stats.value(MEMCACHE_ERRORS, (f"127.0.0.1:{second.port}",)),
+            None,
         )
 
         # The refresh keeps the key alive well past its expiry...

@@ -39,7 +39,9 @@ from freno.consensus.raft.machine import (
 )
 from freno.consensus.raft.poller import ReactorPoller
 from freno.consensus.state import ThrottleState
-from freno.stats import Stats
+from freno.metrics import catalogue
+from freno.metrics.expvar import variables
+from freno.metrics.registry import Registry
 
 PASSWORD = "correct horse battery staple"
 FUTURE = 4102444800.0  # 2100-01-01
@@ -92,7 +94,7 @@ class Group:
         )
         options = dict(self.kwargs)
         options.update(kwargs)
-        return RaftConsensusService(reactor, config, stats=Stats(), **options)
+        return RaftConsensusService(reactor, config, registry=Registry(), **options)
 
     def start_all(self):
         for s in self.services:
@@ -176,10 +178,10 @@ class ThreeNodeTests(TestCase):
             # The gauges are refreshed at each member's next tick, which may
             # come just after the moment settled() saw the group agree.
             return all(
-                s._stats.gauges.get("raft.is_leader") == (1 if s is leader else 0)
-                and s._stats.gauges.get("raft.is_healthy") == 1
-                and s._stats.strings.get("raft.leader") == leader.leader()
-                and s._stats.labeled_gauges.get(("freno_raft_term", ()), 0) >= 1
+                variables(s._registry).gauges.get("raft.is_leader") == (1 if s is leader else 0)
+                and variables(s._registry).gauges.get("raft.is_healthy") == 1
+                and variables(s._registry).strings.get("raft.leader") == leader.leader()
+                and (s._registry.value(catalogue.RAFT_TERM) or 0) >= 1
                 for s in group.services
             )
 
@@ -225,7 +227,7 @@ class ThreeNodeTests(TestCase):
             yield node.throttle_app(f"app{i}", FUTURE, 0.1)
             latencies.append(time.perf_counter() - t)
         self.assertLess(statistics.median(latencies), 0.05)
-        timer = leader._stats.labeled_timers[("freno_raft_commit_latency_seconds", ())]
+        timer = leader._registry.value(catalogue.RAFT_COMMIT_LATENCY)
         self.assertGreaterEqual(timer.count, 10)
 
     @inlineCallbacks

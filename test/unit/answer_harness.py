@@ -28,7 +28,7 @@ from freno.inventory.refresh import Inventory
 from freno.probe.fake import FakeMetricSource
 from freno.probe.metrics import AggregatedMetrics
 from freno.probe.service import ProbeService
-from freno.stats import Stats
+from freno.metrics.registry import Registry
 
 START = 1_700_000_000.0
 #: The probe interval of the harness (so 429s retry after 2 x 0.05 s).
@@ -101,7 +101,7 @@ class Node:
         self.metrics = AggregatedMetrics(
             self.clock, {n: c.throttle_threshold for n, c in self.clusters.items()}, probe.freshness
         )
-        self.stats = Stats()
+        self.stats = Registry()
         self.sources = {name: FakeInventorySource(list(hosts.get(name, ()))) for name in self.clusters}
         self.inventory = Inventory(self.clock, self.clusters, self.sources, self.stats, 10.0)
         self.source = FakeMetricSource(self.clock)
@@ -117,7 +117,7 @@ class Node:
             config=self.config,
             consensus=self.consensus,
             metrics=self.metrics,
-            stats=self.stats,
+            registry=self.stats,
             hostname="node1",
             random=lambda: self.dice,
             shared_domain=shared_domain,

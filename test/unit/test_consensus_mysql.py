@@ -31,7 +31,9 @@ from freno.consensus.mysql.store import (
     MySQLBackendStore,
     db_expiry,
 )
-from freno.stats import Stats
+from freno.consensus.gauges import RaftGauges
+from freno.metrics.expvar import variables
+from freno.metrics.registry import Registry
 
 CONFIG = Config(
     listen_port=8087,
@@ -49,14 +51,14 @@ class Cluster:
     def __init__(self, test, count=2, **kwargs):
         self.clock = Clock()
         self.store = MemoryBackendStore(self.clock)
-        self.stats = Stats()
+        self.stats = Registry()
         self.nodes = []
         self.events = []
         for i in range(count):
             node = MySQLBackendConsensus(
                 self.clock,
                 attr.evolve(CONFIG, listen_port=8000 + i),
-                stats=self.stats if i == 0 else None,
+                registry=self.stats if i == 0 else None,
                 store=self.store,
                 hostname="h",
                 **kwargs,
@@ -188,8 +190,8 @@ class ElectionTests(SynchronousTestCase):
         self.assertEqual([n.leader() for n in c.nodes], ["h:8000", "h:8000"])
         self.assertEqual([n.state_description() for n in c.nodes], ["Leader", "Healthy"])
         self.assertTrue(all(n.is_healthy() for n in c.nodes))
-        self.assertEqual(c.stats.gauges["backend.mysql.is_leader"], 1)
-        self.assertEqual(c.stats.gauges["backend.mysql.is_healthy"], 1)
+        self.assertEqual(variables(c.stats).gauges["backend.mysql.is_leader"], 1)
+        self.assertEqual(variables(c.stats).gauges["backend.mysql.is_healthy"], 1)
 
     def test_reads_state_before_leading(self):
         """
@@ -260,7 +262,7 @@ class ElectionTests(SynchronousTestCase):
         self.assertEqual(c.events[-1], (0, False))
         self.assertEqual(c.nodes[0].state_description(), "Unhealthy")
         self.assertEqual(c.nodes[0].leader(), "")
-        self.assertEqual(c.stats.gauges["backend.mysql.is_leader"], 0)
+        self.assertEqual(variables(c.stats).gauges["backend.mysql.is_leader"], 0)
 
     def test_partitioned_leader_before_takeover(self):
         """
@@ -345,6 +347,114 @@ class ElectionTests(SynchronousTestCase):
         c.stop_all()
         self.assertEqual(c.clock.getDelayedCalls(), [])
         self.assertTrue(c.store.closed)
+
+
+class GaugeTests(SynchronousTestCase):
+    """
+    The MySQL backend sets the consensus gauges raft sets (D64), besides its
+    own C{backend.mysql.*}.
+    """
+
+    def gauges(self, registry):
+        found = variables(registry).gauges
+        return {
+            name: found.get(name)
+            for name in (
+                "consensus.is_leader",
+                "consensus.is_healthy",
+                "backend.mysql.is_leader",
+                "backend.mysql.is_healthy",
+            )
+        }
+
+    def test_follow_leadership_and_health(self):
+        """
+        The gauges read 0 from construction, 1 once elected, and 0 again
+        after the leader loses the backend and its lease.
+        """
+        c = Cluster(self, count=2)
+        self.addCleanup(c.stop_all)
+        self.assertEqual(set(self.gauges(c.stats).values()), {0})
+        c.start()
+        c.advance(3)
+        self.assertEqual(c.leaders(), [0])
+        self.assertEqual(set(self.gauges(c.stats).values()), {1})
+        c.store.error = RuntimeError("(2013) Lost connection")
+        c.advance(1.5)
+        self.assertEqual(
+            self.gauges(c.stats),
+            {
+                "consensus.is_leader": 1,
+                "consensus.is_healthy": 0,
+                "backend.mysql.is_leader": 1,
+                "backend.mysql.is_healthy": 0,
+            },
+        )
+        c.advance(5)
+        self.assertEqual(set(self.gauges(c.stats).values()), {0})
+
+    def test_follower(self):
+        """
+        A healthy follower reads not leader, healthy.
+        """
+        c = Cluster(self, count=2)
+        self.addCleanup(c.stop_all)
+        registry = Registry()
+        follower = MySQLBackendConsensus(
+            c.clock, attr.evolve(CONFIG, listen_port=9000), registry=registry,
+            store=c.store, hostname="h",
+        )
+        c.start(0)
+        c.advance(2)
+        follower.startService()
+        c.advance(2)
+        self.assertEqual(c.leaders(), [0])
+        self.assertEqual(
+            self.gauges(registry),
+            {
+                "consensus.is_leader": 0,
+                "consensus.is_healthy": 1,
+                "backend.mysql.is_leader": 0,
+                "backend.mysql.is_healthy": 1,
+            },
+        )
+        self.successResultOf(follower.stopService())
+
+    def test_forced(self):
+        """
+        Under force-leadership C{consensus.is_leader} is 1 from the start, as
+        with raft; C{backend.mysql.is_leader} says who holds the row.
+        """
+        c = Cluster(self, count=1)
+        self.addCleanup(c.stop_all)
+        registry = Registry()
+        forced = MySQLBackendConsensus(
+            c.clock, attr.evolve(CONFIG, listen_port=9000), force_leadership=True,
+            registry=registry, store=c.store, hostname="h",
+        )
+        self.assertEqual(self.gauges(registry)["consensus.is_leader"], 1)
+        c.start(0)
+        forced.startService()
+        c.advance(2)
+        gauges = self.gauges(registry)
+        self.assertEqual((gauges["consensus.is_leader"], gauges["backend.mysql.is_leader"]), (1, 0))
+        self.assertEqual(gauges["consensus.is_healthy"], 1)
+        self.successResultOf(forced.stopService())
+
+    def test_same_consensus_names_as_raft(self):
+        """
+        Both backends set the same C{consensus.*} names.
+        """
+        mysql = Registry()
+        MySQLBackendConsensus(Clock(), CONFIG, registry=mysql, store=MemoryBackendStore(Clock()), hostname="h")
+        raft = Registry()
+        RaftGauges(raft).update(raft_leader=False, healthy=False, leader="", is_leader=False, term=None)
+
+        def consensus_names(registry):
+            return {n for n in variables(registry).gauges if n.startswith("consensus.")}
+
+        self.assertEqual(consensus_names(mysql), consensus_names(raft))
+        self.assertEqual(consensus_names(mysql), {"consensus.is_leader", "consensus.is_healthy"})
 
 
 class StatusTests(SynchronousTestCase):

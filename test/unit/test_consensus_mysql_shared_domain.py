@@ -22,7 +22,8 @@ from freno.consensus.interface import ISharedDomainServices
 from freno.consensus.local import LocalConsensus
 from freno.http.site import build_site
 from freno.probe.metrics import AggregatedMetrics, ClusterMetric
-from freno.stats import Stats
+from freno.metrics.expvar import variables
+from freno.metrics.registry import Registry
 from freno.throttle.checker import Throttler
 from freno.throttle.flags import LOW_PRIORITY, OK_IF_NOT_EXISTS, CheckFlags
 from freno.consensus.mysql.shared_domain import (
@@ -246,7 +247,7 @@ class CollectionTests(SynchronousTestCase):
             self.clock, {"dc2:prod": "peer2:8087", "dc3:prod": "peer3:8087"}
         )
         self.peers = PeersResource()
-        self.stats = Stats()
+        self.stats = Registry()
         self.events: list = []
         self.shared = SharedDomainHealth(
             self.clock, self.consensus, StubTreq(self.peers), self.stats
@@ -276,7 +277,7 @@ class CollectionTests(SynchronousTestCase):
         self.assertEqual(self.shared.seconds_since_healthy("mysql/other", now), 9.0)
         self.assertEqual(self.shared.seconds_since_healthy("mysql/third", now), 2.0)
         self.assertIsNone(self.shared.seconds_since_healthy("mysql/none", now))
-        self.assertEqual(self.stats.counters.get("sharedomain.fetch.total"), 2)
+        self.assertEqual(variables(self.stats).counters.get("sharedomain.fetch.total"), 2)
 
     def test_each_round_replaces(self):
         """
@@ -317,7 +318,7 @@ class CollectionTests(SynchronousTestCase):
         self.peers.answers["peer4:8087"] = (200, b'{"mysql/main": "garbage"')
         self.tick()
         self.assertEqual(seconds_of(self.shared.health(self.clock.seconds())), {"mysql/main": 2.0})
-        self.assertEqual(self.stats.counters.get("sharedomain.fetch.error"), 3)
+        self.assertEqual(variables(self.stats).counters.get("sharedomain.fetch.error"), 3)
         ignored = sorted(e["service_id"] for e in self.events if "ignored" in e["log_format"])
         self.assertEqual(ignored, ["nosuch:8087", "peer3:8087", "peer4:8087"])
 
@@ -384,7 +385,7 @@ class TimeoutTests(SynchronousTestCase):
             self.clock, {"dc2:prod": "peer2:8087", "dc3:prod": "peer3:8087"}
         )
         self.client = ScriptedClient()
-        self.stats = Stats()
+        self.stats = Registry()
         self.shared = SharedDomainHealth(
             self.clock, self.consensus, self.client, self.stats
         )
@@ -405,7 +406,7 @@ class TimeoutTests(SynchronousTestCase):
         self.successResultOf(d)
         self.assertEqual(self.client.cancelled, ["http://peer2:8087/metrics-health"])
         self.assertEqual(self.shared.seconds_since_healthy("mysql/main", self.clock.seconds()), 7.0)
-        self.assertEqual(self.stats.counters.get("sharedomain.fetch.error"), 1)
+        self.assertEqual(variables(self.stats).counters.get("sharedomain.fetch.error"), 1)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_no_body(self):
@@ -424,7 +425,7 @@ class TimeoutTests(SynchronousTestCase):
         self.clock.advance(1.0)
         self.successResultOf(d)
         self.assertEqual(self.shared.health(self.clock.seconds()), {})
-        self.assertEqual(self.stats.counters.get("sharedomain.fetch.error"), 2)
+        self.assertEqual(variables(self.stats).counters.get("sharedomain.fetch.error"), 2)
 
     def test_rounds_do_not_overlap(self):
         """
@@ -459,7 +460,7 @@ class RaftTests(SynchronousTestCase):
         """
         clock = Clock()
         client = ScriptedClient()
-        shared = SharedDomainHealth(clock, LocalConsensus(clock), client, Stats())
+        shared = SharedDomainHealth(clock, LocalConsensus(clock), client, Registry())
         self.assertFalse(shared.enabled)
         shared.startService()
         self.assertEqual(clock.getDelayedCalls(), [])
@@ -491,7 +492,7 @@ def make_throttler(shared, value=0.5):
     metrics.set("main", ClusterMetric(value, None, clock.seconds()))
     consensus = LocalConsensus(clock)
     throttler = Throttler(
-        clock, config, consensus, metrics, Stats(), lambda: 0.5, shared_domain=shared
+        clock, config, consensus, metrics, Registry(), lambda: 0.5, shared_domain=shared
     )
     return throttler, clock, consensus
 
@@ -572,10 +573,10 @@ class CheckStepTests(SynchronousTestCase):
         consensus = SharedConsensus(clock, {"dc2:prod": "peer2:8087"})
         peers = PeersResource()
         peers.answers["peer2:8087"] = (200, body(mysql_main=2))
-        shared = SharedDomainHealth(clock, consensus, StubTreq(peers), Stats())
+        shared = SharedDomainHealth(clock, consensus, StubTreq(peers), Registry())
         site = build_site(
             clock=clock, config=config, consensus=consensus, metrics=metrics,
-            stats=Stats(), hostname="node1", shared_domain=shared,
+            registry=Registry(), hostname="node1", shared_domain=shared,
         )
         client = StubTreq(site.resource)
 

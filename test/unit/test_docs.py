@@ -24,8 +24,8 @@ from freno.http.api import HELP, FrenoAPI
 from freno.http.responses import NOT_FOUND_BODY
 from freno.http.site import build_site
 from freno.probe.metrics import AggregatedMetrics
-from freno.publish.prometheus import MetricsResource
-from freno.stats import Stats
+from freno.metrics.prometheus import MetricsResource
+from freno.metrics.registry import Registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOCS = os.path.join(ROOT, "docs")
@@ -254,7 +254,7 @@ class RouteTableTests(SynchronousTestCase):
     def setUp(self):
         clock = Clock()
         clock.advance(1_700_000_000)
-        stats = Stats()
+        stats = Registry()
         config = Config(
             mysql=MySQLStoreSettings(
                 clusters={"main": ClusterSettings(name="main", throttle_threshold=1.0)}
@@ -265,7 +265,7 @@ class RouteTableTests(SynchronousTestCase):
             config=config,
             consensus=LocalConsensus(clock),
             metrics=AggregatedMetrics(clock, {"main": 1.0}, 5.0),
-            stats=stats,
+            registry=stats,
             hostname="node1",
             metrics_resource=MetricsResource(stats),
         )

@@ -15,6 +15,7 @@ from treq.testing import StubTreq
 from twisted.trial.unittest import SynchronousTestCase
 
 from freno.consensus.audit import EntryMeta
+from freno.metrics.expvar import variables
 from freno.consensus.state import AppThrottle, Policy
 from freno.inventory.interfaces import InventoryError
 from freno.throttle.checker import MAX_STORES
@@ -398,7 +399,7 @@ class DecisionTests(SynchronousTestCase):
         """
         node = self.node()
         explain(self, node, "/explain/a/mysql/other")
-        self.assertEqual([name for name in node.stats.counters if name.startswith("check.")], [])
+        self.assertEqual([name for name in variables(node.stats).counters if name.startswith("check.")], [])
         self.assertEqual(len(node.throttler.recent_apps), 0)
         self.assertEqual(node.status("/check/lp/mysql/other?p=low"), 429)
         self.assertEqual(node.status("/check/a/mysql/other"), 429)

@@ -9,6 +9,7 @@ import json
 from twisted.trial.unittest import SynchronousTestCase
 
 from freno.consensus.interface import NotLeaderError
+from freno.metrics.catalogue import PROBE_LATENCY
 from freno.http.api import HELP
 from test.unit.test_http_check import Service, header
 
@@ -192,7 +193,7 @@ class MetricsRouteTests(SynchronousTestCase):
         """
         Timers are expanded into go-metrics' fields, in nanoseconds.
         """
-        self.s.stats.observe("probes.latency", 0.002)
+        self.s.stats.timer(PROBE_LATENCY).observe(0.002, ("main", "db1:3306"))
         data = json.loads(self.s.get("/debug/vars")[1])
         self.assertEqual(data["probes.latency.count"], 1)
         self.assertEqual(data["probes.latency.max"], 2000000)
@@ -425,7 +426,7 @@ class MetricsResourceTests(SynchronousTestCase):
         self.assertEqual(s.get("/metrics")[0], 404)
         site = build_site(
             clock=s.clock, config=s.config, consensus=s.consensus, metrics=s.metrics,
-            stats=s.stats, hostname="n", metrics_resource=Metrics(),
+            registry=s.stats, hostname="n", metrics_resource=Metrics(),
         )
         from treq.testing import StubTreq
 

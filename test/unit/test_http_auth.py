@@ -21,7 +21,7 @@ from freno.http import auth, control
 from freno.http.auth import Authenticator, Forbidden, Unauthenticated, bearer_token
 from freno.http.site import build_site
 from freno.probe.metrics import AggregatedMetrics, ClusterMetric
-from freno.stats import Stats
+from freno.metrics.registry import Registry
 
 START = 1_700_000_000.0
 OPS = "ops-token-0123456789abcdef"
@@ -62,7 +62,7 @@ class ControlService:
             config=self.config,
             consensus=self.consensus,
             metrics=self.metrics,
-            stats=Stats(),
+            registry=Registry(),
             hostname="node1",
             random=lambda: 0.5,
             hosts=lambda name: 3,

@@ -15,7 +15,9 @@ from freno.config.model import ClusterSettings, Config, MySQLStoreSettings
 from freno.consensus.local import LocalConsensus
 from freno.http.site import FrenoSite, build_site
 from freno.probe.metrics import AggregatedMetrics, ClusterMetric
-from freno.stats import Stats
+from freno.metrics.catalogue import CHECKS
+from freno.metrics.expvar import variables
+from freno.metrics.registry import Registry
 
 START = 1_700_000_000.0
 
@@ -40,14 +42,14 @@ class Service:
         )
         self.metrics = AggregatedMetrics(self.clock, {"main": 1.0, "empty": 2.0}, 5.0)
         self.consensus = LocalConsensus(self.clock)
-        self.stats = Stats()
+        self.stats = Registry()
         self.dice = dice
         self.site = build_site(
             clock=self.clock,
             config=self.config,
             consensus=self.consensus,
             metrics=self.metrics,
-            stats=self.stats,
+            registry=self.stats,
             hostname="node1",
             random=lambda: self.dice,
         )
@@ -284,11 +286,10 @@ class CheckRouteTests(SynchronousTestCase):
         """
         self.s.get("/check/a/mysql/main")
         self.s.get("/check-if-exists/a/mysql/nosuch")
-        counters = self.s.stats.counters
+        counters = variables(self.s.stats).counters
         self.assertEqual(counters["check.a.mysql.main.total"], 1)
         self.assertEqual(counters["check.any.error"], 1)
-        labels = (("app", "a"), ("store_type", "mysql"), ("store_name", "other"), ("status", "404"))
-        self.assertEqual(self.s.stats.labeled["freno_checks_total", labels], 1)
+        self.assertEqual(self.s.stats.value(CHECKS, ("a", "mysql", "other", "404")), 1)
 
     def test_metric_error(self):
         """

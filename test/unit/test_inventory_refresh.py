@@ -17,8 +17,11 @@ from freno.config.model import ClusterSettings
 from freno.hosts import HostKey
 from freno.inventory.fake import FakeInventorySource
 from freno.inventory.interfaces import IInventory, InventoryError
-from freno.inventory.refresh import GLITCHES, HOSTS, REFRESHES, Inventory
-from freno.stats import Stats
+from freno.inventory.refresh import Inventory
+from freno.metrics.catalogue import INVENTORY_GLITCHES as GLITCHES
+from freno.metrics.catalogue import INVENTORY_HOSTS as HOSTS
+from freno.metrics.catalogue import INVENTORY_REFRESHES as REFRESHES
+from freno.metrics.registry import Registry
 
 A, B, C = HostKey("a", 3306), HostKey("b", 3306), HostKey("c", 3306)
 
@@ -30,7 +33,7 @@ class InventoryTests(SynchronousTestCase):
 
     def setUp(self):
         self.clock = Clock()
-        self.stats = Stats()
+        self.stats = Registry()
         self.events = []
         self.one = FakeInventorySource([A, B])
         self.two = FakeInventorySource([C])
@@ -41,7 +44,7 @@ class InventoryTests(SynchronousTestCase):
         self.inventory.add_observer(lambda name, hosts: self.changes.append((name, hosts)))
 
     def count(self, metric, cluster):
-        return self.stats.labeled.get((metric, (("cluster", cluster),)), 0)
+        return self.stats.value(metric, (cluster,)) or 0
 
     def warnings(self):
         return [e for e in self.events if e.get("error") is not None]
@@ -70,7 +73,7 @@ class InventoryTests(SynchronousTestCase):
         self.clock.advance(10)
         self.assertEqual((self.one.calls, self.two.calls), (2, 2))
         self.assertEqual(self.count(REFRESHES, "one"), 2)
-        self.assertEqual(self.stats.labeled_gauges[(HOSTS, (("cluster", "one"),))], 2)
+        self.assertEqual(self.stats.value(HOSTS, ("one",)), 2)
         self.successResultOf(self.inventory.stop())
         self.clock.advance(30)
         self.assertEqual(self.one.calls, 2)

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
+from freno.metrics.expvar import variables
 from freno.throttle.checker import MAX_STORES, SEVERITY, InvalidCheck
 from test.unit.answer_harness import START, Node, cluster, host
 
@@ -149,9 +150,9 @@ class CommaTests(SynchronousTestCase):
         self.assertEqual(stores_of("ok,high,ok,high"), ("ok", "high"))
         self.assertEqual(self.node.status("/check/app/mysql/ok,"), 404)
         self.assertEqual(self.node.status("/check-if-exists/app/mysql/ok,"), 200)
-        before = self.node.stats.counters["check.app.mysql.ok.total"]
+        before = variables(self.node.stats).counters["check.app.mysql.ok.total"]
         self.node.status("/check/app/mysql/ok,ok,ok")
-        self.assertEqual(self.node.stats.counters["check.app.mysql.ok.total"], before + 1)
+        self.assertEqual(variables(self.node.stats).counters["check.app.mysql.ok.total"], before + 1)
 
     def test_too_many(self):
         """
@@ -163,7 +164,7 @@ class CommaTests(SynchronousTestCase):
         self.assertEqual(response.code, 400)
         self.assertEqual(body, b'{"StatusCode":400,"Message":"storeName: at most 64 stores in one check"}\n')
         self.assertEqual(self.node.request("HEAD", "/check/app/mysql/" + ",".join(names))[0].code, 400)
-        self.assertEqual(self.node.stats.counters.get("check.any.total"), None)
+        self.assertEqual(variables(self.node.stats).counters.get("check.any.total"), None)
         self.assertEqual(self.node.status("/check/app/mysql/" + ",".join(names[:-1])), 404)
         self.assertRaises(InvalidCheck, self.throttler.stores_of, "," * 10000)
         self.assertEqual(self.throttler.stores_of(",".join(["ok"] * 200)), ("ok",))
@@ -196,7 +197,7 @@ class CountingTests(SynchronousTestCase):
         """
         node = make_node(self)
         node.status("/check/app/mysql/ok,high,nosuch")
-        counters = node.stats.counters
+        counters = variables(node.stats).counters
         self.assertEqual(
             (counters["check.app.mysql.ok.total"], counters["check.app.mysql.high.error"],
              counters["check.app.mysql.other.error"], counters["check.any.total"]),

@@ -17,7 +17,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from freno.consensus.commands import MAX_KEY_LENGTH, InvalidCommand
 from freno.consensus.state import MAX_ENTRIES, MAX_KEY_CHARACTERS, AppThrottle
-from freno.stats import Stats
+from freno.metrics.catalogue import CHECKS
+from freno.metrics.expvar import variables
+from freno.metrics.registry import Registry
 from freno.throttle.checker import Throttler
 from freno.throttle.counters import MAX_LABEL_LENGTH, OTHER, CheckCounters
 from freno.throttle.recent import RecentApps
@@ -264,17 +266,15 @@ class MemoryBoundTests(SynchronousTestCase):
         An app name longer than L{MAX_LABEL_LENGTH} is counted as C{other},
         and the raw-name cache keeps short names only.
         """
-        stats = Stats()
+        stats = Registry()
         counters = CheckCounters(stats, {"main"})
         self.assertEqual(counters.fold_app("a" * MAX_LABEL_LENGTH), "a" * MAX_LABEL_LENGTH)
         for length in LENGTHS:
             counters.count("b" * length, "mysql", "main", 200)
             self.assertEqual(counters.fold_app("b" * length), OTHER)
-        self.assertEqual(stats.counters["check.other.total"], 3)
+        self.assertEqual(variables(stats).counters["check.other.total"], 3)
         self.assertEqual(counters._fast, {})
-        labels = (("app", OTHER), ("store_type", "mysql"), ("store_name", "main"),
-                  ("status", "200"))
-        self.assertEqual(stats.labeled[("freno_checks_total", labels)], 3)
+        self.assertEqual(stats.value(CHECKS, (OTHER, "mysql", "main", "200")), 3)
 
     def test_route_cache_keeps_short_paths(self):
         """

@@ -42,7 +42,8 @@ from freno.inventory.vitess import VitessSource
 from freno.probe.fake import FakeMetricSource
 from freno.probe.metrics import AggregatedMetrics
 from freno.probe.service import ProbeService
-from freno.stats import Stats
+from freno.metrics.catalogue import INVENTORY_GLITCHES
+from freno.metrics.registry import Registry
 
 NOT_COLLECTED = "Metric not collected yet"
 #: Every check route on cluster C{c}, each also with C{?p=low}.
@@ -234,7 +235,7 @@ class Node:
                                     inventory_refresh_interval=REFRESH_INTERVAL),
             )
         )
-        self.stats = Stats()
+        self.stats = Registry()
         self.consensus = LocalConsensus(clock, leader=False)
         self.inventory = Inventory(clock, clusters, {"c": source}, self.stats,
                                    REFRESH_INTERVAL)
@@ -244,7 +245,7 @@ class Node:
         self.service = ProbeService(clock, self.config, self.consensus, self.inventory,
                                     self.probes, self.metrics, self.stats)
         site = build_site(clock=clock, config=self.config, consensus=self.consensus,
-                          metrics=self.metrics, stats=self.stats, hostname="n1")
+                          metrics=self.metrics, registry=self.stats, hostname="n1")
         self.treq = StubTreq(site.resource)
         self.service.startService()
         testcase.addCleanup(self.stop)
@@ -309,9 +310,7 @@ class NewLeaderTests(SynchronousTestCase):
         self.assertIsNone(node.inventory.hosts("c"))
         if name == "static" and mode == "slow":
             return
-        glitches = node.stats.labeled.get(
-            ("freno_inventory_glitches_total", (("cluster", "c"),)), 0
-        )
+        glitches = node.stats.value(INVENTORY_GLITCHES, ("c",)) or 0
         self.assertGreaterEqual(glitches, 2, f"{name}/{mode}")
 
     def test_every_source_type_and_behaviour(self):

@@ -13,7 +13,9 @@ from freno.hosts import HostKey
 from freno.probe.fake import FakeMetricSource
 from freno.probe.interfaces import IMetricSource, ProbeError
 from freno.probe.prober import Prober
-from freno.stats import Stats
+from freno.metrics.catalogue import PROBES
+from freno.metrics.expvar import variables
+from freno.metrics.registry import Registry
 
 A = HostKey("a", 3306)
 B = HostKey("b", 3306)
@@ -77,7 +79,7 @@ class ProberTests(SynchronousTestCase):
     def setUp(self):
         self.clock = Clock()
         self.source = FakeMetricSource(self.clock)
-        self.stats = Stats()
+        self.stats = Registry()
         self.results = []
         self.prober = Prober(
             self.clock, self.source, 0.05,
@@ -96,9 +98,8 @@ class ProberTests(SynchronousTestCase):
         self.clock.advance(0.05)
         self.assertEqual(len(self.source.calls), 4)
         self.assertEqual([r.value for _, _, r in self.results], [1, 2, 1, 2])
-        self.assertEqual(self.stats.counters["probes.total"], 4)
-        labels = (("cluster", "c1"), ("host", "a:3306"))
-        self.assertEqual(self.stats.labeled[("freno_probes_total", labels)], 2)
+        self.assertEqual(variables(self.stats).counters["probes.total"], 4)
+        self.assertEqual(self.stats.value(PROBES, ("c1", "a:3306")), 2)
         self.prober.stop()
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
@@ -129,7 +130,7 @@ class ProberTests(SynchronousTestCase):
         (_, _, result), = self.results
         self.assertEqual(result.error, "dial tcp a:3306: refused")
         self.assertTrue(result.dial_error)
-        self.assertEqual(self.stats.counters["probes.error"], 1)
+        self.assertEqual(variables(self.stats).counters["probes.error"], 1)
 
     def test_cache(self):
         """
@@ -147,7 +148,7 @@ class ProberTests(SynchronousTestCase):
         self.prober.probe_all()
         self.assertEqual([r.value for _, _, r in self.results], [1, 1, 1, 1])
         self.assertEqual(self.results[-1][2].measured_at, 0.5)
-        self.assertEqual(self.stats.counters["probes.total"], 2)
+        self.assertEqual(variables(self.stats).counters["probes.total"], 2)
         self.clock.advance(0.6)
         self.source.set_error(A, "boom")
         self.prober.probe_all()
@@ -201,7 +202,7 @@ class SpreadTests(SynchronousTestCase):
         hosts = [HostKey(f"h{i}", 3306) for i in range(2 * SLICES)]
         for host in hosts:
             source.set_value(host, 0.1)
-        prober = Prober(clock, source, 0.05, lambda c, h, r: None, Stats())
+        prober = Prober(clock, source, 0.05, lambda c, h, r: None, Registry())
         prober.set_targets(C1, hosts)
         prober.start()
         self.assertEqual(len(source.calls), 2 * SLICES)
@@ -228,7 +229,7 @@ class SpreadTests(SynchronousTestCase):
         hosts = [HostKey(f"h{i}", 3306) for i in range(2 * SLICES)]
         for host in hosts:
             source.set_value(host, 0.1)
-        prober = Prober(clock, source, 0.05, lambda c, h, r: None, Stats())
+        prober = Prober(clock, source, 0.05, lambda c, h, r: None, Registry())
         prober.set_targets(C1, hosts)
         prober.start()
         clock.advance(0.2)  # one late tick for the four missed rounds

@@ -9,10 +9,13 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from prometheus_client.exposition import generate_latest
 
-from freno.http.expvar import render_expvar
-from freno.probe.reactor_lag import METRIC_NAME, VARS_NAME, ReactorLagMonitor
-from freno.publish.prometheus import make_registry
-from freno.stats import Stats
+from freno.metrics.catalogue import REACTOR_LAG
+from freno.metrics.expvar import render_expvar, variables
+from freno.metrics.prometheus import make_registry
+from freno.metrics.registry import Registry
+from freno.probe.reactor_lag import ReactorLagMonitor
+
+VARS_NAME = "reactor.lag"
 
 
 class ReactorLagMonitorTests(SynchronousTestCase):
@@ -22,7 +25,7 @@ class ReactorLagMonitorTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.clock = Clock()
-        self.stats = Stats()
+        self.stats = Registry()
         self.monitor = ReactorLagMonitor(self.clock, self.stats, interval=0.02)
 
     def test_on_time(self) -> None:
@@ -31,10 +34,10 @@ class ReactorLagMonitorTests(SynchronousTestCase):
         """
         self.monitor.startService()
         self.clock.pump([0.02] * 5)
-        timer = self.stats.timers[VARS_NAME]
+        timer = variables(self.stats).timers[VARS_NAME]
         self.assertEqual(timer.count, 5)
         self.assertEqual(timer.samples, [0.0] * 5)
-        self.assertEqual(self.stats.labeled_timers[(METRIC_NAME, ())].count, 5)
+        self.assertEqual(self.stats.value(REACTOR_LAG).count, 5)
 
     def test_late(self) -> None:
         """
@@ -44,7 +47,7 @@ class ReactorLagMonitorTests(SynchronousTestCase):
         self.monitor.startService()
         self.clock.advance(0.07)  # due at 0.02, ran at 0.07
         self.clock.advance(0.02)  # due at 0.09, ran at 0.09
-        samples = self.stats.timers[VARS_NAME].samples
+        samples = variables(self.stats).timers[VARS_NAME].samples
         self.assertEqual(len(samples), 2)
         self.assertAlmostEqual(samples[0], 0.05)
         self.assertAlmostEqual(samples[1], 0.0)
@@ -59,7 +62,7 @@ class ReactorLagMonitorTests(SynchronousTestCase):
         self.monitor.stopService()
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.clock.advance(1.0)
-        self.assertEqual(self.stats.timers[VARS_NAME].count, 1)
+        self.assertEqual(variables(self.stats).timers[VARS_NAME].count, 1)
 
     def test_bad_interval(self) -> None:
         """

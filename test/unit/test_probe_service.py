@@ -21,7 +21,9 @@ from freno.probe.fake import FakeMetricSource
 from freno.probe.httpcheck import check_url
 from freno.probe.metrics import AggregatedMetrics
 from freno.probe.service import ProbeService
-from freno.stats import Stats
+from freno.metrics.catalogue import AGGREGATED_VALUE, THRESHOLD
+from freno.metrics.expvar import variables
+from freno.metrics.registry import Registry
 
 A = HostKey("a", 3306)
 B = HostKey("b", 3306)
@@ -50,7 +52,7 @@ class Harness:
         self.inventory = FakeInventory({"c1": [A, B]})
         self.source = FakeMetricSource(self.clock)
         self.metrics = AggregatedMetrics(self.clock, {"c1": 1.0, "c2": 1.0}, 0.5)
-        self.stats = Stats()
+        self.stats = Registry()
         self.service = ProbeService(
             self.clock, self.config, self.consensus, self.inventory, self.source,
             self.metrics, self.stats, http_client=http_client,
@@ -84,9 +86,8 @@ class ProbeServiceTests(SynchronousTestCase):
         self.assertTrue(h.inventory.running)
         self.assertEqual(h.value(), 0.7)
         self.assertIsNone(h.metrics.get("c2"))
-        labels = (("cluster", "c1"),)
-        self.assertEqual(h.stats.labeled_gauges[("freno_aggregated_value", labels)], 0.7)
-        self.assertEqual(h.stats.labeled_gauges[("freno_threshold", labels)], 1.0)
+        self.assertEqual(h.stats.value(AGGREGATED_VALUE, ("c1",)), 0.7)
+        self.assertEqual(h.stats.value(THRESHOLD, ("c1",)), 1.0)
 
     def test_new_hosts_probed_when_they_arrive(self):
         """
@@ -253,12 +254,12 @@ class HttpCheckTests(SynchronousTestCase):
         h.source.set_value(A, 5.0)
         h.service.startService()
         self.assertEqual(h.value(), 0.1)
-        self.assertEqual(h.stats.counters["httpcheck.404"], 1)
+        self.assertEqual(variables(h.stats).counters["httpcheck.404"], 1)
         self.assertEqual(web.requests, [("a", "check"), ("b", "check")])
         web.codes["a"] = 200
         h.clock.advance(5.0)
         self.assertEqual(h.value(), 5.0)
-        self.assertEqual(h.stats.counters["httpcheck.200"], 3)
+        self.assertEqual(variables(h.stats).counters["httpcheck.200"], 3)
 
     def test_transport_error(self):
         """
@@ -274,7 +275,7 @@ class HttpCheckTests(SynchronousTestCase):
         h = Harness(self, http_client=Broken(), http_check_port=9999)
         h.source.set_value(A, 5.0)
         h.service.startService()
-        self.assertEqual(h.stats.counters["httpcheck.error"], 2)
+        self.assertEqual(variables(h.stats).counters["httpcheck.error"], 2)
         self.assertEqual(h.value(), 5.0)
 
     def test_timeout(self):
@@ -288,7 +289,7 @@ class HttpCheckTests(SynchronousTestCase):
         h = Harness(self, http_client=Hanging(), http_check_port=9999)
         h.service.startService()
         h.clock.advance(1.0)
-        self.assertEqual(h.stats.counters["httpcheck.error"], 2)
+        self.assertEqual(variables(h.stats).counters["httpcheck.error"], 2)
 
     def test_skip_counted(self):
         """
@@ -296,4 +297,4 @@ class HttpCheckTests(SynchronousTestCase):
         """
         h = Harness(self, http_client=object())
         h.service.startService()
-        self.assertEqual(h.stats.counters["httpcheck.skip"], 2)
+        self.assertEqual(variables(h.stats).counters["httpcheck.skip"], 2)

@@ -16,15 +16,14 @@ from twisted.trial.unittest import SynchronousTestCase
 from freno.hosts import InvalidHostError
 from freno.probe.metrics import AggregatedMetrics, ClusterMetric
 from freno.publish.memcache import (
-    ERRORS_METRIC,
-    WRITES_METRIC,
     InvalidMemcacheKeyError,
     MemcachePublisher,
     check_key,
     format_value,
     metric_key,
 )
-from freno.stats import Stats
+from freno.metrics.catalogue import MEMCACHE_ERRORS, MEMCACHE_WRITES
+from freno.metrics.registry import Registry
 
 SET_RE = re.compile(rb"^set (\S+) 0 2 (\d+)\r\n(\d+):(-?\d+\.\d{6})\r\n$")
 
@@ -72,7 +71,7 @@ class PublisherTestsMixin:
     def setUp(self) -> None:
         self.reactor = MemoryReactorClock()
         self.reactor.advance(1_700_000_000.0)
-        self.stats = Stats()
+        self.stats = Registry()
         self.metrics = AggregatedMetrics(self.reactor, {"c1": 1.0, "c2": 1.0}, max_age=2.0)
         self.publisher = MemcachePublisher(
             self.reactor, self.servers, "freno", self.metrics, self.stats, self.reactor
@@ -130,7 +129,7 @@ class ConstructorTests(SynchronousTestCase):
         reactor = MemoryReactorClock()
         args = dict(
             reactor=reactor, servers=["127.0.0.1:11211"], path="freno",
-            metrics=AggregatedMetrics(reactor, {}, 1.0), stats=Stats(), clock=reactor,
+            metrics=AggregatedMetrics(reactor, {}, 1.0), registry=Registry(), clock=reactor,
         )
         args.update(kwargs)
         return MemcachePublisher(**args)
@@ -200,7 +199,7 @@ class PublishTests(PublisherTestsMixin, SynchronousTestCase):
             self.assertEqual(int(match.group(2)), len(b"1700000000123:0.500000"))
             c.answer(b"STORED")
         self.assertEqual(
-            self.stats.labeled[(WRITES_METRIC, (("server", "127.0.0.2:11211"),))], 1
+            self.stats.value(MEMCACHE_WRITES, ("127.0.0.2:11211",)), 1
         )
         self.stop(conns)
 
@@ -213,7 +212,7 @@ class PublishTests(PublisherTestsMixin, SynchronousTestCase):
         for c in conns:
             self.assertEqual(c.sent(), b"delete freno/mysql/c1\r\n")
             c.answer(b"NOT_FOUND")
-        self.assertEqual(self.stats.labeled.get((ERRORS_METRIC, (("server", "127.0.0.1:11211"),))), None)
+        self.assertEqual(self.stats.value(MEMCACHE_ERRORS, ("127.0.0.1:11211",)), None)
         self.stop(conns)
 
     def test_unchanged_not_rewritten_until_refresh(self) -> None:
@@ -336,7 +335,7 @@ class FailureTests(PublisherTestsMixin, SynchronousTestCase):
         self.publisher.startService()
         self.setValue("c1", 0.5)  # dropped: nothing connected
         _Connection(self.reactor, 0).refuse()
-        self.assertEqual(self.stats.labeled[(ERRORS_METRIC, (("server", "127.0.0.1:11211"),))], 1)
+        self.assertEqual(self.stats.value(MEMCACHE_ERRORS, ("127.0.0.1:11211",)), 1)
         self.reactor.advance(0.49)
         self.assertEqual(len(self.reactor.tcpClients), 1)
         self.reactor.advance(0.01)
@@ -346,7 +345,7 @@ class FailureTests(PublisherTestsMixin, SynchronousTestCase):
         self.assertEqual(len(self.reactor.tcpClients), 2)
         self.reactor.advance(0.01)
         self.assertEqual(len(self.reactor.tcpClients), 3)
-        self.assertEqual(self.stats.labeled[(ERRORS_METRIC, (("server", "127.0.0.1:11211"),))], 2)
+        self.assertEqual(self.stats.value(MEMCACHE_ERRORS, ("127.0.0.1:11211",)), 2)
         self.setValue("c1", 0.7)
         c = _Connection(self.reactor, 2).succeed()
         match = SET_RE.match(c.sent())
@@ -366,7 +365,7 @@ class FailureTests(PublisherTestsMixin, SynchronousTestCase):
         self.reactor.advance(1.0)
         self.assertTrue(c.transport.disconnecting)
         c.close()
-        self.assertEqual(self.stats.labeled[(ERRORS_METRIC, (("server", "127.0.0.1:11211"),))], 1)
+        self.assertEqual(self.stats.value(MEMCACHE_ERRORS, ("127.0.0.1:11211",)), 1)
         self.assertEqual(c.sent(), b"")  # the queued write was not sent on the dead connection
         self.reactor.advance(0.5)
         self.assertEqual(len(self.reactor.tcpClients), 2)
@@ -383,7 +382,7 @@ class FailureTests(PublisherTestsMixin, SynchronousTestCase):
         self.setValue("c1", 0.5)
         c.sent()
         c.answer(b"SERVER_ERROR out of memory storing object")
-        self.assertEqual(self.stats.labeled[(ERRORS_METRIC, (("server", "127.0.0.1:11211"),))], 1)
+        self.assertEqual(self.stats.value(MEMCACHE_ERRORS, ("127.0.0.1:11211",)), 1)
         self.flushLoggedErrors()
         self.setValue("c1", 0.6)
         self.assertIn(b"0.600000", c.sent())

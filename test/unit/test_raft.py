@@ -17,7 +17,8 @@ from freno.consensus.interface import (
     NotLeaderError,
 )
 from freno.consensus.raft import RaftConsensusService, RaftStartError
-from freno.stats import Stats
+from freno.metrics.expvar import variables
+from freno.metrics.registry import Registry
 
 FUTURE = 4102444800.0  # 2100-01-01
 
@@ -106,14 +107,14 @@ class ConstructionTests(SynchronousTestCase):
         C{force_leadership} makes L{is_leader} true, but C{State} stays raft's
         truth and commands still need raft (B19).
         """
-        stats = Stats()
-        service = RaftConsensusService(reactor, self.config(), force_leadership=True, stats=stats)
+        stats = Registry()
+        service = RaftConsensusService(reactor, self.config(), force_leadership=True, registry=stats)
         self.assertTrue(service.is_leader())
         self.assertTrue(service.status().IsLeader)
         self.assertEqual(service.state_description(), "Shutdown")
         self.failureResultOf(service.skip_host("h", FUTURE), NotLeaderError)
-        self.assertEqual(stats.gauges["consensus.is_leader"], 1)
-        self.assertEqual(stats.gauges["raft.is_leader"], 0)
+        self.assertEqual(variables(stats).gauges["consensus.is_leader"], 1)
+        self.assertEqual(variables(stats).gauges["raft.is_leader"], 0)
 
     def test_busy_port(self):
         """

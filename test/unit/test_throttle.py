@@ -13,7 +13,8 @@ from freno.consensus.interface import NotLeaderError
 from freno.consensus.commands import InvalidCommand, RecoverHost, UnthrottleApp
 from freno.consensus.local import LocalConsensus
 from freno.probe.metrics import AggregatedMetrics, ClusterMetric
-from freno.stats import Stats
+from freno.metrics.expvar import variables
+from freno.metrics.registry import Registry
 from freno.throttle.checker import (
     ABUSING_APP,
     MAX_TTL_MINUTES,
@@ -69,7 +70,7 @@ def make_throttler(threshold: float = 1.0, value=0.5, dice=None):
     if value is not None:
         metrics.set("main", ClusterMetric(value, None, clock.seconds()))
     consensus = LocalConsensus(clock)
-    stats = Stats()
+    stats = Registry()
     throttler = Throttler(clock, config, consensus, metrics, stats, dice or Dice())
     return throttler, clock, consensus, metrics, stats
 
@@ -107,7 +108,7 @@ class CheckOrderTests(SynchronousTestCase):
         converted = t.check("a", "pg", "main", "h", OK_IF_NOT_EXISTS)
         self.assertEqual(freno_fields(converted), (200, 0.0, 0.0, "No such metric"))
         self.assertEqual(t.check("a", "pg", "main", "h").status_code, 404)
-        self.assertEqual(stats.counters, {})
+        self.assertEqual(variables(stats).counters, {})
         self.assertEqual(len(t.recent_apps), 0)
 
     def test_unknown_cluster(self):
@@ -292,7 +293,7 @@ class CheckOrderTests(SynchronousTestCase):
             for flags in (STANDARD, OK_IF_NOT_EXISTS, LOW_PRIORITY):
                 result = t.check("a", store_type, store, "h", flags)
                 self.assertEqual(freno_fields(result), (500, 0.0, 0.0, "not leader"))
-        self.assertEqual(stats.counters["check.a.internal-error"], 6)
+        self.assertEqual(variables(stats).counters["check.a.internal-error"], 6)
         self.assertEqual(len(t.recent_apps), 1)
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from freno.stats import Stats
-from freno.throttle.counters import CHECKS_TOTAL, CheckCounters
+from freno.metrics.catalogue import CHECKS
+from freno.metrics.expvar import variables
+from freno.metrics.registry import Registry
+from freno.throttle.counters import CheckCounters
 from freno.throttle.lowpriority import LowPriorityDenials
 from freno.throttle.recent import RECENT_APPS_TTL, RecentApps
 
@@ -84,7 +86,7 @@ class LowPriorityDenialsTests(SynchronousTestCase):
 
 class CheckCountersTests(SynchronousTestCase):
     """
-    L{CheckCounters} writes freno's names and the labeled series.
+    L{CheckCounters} counts the labeled series freno's names derive from.
     """
 
     def test_names(self):
@@ -92,13 +94,13 @@ class CheckCountersTests(SynchronousTestCase):
         A 200 counts the four totals; a 404 adds the errors; a 500 adds the
         internal errors.
         """
-        stats = Stats()
+        stats = Registry()
         c = CheckCounters(stats, {"main"})
         c.count("a", "mysql", "main", 200)
         c.count("a", "mysql", "main", 404)
         c.count("a", "mysql", "main", 500)
         self.assertEqual(
-            stats.counters,
+            variables(stats).counters,
             {
                 "check.any.total": 3, "check.a.total": 3,
                 "check.any.mysql.main.total": 3, "check.a.mysql.main.total": 3,
@@ -109,24 +111,21 @@ class CheckCountersTests(SynchronousTestCase):
                 "check.a.mysql.main.internal-error": 1,
             },
         )
-        key = (
-            CHECKS_TOTAL,
-            (("app", "a"), ("store_type", "mysql"), ("store_name", "main"), ("status", "404")),
-        )
-        self.assertEqual(stats.labeled[key], 1)
+        self.assertEqual(stats.value(CHECKS, ("a", "mysql", "main", "404")), 1)
+        self.assertEqual(len(stats.series(CHECKS)), 3)
 
     def test_bounded(self):
         """
         Apps beyond the bound and unknown stores count as C{other}.
         """
-        stats = Stats()
+        stats = Registry()
         c = CheckCounters(stats, {"main"}, max_apps=2)
         for app in ["a", "b", "c", "d", "a"]:
             c.count(app, "mysql", "main", 200)
         c.count("a", "mysql", "nosuch", 200)
-        self.assertEqual(stats.counters["check.other.total"], 2)
-        self.assertEqual(stats.counters["check.a.total"], 3)
-        self.assertEqual(stats.counters["check.any.mysql.other.total"], 1)
-        self.assertNotIn("check.c.total", stats.counters)
-        apps = {dict(labels)["app"] for (_, labels) in stats.labeled}
+        self.assertEqual(variables(stats).counters["check.other.total"], 2)
+        self.assertEqual(variables(stats).counters["check.a.total"], 3)
+        self.assertEqual(variables(stats).counters["check.any.mysql.other.total"], 1)
+        self.assertNotIn("check.c.total", variables(stats).counters)
+        apps = {labels[0] for labels in stats.series(CHECKS)}
         self.assertEqual(apps, {"a", "b", "other"})

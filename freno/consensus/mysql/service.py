@@ -122,6 +122,7 @@ from freno.consensus.interface import (
     ISharedDomainServices,
     Member,
 )
+from freno.consensus.gauges import ConsensusGauges
 from freno.consensus.commands import (
     CommandMethods,
 )
@@ -138,6 +139,8 @@ from freno.consensus.state import (
     Policy,
     ThrottleState,
 )
+from freno.metrics import catalogue
+from freno.metrics.registry import Registry
 
 #: Seconds between reads of the change counter (every node).
 CHANGE_INTERVAL = 0.25
@@ -159,6 +162,11 @@ class MySQLBackendConsensus(TableCommands, CommandMethods, Service):
     """
     Leadership and replicated throttle state through freno's backend tables.
 
+    The gauges C{backend.mysql.is_leader} (this node holds the election row)
+    and C{backend.mysql.is_healthy} (the last election round succeeded) go
+    to C{registry}, with the backend-neutral C{consensus.is_leader} and
+    C{consensus.is_healthy} that raft sets too (docs/decisions.md, D64).
+
     @ivar state: the local L{ThrottleState}, fed by polls and commands.
     @ivar service_id: C{hostname:ListenPort}.
     @ivar domain: the election domain.
@@ -171,7 +179,7 @@ class MySQLBackendConsensus(TableCommands, CommandMethods, Service):
         reactor,
         config: Config,
         force_leadership: bool = False,
-        stats=None,
+        registry: Optional[Registry] = None,
         threadpool=None,
         *,
         store: Optional[IBackendStore] = None,
@@ -193,7 +201,11 @@ class MySQLBackendConsensus(TableCommands, CommandMethods, Service):
         self._clock = reactor
         self._config = config
         self._force = force_leadership
-        self._stats = stats
+        if registry is None:
+            registry = Registry()
+        self._consensus_gauges = ConsensusGauges(registry)
+        self._row_gauge = registry.gauge(catalogue.MYSQL_IS_LEADER)
+        self._health_gauge = registry.gauge(catalogue.MYSQL_IS_HEALTHY)
         if store is None:
             store = MySQLBackendStore.from_config(reactor, config, threadpool=threadpool)
         self._store = store
@@ -237,6 +249,7 @@ class MySQLBackendConsensus(TableCommands, CommandMethods, Service):
             loop = LoopingCall(tick)
             loop.clock = reactor
             self._loops.append((loop, interval))
+        self._gauges()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -398,9 +411,9 @@ class MySQLBackendConsensus(TableCommands, CommandMethods, Service):
             self._observers.notify(leader)
 
     def _gauges(self) -> None:
-        if self._stats is not None:
-            self._stats.set_gauge("backend.mysql.is_leader", 1 if self._leader else 0)
-            self._stats.set_gauge("backend.mysql.is_healthy", 1 if self._healthy else 0)
+        self._row_gauge.set(1 if self._leader else 0)
+        self._health_gauge.set(1 if self._healthy else 0)
+        self._consensus_gauges.update(self.is_leader(), self._healthy)
 
     # -- health and state polling -------------------------------------------
 

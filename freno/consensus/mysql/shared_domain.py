@@ -48,7 +48,8 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from freno.consensus.interface import ISharedDomainServices
-from freno.stats import Stats
+from freno.metrics import catalogue
+from freno.metrics.registry import Registry
 
 #: freno's path for a node's own metric health.
 METRICS_HEALTH_PATH = "/metrics-health"
@@ -129,7 +130,7 @@ class SharedDomainHealth(Service):
         it provides L{ISharedDomainServices}, its C{shared_domain_services()}
         are used.
     @param http_client: a treq-like client (see the module docstring).
-    @param stats: where the fetch counters go.
+    @param registry: where the fetch counters go.
     @param interval: seconds between rounds (freno: 1).
     @param ttl: seconds a merged entry is kept (freno: 5).
     @param timeout: seconds a peer has to answer, body included (freno: 1).
@@ -142,7 +143,7 @@ class SharedDomainHealth(Service):
         clock: IReactorTime,
         consensus,
         http_client,
-        stats: Stats,
+        registry: Registry,
         interval: float = 1.0,
         ttl: float = 5.0,
         timeout: float = 1.0,
@@ -150,7 +151,8 @@ class SharedDomainHealth(Service):
         self._clock = clock
         self._consensus = consensus
         self._client = http_client
-        self._stats = stats
+        self._fetches = registry.counter(catalogue.SHARED_DOMAIN_FETCHES)
+        self._fetch_errors = registry.counter(catalogue.SHARED_DOMAIN_FETCH_ERRORS)
         self._interval = interval
         self._ttl = ttl
         self._timeout = timeout
@@ -254,7 +256,7 @@ class SharedDomainHealth(Service):
         after logging any failure.
         """
         url = f"http://{service_id}{METRICS_HEALTH_PATH}"
-        self._stats.incr("sharedomain.fetch.total")
+        self._fetches.inc()
 
         def read(response):
             body = response.content()
@@ -268,7 +270,7 @@ class SharedDomainHealth(Service):
         d.addTimeout(self._timeout, self._clock)
 
         def failed(failure):
-            self._stats.incr("sharedomain.fetch.error")
+            self._fetch_errors.inc()
             self._log.warn(
                 "shared-domain health from {service_id} ignored: {error}",
                 domain=domain,

@@ -128,7 +128,8 @@ from freno.consensus.raft.poller import ReactorPoller
 from freno.consensus.commands import Command, CommandMethods, command_to_dict
 from freno.consensus.purge import PURGE_INTERVAL, ExpiryPurger
 from freno.consensus.state import AppThrottle, Policy, ThrottleState
-from freno.stats import Stats
+from freno.consensus.gauges import RaftGauges
+from freno.metrics.registry import Registry
 
 #: Seconds between timer ticks (raft's timers are coarser than this).
 TICK_INTERVAL = 0.05
@@ -181,7 +182,7 @@ class RaftConsensusService(CommandMethods, Service):
     @param config: see the module docstring for the fields read.
     @param force_leadership: C{--force-leadership}: L{is_leader} is always
         true (commands still need raft).
-    @param stats: where the raft gauges and timers go.
+    @param registry: where the raft gauges and timers go.
     @param command_timeout: the commit bound, in seconds.
     @param tick_interval: seconds between timer ticks.
     @param raft_overrides: pysyncobj settings replacing
@@ -206,7 +207,7 @@ class RaftConsensusService(CommandMethods, Service):
         reactor,
         config: Config,
         force_leadership: bool = False,
-        stats: Optional[Stats] = None,
+        registry: Optional[Registry] = None,
         command_timeout: float = COMMAND_TIMEOUT,
         tick_interval: float = TICK_INTERVAL,
         raft_overrides: Optional[Mapping[str, object]] = None,
@@ -225,7 +226,8 @@ class RaftConsensusService(CommandMethods, Service):
         self._reactor = reactor
         self._config = config
         self._force = force_leadership
-        self._stats = stats if stats is not None else Stats()
+        self._registry = registry if registry is not None else Registry()
+        self._gauges = RaftGauges(self._registry)
         self._timeout = command_timeout
         self._tick_interval = tick_interval
         self._overrides = dict(raft_overrides or {})
@@ -396,7 +398,7 @@ class RaftConsensusService(CommandMethods, Service):
         if leader != self._last_leader:
             self._last_leader = leader
             if leader:
-                self._stats.incr_labeled("freno_raft_leader_changes_total", ())
+                self._gauges.leader_changes.inc()
                 self._log.info(
                     "raft member {address} sees leader {leader}",
                     address=self._self_address,
@@ -405,18 +407,14 @@ class RaftConsensusService(CommandMethods, Service):
         self._update_stats()
 
     def _update_stats(self) -> None:
-        stats = self._stats
-        raft_leader = 1 if self._raft_leader() else 0
-        healthy = 1 if self.is_healthy() else 0
-        stats.set_gauge("raft.is_leader", raft_leader)
-        stats.set_gauge("raft.is_healthy", healthy)
-        stats.set_string("raft.leader", self._last_leader)
-        stats.set_gauge("consensus.is_leader", 1 if self.is_leader() else 0)
-        stats.set_gauge("consensus.is_healthy", healthy)
-        stats.set_gauge_labeled("freno_raft_is_leader", (), raft_leader)
         machine = self._machine
-        if machine is not None:
-            stats.set_gauge_labeled("freno_raft_term", (), machine.raftCurrentTerm)
+        self._gauges.update(
+            raft_leader=self._raft_leader(),
+            healthy=self.is_healthy(),
+            leader=self._last_leader,
+            is_leader=self.is_leader(),
+            term=None if machine is None else machine.raftCurrentTerm,
+        )
 
     # -- commands ----------------------------------------------------------
 
@@ -461,9 +459,7 @@ class RaftConsensusService(CommandMethods, Service):
         if timer.active():
             timer.cancel()
         if error is None:
-            self._stats.observe_labeled(
-                "freno_raft_commit_latency_seconds", (), self._reactor.seconds() - started
-            )
+            self._gauges.commit_latency.observe(self._reactor.seconds() - started)
             d.callback(result)
         else:
             d.errback(error)

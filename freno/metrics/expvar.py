@@ -1,8 +1,13 @@
-# -*- test-case-name: test.unit.test_http_api -*-
+# -*- test-case-name: test.unit.test_metrics_exports,test.unit.test_http_api -*-
 """
-C{/debug/vars} and C{/debug/metrics}: L{Stats} rendered as Go's expvar
-JSON: C{{\\n}}, one C{"<name>": <json>} per variable in sorted order joined by
-C{,\\n}, C{\\n}}\\n}.
+C{/debug/vars} and C{/debug/metrics}: the registry rendered under freno's
+names as Go's expvar JSON: C{{\\n}}, one C{"<name>": <json>} per variable in
+sorted order joined by C{,\\n}, C{\\n}}\\n}.
+
+L{variables} reads each family's C{/debug/vars} names
+(L{freno.metrics.catalogue}) out of the registry: a counter's series adds to
+each of its names (so C{check.any.total} sums every check series), a gauge's
+series sets its name, a timer is its whole family, a text its string.
 
 Timers are written as go-metrics' C{exp} package writes them: C{<name>.count},
 C{.min}, C{.max}, C{.mean}, C{.std-dev}, the C{.50/.75/.95/.99/.999-percentile}
@@ -10,7 +15,7 @@ values (nanoseconds), and rates. The one-, five- and fifteen-minute rates are
 approximated by the mean rate since start (we keep no moving averages).
 
 Some of freno's gauges were fed by loops it ran every few seconds; they are
-computed here at render time instead, from the same sources
+computed at render time instead, from the same sources, by L{refresh_gauges}
 (docs/decisions.md, D17):
 
     - C{throttled_states.<appKey>}: 1 for each throttled app now, 0 for one
@@ -30,12 +35,57 @@ import math
 import sys
 from typing import Any, Dict, Mapping
 
+import attr
+
 from freno.http.gojson import go_json_text, go_string
+from freno.metrics import catalogue
+from freno.metrics.registry import COUNTER, GAUGE, TEXT, TIMER, Registry, Reservoir
 from freno.probe.metrics import AggregatedMetrics
-from freno.stats import Stats, Timer
 
 
-def _timer_vars(name: str, timer: Timer, elapsed: float) -> Dict[str, Any]:
+@attr.s(frozen=True, auto_attribs=True)
+class Variables:
+    """
+    The registry under freno's names, by kind.
+    """
+
+    counters: Dict[str, float]
+    gauges: Dict[str, float]
+    timers: Dict[str, Reservoir]
+    strings: Dict[str, str]
+
+
+def variables(registry: Registry) -> Variables:
+    """
+    Every C{/debug/vars} variable of C{registry} now.
+    """
+    counters: Dict[str, float] = {}
+    gauges: Dict[str, float] = {}
+    timers: Dict[str, Reservoir] = {}
+    strings: Dict[str, str] = {}
+    for handle in registry.recorded():
+        family = handle.family
+        names = family.vars
+        if names is None:
+            continue
+        kind = family.kind
+        if kind == COUNTER:
+            for labels, value in list(handle.series.items()):
+                for name in names(labels):
+                    counters[name] = counters.get(name, 0) + value
+        elif kind == GAUGE:
+            for labels, value in list(handle.series.items()):
+                gauges[names(labels)[0]] = value
+        elif kind == TIMER:
+            whole = handle.whole()
+            if whole is not None:
+                timers[names(())[0]] = whole
+        elif kind == TEXT:
+            strings[names(())[0]] = handle.series[()]
+    return Variables(counters, gauges, timers, strings)
+
+
+def _timer_vars(name: str, timer: Reservoir, elapsed: float) -> Dict[str, Any]:
     samples = sorted(timer.samples)
     ns = [s * 1e9 for s in samples]
     out: Dict[str, Any] = {f"{name}.count": timer.count}
@@ -74,7 +124,7 @@ def _percentile(values, q: float) -> float:
 
 
 def refresh_gauges(
-    stats: Stats,
+    registry: Registry,
     throttled_apps: Mapping[str, Any],
     metrics: AggregatedMetrics,
     now: float,
@@ -82,34 +132,36 @@ def refresh_gauges(
     """
     Update the render-time gauges described in the module docstring.
     """
-    gauges = stats.gauges
-    for name in gauges:
-        if name.startswith("throttled_states."):
-            gauges[name] = 0
+    states = registry.gauge(catalogue.THROTTLED_STATES)
+    for labels in list(states.series):
+        states.set(0, labels)
     for key, throttle in throttled_apps.items():
         if throttle.active(now):
-            gauges["throttled_states." + key] = 1
+            states.set(1, (key,))
+    aggregated = registry.gauge(catalogue.AGGREGATED)
     for cluster, metric in metrics.items():
         if metric.error is None:
-            gauges[f"aggregated.mysql.{cluster}"] = metric.value
+            aggregated.set(metric.value, (cluster,))
+    since = registry.gauge(catalogue.SECONDS_SINCE_HEALTHY)
     for cluster, at in metrics.last_healthy_at.items():
-        gauges[f"check.mysql.{cluster}.seconds_since_healthy"] = int(now - at)
+        since.set(int(now - at), (cluster,))
 
 
-def render_expvar(stats: Stats, elapsed: float) -> bytes:
+def render_expvar(registry: Registry, elapsed: float) -> bytes:
     """
-    The expvar document of C{stats}; C{elapsed} is the process age in seconds.
+    The expvar document of C{registry}; C{elapsed} is the process age in
+    seconds.
     """
-    variables: Dict[str, Any] = {"cmdline": list(sys.argv), "memstats": _memstats()}
-    variables.update(stats.counters)
-    for name, value in stats.gauges.items():
-        variables[name] = value
-    variables.update(stats.strings)
-    for name, timer in stats.timers.items():
-        variables.update(_timer_vars(name, timer, elapsed))
+    found = variables(registry)
+    document: Dict[str, Any] = {"cmdline": list(sys.argv), "memstats": _memstats()}
+    document.update(found.counters)
+    document.update(found.gauges)
+    document.update(found.strings)
+    for name, timer in found.timers.items():
+        document.update(_timer_vars(name, timer, elapsed))
     lines = [
-        go_string(name) + ": " + go_json_text(variables[name])
-        for name in sorted(variables)
+        go_string(name) + ": " + go_json_text(document[name])
+        for name in sorted(document)
     ]
     return ("{\n" + ",\n".join(lines) + "\n}\n").encode("utf-8", "surrogateescape")
 

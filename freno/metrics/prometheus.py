@@ -1,27 +1,30 @@
-# -*- test-case-name: test.unit.test_publish_prometheus -*-
+# -*- test-case-name: test.unit.test_metrics_prometheus,test.unit.test_metrics_exports -*-
 """
-C{/metrics}: everything in L{freno.stats.Stats}, in Prometheus' text format.
+C{/metrics}: the registry in Prometheus' text format.
 
-Built on C{prometheus_client}: L{StatsCollector} is a custom collector that
-reads L{Stats} at scrape time (nothing is copied on the hot paths), and
-L{MetricsResource} renders a registry on the reactor thread.
+Built on C{prometheus_client}: L{RegistryCollector} is a custom collector
+that reads the L{Registry} at scrape time (nothing is copied on the hot
+paths), and L{MetricsResource} renders on the reactor thread.
 (C{prometheus_client.twisted.MetricsResource} is not used: it renders in the
-global reactor's thread pool, which would read L{Stats} while the reactor
-thread writes it.)
+global reactor's thread pool, which would read the registry while the
+reactor thread writes it.)
 
 What is exported:
-  - the labeled series (L{Stats.labeled}, L{Stats.labeled_gauges},
-    L{Stats.labeled_timers}) under their own names, e.g.
+  - every family with a C{/metrics} name (L{freno.metrics.catalogue}) under
+    that name with its labels, e.g.
     C{freno_checks_total{app,store_type,store_name,status}},
     C{freno_probe_latency_seconds{cluster,host}} (a summary),
-    C{freno_aggregated_value{cluster}}, C{freno_raft_is_leader};
-  - freno's own C{/debug/vars} names, sanitised and prefixed with
-    C{freno_vars_} so that they never collide with the series above:
-    counter C{check.any.total} becomes C{freno_vars_check_any_total},
-    counter C{probes.error} C{freno_vars_probes_error_total}, gauge
-    C{aggregated.mysql.main} C{freno_vars_aggregated_mysql_main}, timer
-    C{probes.latency} the summary C{freno_vars_probes_latency_seconds}, and
-    string C{raft.leader} C{freno_vars_raft_leader_info{value="..."} 1};
+    C{freno_aggregated_value{cluster}}, C{freno_raft_is_leader}, in the
+    order the families were first recorded into, counters first, then
+    gauges, then timers;
+  - freno's own C{/debug/vars} names (L{freno.metrics.expvar.variables}),
+    sanitised and prefixed with C{freno_vars_} so that they never collide
+    with the series above: counter C{check.any.total} becomes
+    C{freno_vars_check_any_total}, counter C{probes.error}
+    C{freno_vars_probes_error_total}, gauge C{aggregated.mysql.main}
+    C{freno_vars_aggregated_mysql_main}, timer C{probes.latency} the summary
+    C{freno_vars_probes_latency_seconds}, and string C{raft.leader}
+    C{freno_vars_raft_leader_info{value="..."} 1};
   - C{process_*} (CPU, memory, file descriptors) from
     C{prometheus_client}'s process collector.
 
@@ -30,10 +33,10 @@ Timers become summaries: C{_count}, C{_sum} (seconds) and the quantiles
 (freno's percentiles).
 
 Label cardinality is bounded by the writers (apps beyond a limit fold into
-one label value, see L{freno.throttle}); as a second line of defence the
-collector exports at most C{max_series_per_metric} series of any one metric
-and at most C{max_vars} C{freno_vars_*} metrics, and reports how many it
-left out in the gauge C{freno_prometheus_dropped_series}.
+one label value, see L{freno.throttle.counters}); as a second line of defence
+the collector exports at most C{max_series_per_metric} series of any one
+metric and at most C{max_vars} C{freno_vars_*} metrics, and reports how many
+it left out in the gauge C{freno_prometheus_dropped_series}.
 
 L{freno.tap} builds the resource and L{freno.http.site} serves it at
 C{/metrics}.
@@ -43,7 +46,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import choose_encoder
@@ -51,7 +54,9 @@ from prometheus_client.metrics_core import Metric
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from freno.stats import Stats, Timer
+from freno.metrics.catalogue import families
+from freno.metrics.expvar import variables
+from freno.metrics.registry import COUNTER, GAUGE, TIMER, Registry, Reservoir
 
 #: Quantiles of every summary (freno's percentiles).
 QUANTILES: Tuple[float, ...] = (0.5, 0.75, 0.95, 0.99, 0.999)
@@ -61,30 +66,11 @@ VARS_PREFIX = "freno_vars_"
 
 DROPPED_METRIC = "freno_prometheus_dropped_series"
 
-#: HELP text of the labeled series; others get a generic one.
-DOCS: Dict[str, str] = {
-    "freno_checks_total": "Checks answered, by app, store and HTTP status.",
-    "freno_probes_total": "Probes of a host (non-cached reads).",
-    "freno_probe_errors_total": "Probes of a host that failed.",
-    "freno_probe_latency_seconds": "How long probes of a host took.",
-    "freno_aggregated_value": "A cluster's aggregated metric (e.g. replication lag).",
-    "freno_threshold": "A cluster's throttle threshold.",
-    "freno_aggregated_age_seconds": "Age of a cluster's aggregated metric.",
-    "freno_inventory_refreshes_total": "Inventory refreshes of a cluster.",
-    "freno_inventory_glitches_total": "Inventory refreshes of a cluster that failed.",
-    "freno_inventory_hosts": "Hosts in a cluster's inventory.",
-    "freno_raft_is_leader": "1 while this node is the leader.",
-    "freno_raft_term": "The current raft term.",
-    "freno_raft_leader_changes_total": "Leadership changes this node saw.",
-    "freno_raft_commit_latency_seconds": "How long control commands took to commit.",
-    "freno_reactor_lag_seconds": "How late the reactor ran timed calls (recent samples).",
-    "freno_memcache_writes_total": "Commands sent to a memcached server.",
-    "freno_memcache_errors_total": "Failed commands and connection attempts to a memcached server.",
-    DROPPED_METRIC: "Series left out of this scrape by the cardinality caps.",
-}
+#: HELP text of the named families; others get a generic one.
+DOCS: Dict[str, str] = {f.name: f.help for f in families() if f.name is not None}
+DOCS[DROPPED_METRIC] = "Series left out of this scrape by the cardinality caps."
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 def sanitise(name: str) -> str:
@@ -167,16 +153,13 @@ class _Families:
         return True
 
 
-def _labels(labels: Iterable[Tuple[str, object]]) -> Optional[Dict[str, str]]:
-    out = {}
-    for name, value in labels:
-        if not _LABEL_NAME.match(name) or name.startswith("__") or name == "quantile":
-            return None
-        out[name] = str(value)
-    return out
+def _labels(names: Tuple[str, ...], values: tuple) -> Optional[Dict[str, str]]:
+    if len(names) != len(values):
+        return None
+    return {name: str(value) for name, value in zip(names, values)}
 
 
-def _add_summary(family: Metric, name: str, labels: Dict[str, str], timer: Timer) -> None:
+def _add_summary(family: Metric, name: str, labels: Dict[str, str], timer: Reservoir) -> None:
     ordered = sorted(timer.samples)
     for q in QUANTILES:
         family.add_sample(name, dict(labels, quantile=repr(q)), quantile(ordered, q))
@@ -184,60 +167,68 @@ def _add_summary(family: Metric, name: str, labels: Dict[str, str], timer: Timer
     family.add_sample(name + "_sum", labels, float(timer.total))
 
 
-class StatsCollector:
+class RegistryCollector:
     """
-    A C{prometheus_client} collector reading a L{Stats} at scrape time.
+    A C{prometheus_client} collector reading a L{Registry} at scrape time.
 
-    @param stats: the registry to read.
+    @param registry: the registry to read.
     @param max_series_per_metric: most series exported for one metric.
     @param max_vars: most C{freno_vars_*} metrics exported.
     """
 
-    def __init__(self, stats: Stats, max_series_per_metric: int = 1000, max_vars: int = 2000) -> None:
+    def __init__(self, registry: Registry, max_series_per_metric: int = 1000, max_vars: int = 2000) -> None:
         if max_series_per_metric < 1 or max_vars < 0:
             raise ValueError("series caps must be positive")
-        self._stats = stats
+        self._registry = registry
         self._max_series = max_series_per_metric
         self._max_vars = max_vars
 
     def collect(self) -> Iterator[Metric]:
         """
-        Every metric family, read from the stats now.
+        Every metric family, read from the registry now.
         """
-        stats = self._stats
+        registry = self._registry
         families = _Families(self._max_series)
-        self._labeled(families, stats)
-        self._vars(families, stats)
+        self._named(families, registry)
+        self._vars(families, variables(registry))
         dropped = families.family(DROPPED_METRIC, "gauge")
         if dropped is not None:
             dropped.add_sample(DROPPED_METRIC, {}, float(families.dropped))
         return iter(list(families.families.values()))
 
-    def _labeled(self, families: _Families, stats: Stats) -> None:
-        for (metric, labels), value in list(stats.labeled.items()):
-            name = _strip_total(metric)
-            family = families.family(name, "counter")
-            label_map = _labels(labels)
-            if family is None or label_map is None:
+    def _named(self, families: _Families, registry: Registry) -> None:
+        handles = [h for h in registry.recorded() if h.family.name is not None]
+        for kind in (COUNTER, GAUGE, TIMER):
+            for handle in handles:
+                if handle.family.kind == kind:
+                    self._family(families, handle)
+
+    @staticmethod
+    def _family(families: _Families, handle) -> None:
+        family = handle.family
+        kind = family.kind
+        if kind == COUNTER:
+            name = _strip_total(family.name)
+            exported = families.family(name, "counter")
+        elif kind == GAUGE:
+            name = family.name
+            exported = families.family(name, "gauge")
+        else:
+            name = family.name
+            exported = families.family(name, "summary")
+        for labels, value in list(handle.series.items()):
+            label_map = _labels(family.labels, labels)
+            if exported is None or label_map is None:
                 families.dropped += 1
             elif families.admit(name):
-                family.add_sample(name + "_total", label_map, float(value))
-        for (metric, labels), value in list(stats.labeled_gauges.items()):
-            family = families.family(metric, "gauge")
-            label_map = _labels(labels)
-            if family is None or label_map is None:
-                families.dropped += 1
-            elif families.admit(metric):
-                family.add_sample(metric, label_map, float(value))
-        for (metric, labels), timer in list(stats.labeled_timers.items()):
-            family = families.family(metric, "summary")
-            label_map = _labels(labels)
-            if family is None or label_map is None:
-                families.dropped += 1
-            elif families.admit(metric):
-                _add_summary(family, metric, label_map, timer)
+                if kind == COUNTER:
+                    exported.add_sample(name + "_total", label_map, float(value))
+                elif kind == GAUGE:
+                    exported.add_sample(name, label_map, float(value))
+                else:
+                    _add_summary(exported, name, label_map, value)
 
-    def _vars(self, families: _Families, stats: Stats) -> None:
+    def _vars(self, families: _Families, found) -> None:
         budget = self._max_vars
 
         def take(name: str, typ: str, dotted: str) -> Optional[Metric]:
@@ -253,22 +244,22 @@ class StatsCollector:
             budget -= 1
             return family
 
-        for dotted, value in sorted(stats.counters.items()):
+        for dotted, value in sorted(found.counters.items()):
             name = _strip_total(sanitise(dotted))
             family = take(name, "counter", dotted)
             if family is not None:
                 family.add_sample(name + "_total", {}, float(value))
-        for dotted, value in sorted(stats.gauges.items()):
+        for dotted, value in sorted(found.gauges.items()):
             name = sanitise(dotted)
             family = take(name, "gauge", dotted)
             if family is not None:
                 family.add_sample(name, {}, float(value))
-        for dotted, timer in sorted(stats.timers.items()):
+        for dotted, timer in sorted(found.timers.items()):
             name = sanitise(dotted) + "_seconds"
             family = take(name, "summary", dotted)
             if family is not None:
                 _add_summary(family, name, {}, timer)
-        for dotted, text in sorted(stats.strings.items()):
+        for dotted, text in sorted(found.strings.items()):
             name = sanitise(dotted)
             family = take(name, "info", dotted)
             if family is not None:
@@ -276,20 +267,21 @@ class StatsCollector:
 
 
 def make_registry(
-    stats: Stats,
+    registry: Registry,
     max_series_per_metric: int = 1000,
     max_vars: int = 2000,
     process: bool = True,
 ) -> CollectorRegistry:
     """
-    A registry holding a L{StatsCollector} for C{stats} and, with
-    C{process}, the C{process_*} metrics of this process.
+    A C{prometheus_client} registry holding a L{RegistryCollector} for
+    C{registry} and, with C{process}, the C{process_*} metrics of this
+    process.
     """
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(StatsCollector(stats, max_series_per_metric, max_vars))
+    collectors = CollectorRegistry(auto_describe=False)
+    collectors.register(RegistryCollector(registry, max_series_per_metric, max_vars))
     if process:
-        ProcessCollector(registry=registry)
-    return registry
+        ProcessCollector(registry=collectors)
+    return collectors
 
 
 class MetricsResource(Resource):
@@ -298,15 +290,15 @@ class MetricsResource(Resource):
     OpenMetrics, when the scraper asks for it in C{Accept}), rendered on the
     reactor thread.
 
-    @param source: a L{Stats} (exported through L{make_registry} with its
+    @param source: a L{Registry} (exported through L{make_registry} with its
         defaults) or a ready C{CollectorRegistry}.
     """
 
     isLeaf = True
 
-    def __init__(self, source: Union[Stats, CollectorRegistry]) -> None:
+    def __init__(self, source: Union[Registry, CollectorRegistry]) -> None:
         super().__init__()
-        self._registry = make_registry(source) if isinstance(source, Stats) else source
+        self._registry = make_registry(source) if isinstance(source, Registry) else source
 
     def render_GET(self, request: Request) -> bytes:
         """
