@@ -54,7 +54,7 @@ from prometheus_client.metrics_core import Metric
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from freno.metrics.catalogue import families
+from freno.metrics import catalogue
 from freno.metrics.expvar import variables
 from freno.metrics.registry import COUNTER, GAUGE, TIMER, Registry, Reservoir
 
@@ -67,7 +67,7 @@ VARS_PREFIX = "freno_vars_"
 DROPPED_METRIC = "freno_prometheus_dropped_series"
 
 #: HELP text of the named families; others get a generic one.
-DOCS: Dict[str, str] = {f.name: f.help for f in families() if f.name is not None}
+DOCS: Dict[str, str] = {f.name: f.help for f in catalogue.families() if f.name is not None}
 DOCS[DROPPED_METRIC] = "Series left out of this scrape by the cardinality caps."
 
 _INVALID = re.compile(r"[^a-zA-Z0-9_]")
