@@ -5,6 +5,12 @@ are recorded once each, as the writers now record them, and C{/debug/vars}
 and C{/metrics} are compared with the documents the three former modules
 (C{freno/stats.py}, C{freno/http/expvar.py}, C{freno/publish/prometheus.py})
 rendered for the same events, kept in C{test/unit/fixtures/metrics_before.json}.
+
+The fixture was captured on the last commit with those modules by replaying
+the same events as each writer recorded them there (the check counters
+through the real L{CheckCounters}; the others with the writers' own calls,
+twice per event where a writer recorded under both naming schemes), with the
+same render-time sources and caps as L{render_script}.
 """
 
 from __future__ import annotations
