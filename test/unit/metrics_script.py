@@ -65,6 +65,14 @@ EVENTS = (
     ("mysql_backend", True, False),
 )
 
+#: Enough probes to overflow the timers' reservoirs of 1,028 samples, so the
+#: pooled C{probes.latency} must keep the same samples the former unlabeled
+#: timer kept.
+EVENTS += tuple(
+    ("probe", "main", f"db{i % 3 + 1}:3306", (i % 997) / 1024, i % 50 == 0)
+    for i in range(1100)
+)
+
 #: Render-time sources: the clock, the throttled apps (app key: expiry) at
 #: the first and at the second render, and the aggregated metrics
 #: (cluster: (value, error, measured at, last healthy at)).

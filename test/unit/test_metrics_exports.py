@@ -159,6 +159,7 @@ class ExportsUnchangedTests(SynchronousTestCase):
         self.assertEqual(self.rendered["debug_vars_first"], self.expected["debug_vars_first"])
         self.assertEqual(self.rendered["debug_vars_second"], self.expected["debug_vars_second"])
         self.assertIn('"check.any.total": 10,', self.rendered["debug_vars_first"])
+        self.assertIn('"probes.latency.count": 1105,', self.rendered["debug_vars_first"])
 
     def test_metrics(self) -> None:
         """
@@ -172,4 +173,4 @@ class ExportsUnchangedTests(SynchronousTestCase):
         Under tight caps the same series are left out and counted.
         """
         self.assertEqual(self.rendered["metrics_capped"], self.expected["metrics_capped"])
-        self.assertIn("freno_prometheus_dropped_series 58.0", self.rendered["metrics_capped"])
+        self.assertIn("freno_prometheus_dropped_series 62.0", self.rendered["metrics_capped"])
