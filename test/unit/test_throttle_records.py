@@ -129,3 +129,21 @@ class CheckCountersTests(SynchronousTestCase):
         self.assertNotIn("check.c.total", variables(stats).counters)
         apps = {labels[0] for labels in stats.series(CHECKS)}
         self.assertEqual(apps, {"a", "b", "other"})
+
+    def test_cardinality_bounded(self):
+        """
+        However many apps and stores clients invent, the check series, and
+        the /debug/vars names derived from them, stay bounded: at most
+        C{max_apps + 1} apps times the known stores plus C{other}, times the
+        statuses.
+        """
+        registry = Registry()
+        c = CheckCounters(registry, {"main", "ro"}, max_apps=5)
+        for i in range(3000):
+            c.count(f"app{i}", "mysql", f"store{i % 7}" if i % 3 else "main", (200, 429, 500)[i % 3])
+        series = registry.series(CHECKS)
+        self.assertLessEqual(len(series), 6 * 3 * 3)
+        self.assertLessEqual({labels[0] for labels in series} - {"other"}, {f"app{i}" for i in range(5)})
+        self.assertLessEqual({labels[2] for labels in series}, {"main", "ro", "other"})
+        self.assertLessEqual(len(variables(registry).counters), 12 * len(series))
+        self.assertEqual(sum(series.values()), 3000)
