@@ -283,6 +283,17 @@ class Config:
         audit log needs a token with the C{audit} or C{admin} role.
     @ivar audit_log_size: I{extension} C{AuditLogSize}: how many audit
         records are kept.
+    @ivar raft_join: I{extension} C{RaftJoin}: this node joins a running
+        group: with no raft state saying it is a member, it starts as a
+        learner and becomes a member when the group adds it
+        (C{POST /api/v1/members}); C{RaftBind} need not be in C{RaftNodes}.
+    @ivar raft_hosts_file: I{extension} C{RaftHostsFile}: a hosts(5) file
+        consulted (read again on every lookup) before DNS for raft member
+        names.
+    @ivar raft_listen_address: I{extension} C{RaftListenAddress}:
+        C{host:port} the raft port listens on, when it is not C{RaftBind}
+        (a member named by host name, e.g. in Kubernetes:
+        C{${POD_IP}:10008}).
     """
 
     listen_port: int = DEFAULT_LISTEN_PORT
@@ -312,6 +323,9 @@ class Config:
     allow_get_mutations: bool = True
     restrict_audit_log: bool = False
     audit_log_size: int = DEFAULT_AUDIT_LOG_SIZE
+    raft_join: bool = False
+    raft_hosts_file: str = ""
+    raft_listen_address: str = ""
 
     @property
     def consensus_kind(self) -> str:

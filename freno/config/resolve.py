@@ -127,10 +127,17 @@ def check_consensus(config: Config, fail: Fail) -> Config:
                 check_raft_address(node)
             except AddressProblem as e:
                 raise fail(("RaftNodes",), str(e))
-        if nodes and bind not in nodes:
+        if nodes and bind not in nodes and not config.raft_join:
             shown = ", ".join(nodes)
             raise fail(("RaftNodes",), f'must include RaftBind "{bind}" (this node), got [{shown}]')
-        if len(nodes) > 1 and not config.raft_password:
+        if config.raft_join and not nodes:
+            raise fail(("RaftJoin",), "needs RaftNodes naming members of the group to join")
+        if config.raft_listen_address:
+            try:
+                check_raft_address(config.raft_listen_address)
+            except AddressProblem as e:
+                raise fail(("RaftListenAddress",), str(e))
+        if (len(nodes) > 1 or config.raft_join) and not config.raft_password:
             raise fail(("RaftNodes",), MULTI_NODE_NEEDS_PASSWORD)
     return attr.evolve(config, raft_bind=bind, raft_nodes=nodes)
 
@@ -202,6 +209,9 @@ class Resolver:
             allow_get_mutations=doc.get("AllowGetMutations", True),
             restrict_audit_log=doc.get("RestrictAuditLog", False),
             audit_log_size=doc.get("AuditLogSize", DEFAULT_AUDIT_LOG_SIZE),
+            raft_join=doc.get("RaftJoin", False),
+            raft_hosts_file=self.env(doc, "RaftHostsFile", ()),
+            raft_listen_address=self.env(doc, "RaftListenAddress", ()),
         )
         if config.restrict_audit_log and not config.control_tokens:
             raise self.fail(

@@ -33,6 +33,8 @@ from freno.http.check_resource import CheckResource
 from freno.http.protocol import FrenoChannel, FrenoRequest
 from freno.http.responses import method_not_allowed, options
 from freno.http.rest import PREFIX as REST_PREFIX, RestAPI, RestResource
+from freno.http.rest_members import MembersAPI, MembersResource, owns as members_path
+from freno.consensus.membership import IMembership
 from freno.probe.metrics import AggregatedMetrics
 from freno.metrics.registry import Registry
 from freno.throttle.checker import SharedDomainSource, Throttler
@@ -53,6 +55,8 @@ class FrenoRoot(Resource):
     @param check_resource: the resource for C{/check*}.
     @param metrics_resource: the resource for C{/metrics}, or C{None}.
     @param rest_resource: the resource for C{/api/v1} and below, or C{None}.
+    @param members_resource: the resource for C{/api/v1/members} and below
+        (L{freno.http.rest_members}), or C{None}.
     """
 
     isLeaf = True
@@ -63,12 +67,14 @@ class FrenoRoot(Resource):
         check_resource: IResource,
         metrics_resource: Optional[IResource] = None,
         rest_resource: Optional[IResource] = None,
+        members_resource: Optional[IResource] = None,
     ) -> None:
         super().__init__()
         self.api_resource = api_resource
         self.check_resource = check_resource
         self.metrics_resource = metrics_resource
         self.rest_resource = rest_resource
+        self.members_resource = members_resource
 
     def render(self, request):
         path = request.path
@@ -81,6 +87,8 @@ class FrenoRoot(Resource):
             if method == b"OPTIONS":
                 return options(request, METRICS_ALLOW)
             return method_not_allowed(request, METRICS_ALLOW)
+        if self.members_resource is not None and members_path(path):
+            return self.members_resource.render(request)
         if self.rest_resource is not None and (
             path == REST_PREFIX or path.startswith(REST_PREFIX + b"/")
         ):
@@ -184,5 +192,12 @@ def build_site(
         hosts=hosts,
     )
     check = CheckResource(throttler, clock, LeaderHeader.of(consensus))
-    root = FrenoRoot(ApiResource(api), check, metrics_resource, RestResource(rest))
+    members = MembersAPI(
+        clock=clock,
+        membership=consensus if IMembership.providedBy(consensus) else None,
+        authenticator=authenticator,
+    )
+    root = FrenoRoot(
+        ApiResource(api), check, metrics_resource, RestResource(rest), MembersResource(members)
+    )
     return FrenoSite(root)

@@ -407,6 +407,9 @@ class DurableJournal(Journal):
         """
         try:
             if self.failed is None:
+                # A clean stop keeps the commit index too, so that a restart
+                # (or a learner's promotion) applies everything committed.
+                self._commit_due = self._commit != self._commit_written
                 self.flush()
         except JournalError:
             pass

@@ -88,8 +88,10 @@ from freno.consensus.audit import Applied
 from freno.consensus.commands import command_from_dict, validate
 from freno.consensus.raft.disk import FileDirectory, IDurableDirectory
 from freno.consensus.raft.journal import DurableJournal
+from freno.consensus.raft.members_machine import DynamicMembers
+from freno.consensus.raft.peers import MemberTransport
 from freno.consensus.raft.snapshot import DUMP_NAME, SnapshotFile, SnapshotStore
-from freno.consensus.raft.transport import DurableTCPTransport, NoNetworkTransport
+from freno.consensus.raft.transport import NoNetworkTransport
 from freno.consensus.state import ThrottleState
 
 __all__ = [
@@ -120,7 +122,7 @@ SETTINGS: Dict[str, Any] = dict(
     useFork=False,  # never fork a reactor process
     maxBindRetries=1,  # a busy raft port fails start-up at once instead of spinning
     bindRetryTime=0.1,
-    dynamicMembershipChange=False,
+    dynamicMembershipChange=True,  # members change through the log (D71)
 )
 
 
@@ -159,17 +161,25 @@ def raft_settings(
     )
 
 
-class ThrottleMachine(SyncObj):
+class ThrottleMachine(DynamicMembers, SyncObj):
     """
     The replicated L{ThrottleState}, stored durably (see the module
-    docstring).
+    docstring), with its members taken from the log
+    (L{freno.consensus.raft.members_machine}).
 
+    @param partners: the other bootstrap members (C{RaftNodes} without this
+        node), used only when C{bootstrap} is not given.
     @param poller: the L{ReactorPoller} every pysyncobj socket is given to.
     @param state: applied to by L{apply_command}, on the reactor thread.
     @param transport_class: pysyncobj's transport; default
-        L{DurableTCPTransport} (single-node mode: L{NoNetworkTransport}).
+        L{MemberTransport} (single-node mode: L{NoNetworkTransport}).
     @param directory: the member's storage; default a L{FileDirectory} on
         the directory of C{conf.fullDumpFile}.
+    @param bootstrap: the bootstrap member list (C{RaftNodes}; without this
+        node for a joiner); default this node and C{partners}.
+    @param resolver: finds members' addresses
+        (L{freno.consensus.raft.resolver.IRaftResolver}); C{None}:
+        pysyncobj's own cache.
     @raise JournalError: the stored journal cannot be read.
     """
 
@@ -184,26 +194,34 @@ class ThrottleMachine(SyncObj):
         state: ThrottleState,
         transport_class=None,
         directory: Optional[IDurableDirectory] = None,
+        bootstrap: Optional[Sequence[str]] = None,
+        resolver=None,
     ) -> None:
         self._reactor_poller = poller
         self._state = state
         self._lease_until = 0.0
+        self.resolver = resolver
         if directory is None:
             directory = FileDirectory(os.path.dirname(conf.fullDumpFile))
+        if bootstrap is None:
+            bootstrap = [self_address] + [p for p in partners if p != self_address]
         try:
             self._journal = DurableJournal.open(directory)
-            self._snapshots = SnapshotStore(
-                directory, SnapshotFile(state), conf.logCompactionBatchSize
-            )
+            snapshot_file = SnapshotFile(state)
+            self._snapshots = SnapshotStore(directory, snapshot_file, conf.logCompactionBatchSize)
             boundary = self._snapshots.boundary()
             if boundary is not None:
                 self._journal.finish_compaction(*boundary)
-            super().__init__(
-                self_address,
-                list(partners),
-                conf,
-                transportClass=transport_class or DurableTCPTransport,
+            self_node, others = self._start_members(
+                self_address, bootstrap, directory, snapshot_file
             )
+            super().__init__(
+                self_node,
+                others,
+                conf,
+                transportClass=transport_class or MemberTransport,
+            )
+            self._deny_utility_changes()
         except BaseException:
             self.close_leftovers()
             directory.close()

@@ -118,7 +118,11 @@ from freno.consensus.interface import (
 )
 from freno.consensus.observers import LeadershipObservers
 from freno.consensus.raft.disk import FileDirectory, IDurableDirectory
+from freno.consensus.membership import IMembership
+from freno.consensus.raft.changes import MembershipMethods
 from freno.consensus.raft.journal import JournalError
+from freno.consensus.raft.membership import bootstrap_members
+from freno.consensus.raft.resolver import default_resolver
 from freno.consensus.raft.machine import (
     NoNetworkTransport,
     ThrottleMachine,
@@ -153,7 +157,8 @@ class RaftStartError(Exception):
 
 def _members(config: Config) -> Tuple[str, List[str]]:
     """
-    This member's address and its partners' (de-duplicated, order kept).
+    This member's address and its bootstrap partners' (de-duplicated, order
+    kept). A joiner (C{RaftJoin}) need not be in C{RaftNodes}.
 
     @raise ValueError: the configuration cannot form a group.
     """
@@ -165,16 +170,17 @@ def _members(config: Config) -> Tuple[str, List[str]]:
             members.append(member)
     if not members:
         return self_address, []
-    if self_address not in members:
+    if self_address not in members and not config.raft_join:
         raise ValueError(
             f"RaftBind {self_address!r} must be one of RaftNodes {members!r} "
-            "(members are identified by these exact host:port strings)"
+            "(members are identified by these exact host:port strings), "
+            "unless RaftJoin is set"
         )
     return self_address, [m for m in members if m != self_address]
 
 
-@implementer(IConsensusService)
-class RaftConsensusService(CommandMethods, Service):
+@implementer(IConsensusService, IMembership)
+class RaftConsensusService(MembershipMethods, CommandMethods, Service):
     """
     A raft member holding the replicated L{ThrottleState}.
 
@@ -196,6 +202,11 @@ class RaftConsensusService(CommandMethods, Service):
         (L{freno.consensus.raft.transport.HoldUntilSynced}).
     @param purge_interval: seconds between the leader's purges of expired
         entries.
+    @param resolver: finds members named by host name
+        (L{freno.consensus.raft.resolver.IRaftResolver}); default a
+        L{CachingResolver <freno.consensus.raft.resolver.CachingResolver>}
+        on the reactor's name resolver (and C{RaftHostsFile} first, when
+        set).
     @raise ValueError: no data directory, RaftBind missing from RaftNodes, or
         more than one member and no C{RaftPassword}.
     """
@@ -214,10 +225,17 @@ class RaftConsensusService(CommandMethods, Service):
         directory: Optional[IDurableDirectory] = None,
         transport_class: Optional[type] = None,
         purge_interval: float = PURGE_INTERVAL,
+        resolver=None,
     ) -> None:
         if not config.raft_data_dir:
             raise ValueError("RaftDataDir is required: raft keeps its journal there")
         self._self_address, self._partners = _members(config)
+        self._bootstrap = bootstrap_members(
+            (self._self_address,) + tuple(config.raft_nodes) if not config.raft_join else config.raft_nodes,
+            self._self_address,
+            config.raft_join,
+        )
+        self._resolver = resolver
         if self._partners and not config.raft_password:
             raise ValueError(
                 "RaftPassword is required for a multi-node raft group: without it "
@@ -278,12 +296,33 @@ class RaftConsensusService(CommandMethods, Service):
             directory = self._directory or FileDirectory(data_dir)
         except OSError as e:
             raise RaftStartError(f"cannot create RaftDataDir {data_dir!r}: {e}") from e
+        if self._resolver is None and not self.single_node:
+            self._resolver = default_resolver(self._reactor, self._config.raft_hosts_file)
+        self._start_machine(directory)
+        if self.single_node:
+            self._machine.elect_alone()
+        Service.startService(self)
+        self._loop = LoopingCall(self._tick)
+        self._loop.clock = self._reactor
+        self._loop_done = self._loop.start(self._tick_interval, now=True)
+        self._purger.start()
+
+    def _start_machine(self, directory: IDurableDirectory) -> None:
+        """
+        Build the pysyncobj node on C{directory}: a member or a learner, as
+        its log says (L{freno.consensus.raft.members_machine}).
+
+        @raise RaftStartError: see the class.
+        """
+        data_dir = self._config.raft_data_dir
         self._state.restore({})  # the journal and snapshot rebuild it
         poller = ReactorPoller(self._reactor, self._after_socket_event)
         conf = raft_settings(
             data_dir,
             password=None if self.single_node else self._config.raft_password,
-            bind_address=None if self.single_node else self._self_address,
+            bind_address=None if self.single_node else (
+                self._config.raft_listen_address or self._self_address
+            ),
             **self._overrides,
         )
         try:
@@ -295,6 +334,8 @@ class RaftConsensusService(CommandMethods, Service):
                 self._state,
                 transport_class=NoNetworkTransport if self.single_node else self._transport_class,
                 directory=directory,
+                bootstrap=self._bootstrap if not self.single_node else None,
+                resolver=self._resolver,
             )
         except Exception as e:
             poller.close()
@@ -302,20 +343,30 @@ class RaftConsensusService(CommandMethods, Service):
                 f"raft cannot start on {self._self_address!r} "
                 f"(data in {data_dir!r}): {e!r}"
             ) from e
-        if self.single_node:
-            machine.elect_alone()
-        Service.startService(self)
         self._poller = poller
         self._machine = machine
+        self._directory_in_use = directory
         self._log.info(
-            "raft member {address} started with partners {partners}",
+            "raft {role} {address} started; members {members}",
+            role="learner" if machine.is_learner else "member",
             address=self._self_address,
-            partners=self._partners,
+            members=list(machine.membership.current()),
         )
-        self._loop = LoopingCall(self._tick)
-        self._loop.clock = self._reactor
-        self._loop_done = self._loop.start(self._tick_interval, now=True)
-        self._purger.start()
+
+    def _stop_machine(self) -> None:
+        """
+        Destroy the pysyncobj node (journal flushed and closed) and its
+        poller.
+        """
+        machine, self._machine = self._machine, None
+        if machine is not None:
+            try:
+                machine.destroy()
+            finally:
+                machine.close_leftovers()
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
 
     def stopService(self) -> Deferred:
         """
@@ -331,17 +382,10 @@ class RaftConsensusService(CommandMethods, Service):
         if self._soon is not None and self._soon.active():
             self._soon.cancel()
         self._soon = None
-        machine, self._machine = self._machine, None
+        self._stop_waits()
         for cid in list(self._pending):
             self._finish(cid, ConsensusError("raft is shutting down"))
-        if machine is not None:
-            try:
-                machine.destroy()
-            finally:
-                machine.close_leftovers()
-        if self._poller is not None:
-            self._poller.close()
-            self._poller = None
+        self._stop_machine()
         self._observe()
         self._log.info("raft member {address} stopped", address=self._self_address)
         return done.addCallback(lambda _: None)
@@ -379,6 +423,9 @@ class RaftConsensusService(CommandMethods, Service):
         machine.refresh_lease()
         if again:
             self._schedule_tick()
+        if machine.is_learner and self._self_address in machine.committed_members():
+            self._promote()
+            return
         try:
             self._observe()
         except Exception:
@@ -504,7 +551,12 @@ class RaftConsensusService(CommandMethods, Service):
         members = [Member(self._self_address, True, leader == self._self_address, True)]
         machine = self._machine
         nodes = {n.id: n for n in machine.otherNodes} if machine is not None else {}
-        for partner in self._partners:
+        partners = (
+            [m for m in machine.membership.current() if m != self._self_address]
+            if machine is not None
+            else self._partners
+        )
+        for partner in partners:
             node = nodes.get(partner)
             reachable = machine.isNodeConnected(node) if node is not None else None
             members.append(Member(partner, False, leader == partner, reachable))
@@ -538,13 +590,15 @@ class RaftConsensusService(CommandMethods, Service):
             return "Shutdown"
         if machine.has_majority_lease():
             return "Leader"
+        if machine.is_learner:
+            return "Learner"
         if getattr(machine, "_SyncObj__raftState", 0) == 1:
             return "Candidate"
         return "Follower"
 
     def is_healthy(self) -> bool:
         machine = self._machine
-        if machine is None or machine.journal.failed is not None:
+        if machine is None or machine.journal.failed is not None or machine.is_learner:
             return False
         if machine.has_majority_lease():
             return True

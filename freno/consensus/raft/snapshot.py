@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 import attr
 from pysyncobj.config import SERIALIZER_STATE
@@ -86,6 +86,11 @@ class SnapshotFile:
 
     def __init__(self, state: ThrottleState) -> None:
         self.state = state
+        #: The members as of a log index (set by the machine: the snapshot
+        #: records them as of its last entry, not pysyncobj's current set).
+        self.members_at: Optional[Callable[[int], Iterable[str]]] = None
+        #: Told C{(index, members)} of every snapshot written or loaded.
+        self.on_members: Optional[Callable[[int, Iterable[str]], None]] = None
 
     def encode(self, raft_data: Sequence[Any]) -> bytes:
         """
@@ -93,13 +98,19 @@ class SnapshotFile:
         the one before, the members) as one JSON document.
         """
         last, previous, cluster = raft_data
+        if self.members_at is not None:
+            members = sorted(self.members_at(int(last[1])))
+        else:
+            members = sorted(node.id for node in cluster if node is not None)
         document = {
             "format": SNAPSHOT_FORMAT,
             "state": self.state.snapshot(),
             "last": _entry_to_json(last),
             "previous": _entry_to_json(previous),
-            "cluster": sorted(node.id for node in cluster),
+            "cluster": members,
         }
+        if self.on_members is not None:
+            self.on_members(int(last[1]), members)
         return json.dumps(document, sort_keys=True).encode("utf-8")
 
     @staticmethod
@@ -134,6 +145,8 @@ class SnapshotFile:
         """
         parsed = self.parse(data, self.state.audit.size)
         self.state.replace_with(parsed.state)
+        if self.on_members is not None:
+            self.on_members(parsed.last[1], parsed.members)
         return (parsed.last, parsed.previous, {TCPNode(m) for m in parsed.members})
 
 
