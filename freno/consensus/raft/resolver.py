@@ -102,6 +102,7 @@ class CachingResolver:
         return known
 
     def connection_failed(self, host: str) -> None:
+        self._log.debug("raft member {host}: connection failed", host=host)
         if not is_ip(host):
             self._stale[host] = True
 
@@ -111,6 +112,7 @@ class CachingResolver:
             return
         self._busy[host] = True
         self._last_lookup[host] = now
+        self._log.debug("raft member {host}: looking up", host=host)
         d = maybeDeferred(self._lookup, host)
         d.addCallbacks(lambda found: self._found(host, found), lambda f: self._failed(host, f))
 
@@ -121,7 +123,7 @@ class CachingResolver:
             return
         address = found[0]
         previous = self._addresses.get(host)
-        if previous is not None and address in found:
+        if previous is not None and previous in found:
             address = previous  # still valid: keep it (no flapping between records)
         self._addresses[host] = address
         self._stale[host] = False
