@@ -79,10 +79,10 @@ class MembershipChange:
         The members after this change, starting from C{members}.
         """
         if self.members is not None:
-            return self.members
+            return tuple(sorted(self.members))
         if self.kind == ADD:
-            return tuple(members) if self.address in members else tuple(members) + (self.address,)
-        return tuple(m for m in members if m != self.address)
+            return tuple(sorted(set(members) | {self.address}))
+        return tuple(sorted(set(members) - {self.address}))
 
 
 class _NodesOnly(pickle.Unpickler):
@@ -138,7 +138,7 @@ def fold(base: Sequence[str], changes: Iterable[MembershipChange]) -> Tuple[str,
     """
     The members after applying C{changes} to C{base}, in order.
     """
-    members = tuple(base)
+    members = tuple(sorted(base))
     for change in changes:
         members = change.apply_to(members)
     return members
