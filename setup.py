@@ -30,6 +30,7 @@ setup(
         # PyMySQL's client_ed25519 (MariaDB) authentication, the fallback for
         # users the native probe driver cannot log in.
         "ed25519": ["PyNaCl>=1.4"],
-        "test": ["hypothesis>=6.100", "ruff>=0.6", "PyNaCl>=1.4"],
+        # PyYAML: test_kubernetes parses conf/kubernetes/*.yaml.
+        "test": ["hypothesis>=6.100", "ruff>=0.6", "PyNaCl>=1.4", "PyYAML>=6"],
     },
 )

@@ -15,7 +15,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from freno.consensus.interface import NotLeaderError
 from freno.http.rest import POLICY_FIELDS, SKIP_FIELDS, THROTTLE_FIELDS, rest_routes
+from freno.http.rest_members import MEMBER_FIELDS, member_routes
 from test.unit.test_http_auth import OPS, TOKENS, ControlService
+from test.unit.test_http_members import Members
 
 DOC = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "docs", "openapi.json"
@@ -109,7 +111,7 @@ class DocumentTests(SynchronousTestCase):
             for method in item
             if method in METHODS
         )
-        self.assertEqual(documented, list(rest_routes()))
+        self.assertEqual(documented, sorted(list(rest_routes()) + list(member_routes())))
 
     def test_references_resolve(self):
         """
@@ -141,6 +143,7 @@ class DocumentTests(SynchronousTestCase):
             ("ThrottleRequest", THROTTLE_FIELDS),
             ("SkipRequest", SKIP_FIELDS),
             ("PolicyRequest", POLICY_FIELDS),
+            ("MemberRequest", MEMBER_FIELDS),
         ):
             self.assertEqual(sorted(schemas[name]["properties"]), sorted(fields), name)
             self.assertIs(schemas[name]["additionalProperties"], False)
@@ -188,6 +191,34 @@ class AnswerTests(SynchronousTestCase):
         s.consensus.reject_commands = NotLeaderError()
         code, answer = s.json("POST", "/api/v1/skips", {"host": "h2"}, token=OPS)
         validate(doc, self.response_schema(doc, "POST", "/api/v1/skips", 503), answer)
+
+    def test_member_answers(self):
+        """
+        The membership routes' answers, successes and errors, match the
+        document.
+        """
+        doc = load()
+        s = Members(self)
+        s.fake.learners.add("n4:10008")
+        item = "/api/v1/members/{address}"
+        calls = [
+            ("GET", "/api/v1/members", "/api/v1/members", None, None, 200),
+            ("POST", "/api/v1/members", "/api/v1/members", {"address": "n4:10008", "reason": "r"}, OPS, 200),
+            ("POST", "/api/v1/members", "/api/v1/members", {"address": "x"}, OPS, 400),
+            ("POST", "/api/v1/members", "/api/v1/members", {"address": "n5:1"}, None, 401),
+            ("POST", "/api/v1/members", "/api/v1/members", {"address": "n5:1"}, OPS, 409),
+            ("DELETE", "/api/v1/members/n2:10008", item, None, OPS, 200),
+            ("DELETE", "/api/v1/members/n9:1", item, None, OPS, 404),
+            ("DELETE", "/api/v1/members/n1:10008", item, None, OPS, 409),
+        ]
+        for method, url, path, body, token, status in calls:
+            code, answer = s.json(method, url, body, token=token)
+            self.assertEqual(code, status, (method, url, answer))
+            validate(doc, self.response_schema(doc, method, path, status), answer, f"{method} {url}")
+        s.fake.leader = "n3:10008"
+        code, answer = s.json("DELETE", "/api/v1/members/n3:10008", token=OPS)
+        self.assertEqual(code, 409)
+        validate(doc, self.response_schema(doc, "DELETE", item, 409), answer)
 
     def test_validator(self):
         """
