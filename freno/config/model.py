@@ -283,10 +283,10 @@ class Config:
         audit log needs a token with the C{audit} or C{admin} role.
     @ivar audit_log_size: I{extension} C{AuditLogSize}: how many audit
         records are kept.
-    @ivar raft_join: I{extension} C{RaftJoin}: this node joins a running
-        group: with no raft state saying it is a member, it starts as a
-        learner and becomes a member when the group adds it
-        (C{POST /api/v1/members}); C{RaftBind} need not be in C{RaftNodes}.
+    @ivar raft_join: I{extension} C{RaftJoin}: C{RaftBind} need not be in
+        C{RaftNodes}: such a node joins a running group, as a learner until
+        the group adds it (C{POST /api/v1/members}). Nodes that C{RaftNodes}
+        lists are unaffected, so every node may share the setting.
     @ivar raft_hosts_file: I{extension} C{RaftHostsFile}: a hosts(5) file
         consulted (read again on every lookup) before DNS for raft member
         names.

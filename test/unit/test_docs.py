@@ -214,11 +214,13 @@ class DecisionTests(SynchronousTestCase):
 
     def test_numbered_in_order(self):
         """
-        C{docs/decisions.md} numbers its decisions D1, D2, ... without gaps
-        or repeats.
+        C{docs/decisions.md} numbers its decisions from D1 in increasing
+        order without repeats. (Parallel work is given ranges of numbers, so
+        a range may be empty until that work lands.)
         """
         numbers = decision_numbers()
-        self.assertEqual(numbers, list(range(1, len(numbers) + 1)))
+        self.assertEqual(numbers[:1], [1])
+        self.assertEqual(numbers, sorted(set(numbers)))
 
     def test_cited_decisions_exist(self):
         """

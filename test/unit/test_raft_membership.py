@@ -126,11 +126,11 @@ class EntryTests(SynchronousTestCase):
 
     def test_bootstrap(self):
         """
-        The bootstrap list is RaftNodes, stripped and de-duplicated, without
-        this node when it joins.
+        The bootstrap list is RaftNodes, stripped and de-duplicated (a
+        joiner's address is simply not in it), or this node alone.
         """
-        self.assertEqual(bootstrap_members([A, " B:1 ", A, ""], A, False), (A, "B:1"))
-        self.assertEqual(bootstrap_members([A, B], A, True), (B,))
+        self.assertEqual(bootstrap_members([A, " B:1 ", A, ""], A), (A, "B:1"))
+        self.assertEqual(bootstrap_members([], A), (A,))
 
     def test_check_address(self):
         """

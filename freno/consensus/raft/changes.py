@@ -8,8 +8,8 @@ The procedure (docs/decisions.md, D71 and D72)
 
 Adding C{D}:
 
-    1. C{D} is started with C{RaftJoin} (or a C{RaftBind} that C{RaftNodes}
-       does not list) and C{RaftNodes} naming the group's members. Its log
+    1. C{D} is started with C{RaftJoin} and a C{RaftBind} that C{RaftNodes}
+       does not list and C{RaftNodes} naming the group's members. Its log
        does not make it a member, so it runs as a I{learner}: a read-only
        pysyncobj node that dials every member and receives the log (or a
        snapshot) from the leader, without a vote and without counting
@@ -240,8 +240,8 @@ class MembershipMethods:
             if match is None:
                 why = (
                     f"no learner {address} is connected to the leader: start it with "
-                    "RaftJoin (or a RaftBind that RaftNodes does not list), RaftNodes "
-                    "naming the current members, and the group's RaftPassword"
+                    "RaftJoin, RaftNodes naming the current members (not it) "
+                    "and the group's RaftPassword"
                 )
             else:
                 why = f"learner {address} is still catching up: its log matches up to {match} of {target}"

@@ -14,8 +14,8 @@ raft log (C{dynamicMembershipChange}), and every snapshot records the members
 as of its last entry. A member's current membership is therefore:
 
     1. the members of its snapshot, if it has one, else the bootstrap list
-       (for a node started with C{RaftJoin}, the bootstrap list without
-       itself: a joiner is never part of the bootstrap);
+       (a joiner, started with C{RaftJoin} and a C{RaftBind} that
+       C{RaftNodes} does not list, is not part of it);
     2. then every membership entry of its log after the snapshot, in order,
        committed or not (raft's rule: a server uses the latest configuration
        in its log).
@@ -222,17 +222,18 @@ class Membership:
         return None
 
 
-def bootstrap_members(nodes: Sequence[str], self_address: str, join: bool) -> Tuple[str, ...]:
+def bootstrap_members(nodes: Sequence[str], self_address: str) -> Tuple[str, ...]:
     """
-    The bootstrap list: C{RaftNodes} (stripped, de-duplicated), without this
-    node when it joins an existing group.
+    The bootstrap list: C{RaftNodes} (stripped, de-duplicated), or this node
+    alone when it is empty. A node that C{RaftNodes} does not list (a
+    joiner, C{RaftJoin}) is not part of it.
     """
     members: List[str] = []
     for node in nodes:
         node = node.strip()
-        if node and node not in members and not (join and node == self_address):
+        if node and node not in members:
             members.append(node)
-    return tuple(members)
+    return tuple(members) if members else (self_address,)
 
 
 MembersAt = Callable[[int], Iterable[str]]

@@ -230,11 +230,7 @@ class RaftConsensusService(MembershipMethods, CommandMethods, Service):
         if not config.raft_data_dir:
             raise ValueError("RaftDataDir is required: raft keeps its journal there")
         self._self_address, self._partners = _members(config)
-        self._bootstrap = bootstrap_members(
-            (self._self_address,) + tuple(config.raft_nodes) if not config.raft_join else config.raft_nodes,
-            self._self_address,
-            config.raft_join,
-        )
+        self._bootstrap = bootstrap_members(config.raft_nodes, self._self_address)
         self._resolver = resolver
         if self._partners and not config.raft_password:
             raise ValueError(
