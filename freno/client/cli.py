@@ -8,6 +8,7 @@ C{freno-cli}: freno from a shell (C{docs/client.md}).
     freno-cli unthrottle APP | skip HOST [--ttl 1h] | recover HOST
     freno-cli list | status | explain APP CLUSTER | audit [--follow]
     freno-cli run --app APP --cluster CLUSTER -- COMMAND ...
+    freno-cli members list | add HOST:PORT | remove HOST:PORT [--reason TEXT]
 
 The nodes come from C{--url} or C{$FRENO_URL} (comma-separated base URLs;
 default C{http://127.0.0.1:8087}); a token from C{$FRENO_TOKEN} or
@@ -152,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--follow", action="store_true", help="keep printing new records")
     p.add_argument("--interval", type=_duration("interval"), default=2.0, help="with --follow (2s)")
 
+    p = add("members", "the raft members: list, add a learner, remove a member (admin; sent to the leader)")
+    p.add_argument("action", choices=("list", "add", "remove"))
+    p.add_argument("address", nargs="?", help="host:port, as the node's RaftBind (add, remove)")
+    p.add_argument("--reason")
+    # A change waits for the learner to catch up (up to 5 s) and the commit.
+    p.set_defaults(timeout=15.0)
+
     p = add("run", "run a command, paused (SIGSTOP) while throttled", (common, checking))
     p.add_argument("--app", required=True)
     p.add_argument("--cluster", required=True)
@@ -294,6 +302,31 @@ class CLI:
             if isinstance(page.get("next"), int):
                 since = page["next"]
             time.sleep(a.interval)
+
+    def members(self) -> int:
+        a = self.args
+        if a.action == "list":
+            view = self.client.members()
+            if a.json:
+                self.dump(view)
+            else:
+                self.out(*render.member_lines(view))
+            return EXIT_OK
+        if not a.address:
+            raise ValueError(f"members {a.action}: give the member's host:port")
+        if a.action == "add":
+            answer = self.client.add_member(a.address, a.reason)
+        else:
+            answer = self.client.remove_member(a.address, a.reason)
+        if a.json:
+            self.dump(answer)
+        else:
+            done = "added" if a.action == "add" else "removed"
+            self.out(
+                f"{done} {a.address} (audit #{answer.get('audit_id')}); members: "
+                + ", ".join(answer.get("members") or [])
+            )
+        return EXIT_OK
 
     def run(self) -> int:
         a = self.args

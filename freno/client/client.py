@@ -262,6 +262,38 @@ class FrenoClient:
         _, body = self._run(self._core.call_json(request))
         return body
 
+    # -- raft members --------------------------------------------------------------
+
+    def members(self) -> Dict[str, Any]:
+        """
+        C{GET /api/v1/members} (C{docs/api.md}): the members, learners and
+        the change in progress, as the first node that answers sees them.
+
+        @raise RouteNotServed: the nodes do not serve it.
+        """
+        _, body = self._run(self._core.call_json(routes.rest_get("/api/v1/members", self._token)))
+        return body
+
+    def add_member(self, address: str, reason: Optional[str] = None) -> Dict[str, Any]:
+        """
+        Add learner C{address} as a raft member, through whichever node is
+        the leader (the others answer 409 C{not_leader}); returns the answer
+        (C{{"added", "members", "audit_id"}}) once committed.
+
+        @raise FrenoAPIError: refused (C{error.code} says why).
+        @raise FrenoUnavailable: no leader answered.
+        """
+        _, response = self._run(self._core.call_leader(routes.rest_add_member(address, reason, self._token)))
+        return response.json()
+
+    def remove_member(self, address: str, reason: Optional[str] = None) -> Dict[str, Any]:
+        """
+        Remove member C{address}, through the leader. Errors as
+        L{add_member}.
+        """
+        _, response = self._run(self._core.call_leader(routes.rest_remove_member(address, reason, self._token)))
+        return response.json()
+
     def close(self) -> None:
         """
         Close idle connections.

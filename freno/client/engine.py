@@ -288,6 +288,32 @@ class ClientCore:
             attempts,
         )
 
+    def call_leader(self, request: Request) -> Steps:
+        """
+        Steps of a request only the leader takes (membership changes): as
+        L{call}, except that a node answering 409 C{not_leader} is skipped
+        for the next one.
+
+        @return: C{(base_url, response)}.
+        """
+        attempts: Dict[str, str] = {}
+        for url in self.order():
+            answer = yield Send(url, request)
+            if isinstance(answer, NoAnswer):
+                attempts[url] = answer.why
+                continue
+            message, code, _ = answers.error_message(answer) if answer.status >= 300 else ("", None, None)
+            if answer.status >= 500 or (answer.status == 409 and code == "not_leader"):
+                attempts[url] = f"{answer.status} {code + ': ' if code else ''}{message}"
+                continue
+            if not 200 <= answer.status < 300:
+                raise answers.api_error(answer, url, request.target)
+            return url, answer
+        raise FrenoUnavailable(
+            f"{request.method} {request.target.split('?', 1)[0]}: no node could answer: {_summary(attempts)}",
+            attempts,
+        )
+
     def call_json(self, request: Request) -> Steps:
         """
         L{call}, and the answer's JSON.

@@ -234,6 +234,29 @@ def explain_lines(explain: Dict[str, Any], colour: bool) -> List[str]:
     return lines
 
 
+def member_lines(view: Dict[str, Any]) -> List[str]:
+    """
+    C{GET /api/v1/members} as a table: address, role, leader, reachable.
+    """
+    rows = [["ADDRESS", "ROLE", "LEADER", "REACHABLE", "MATCH"]]
+    for key, role in (("members", "member"), ("learners", "learner")):
+        for m in view.get(key) or []:
+            reachable = m.get("reachable")
+            rows.append([
+                str(m.get("address")) + (" (this node)" if m.get("self") else ""),
+                role,
+                "yes" if m.get("leader") else "",
+                "?" if reachable is None else ("yes" if reachable else "no"),
+                "-" if m.get("match_index") is None else str(m["match_index"]),
+            ])
+    lines = table(rows)
+    if view.get("pending"):
+        lines.append(f"change in progress: {view['pending']}")
+    if view.get("self_learner"):
+        lines.append("this node is a learner: not a member yet")
+    return lines
+
+
 def audit_line(record: Dict[str, Any]) -> str:
     """
     One audit record on one line.

@@ -242,6 +242,26 @@ def rest_recover(host: str, reason: Optional[str], token: Optional[str]) -> Requ
     return Request("DELETE", target, {"Accept": JSON_TYPE, **_auth(token)}, mutation=True)
 
 
+def rest_add_member(address: str, reason: Optional[str], token: Optional[str]) -> Request:
+    """
+    C{POST /api/v1/members} C{{"address", "reason"}}.
+    """
+    if not isinstance(address, str) or not address:
+        raise ValueError("address: must be a non-empty host:port string")
+    body: Dict[str, Any] = {"address": address}
+    if reason is not None:
+        body["reason"] = reason
+    return _json_request("POST", "/api/v1/members", body, token)
+
+
+def rest_remove_member(address: str, reason: Optional[str], token: Optional[str]) -> Request:
+    """
+    C{DELETE /api/v1/members/<address>[?reason=...]}.
+    """
+    target = f"/api/v1/members/{segment(address, 'address')}" + _query({"reason": reason})
+    return Request("DELETE", target, {"Accept": JSON_TYPE, **_auth(token)}, mutation=True)
+
+
 def rest_get(path: str, token: Optional[str] = None, **query: Optional[str]) -> Request:
     """
     A C{GET} of a REST resource (C{/api/v1/throttles}, C{/api/v1/status},

@@ -526,6 +526,28 @@ class ConsensusErrorTests(ConfigFileMixin, SynchronousTestCase):
         doc = base(RaftBind="c:1", RaftNodes=["a:1", "b:1"], RaftPassword="s")
         self.assertEqual(self.fails(doc), 'RaftNodes: must include RaftBind "c:1" (this node), got [a:1, b:1]')
 
+    def test_join(self):
+        """
+        With C{RaftJoin} a node C{RaftNodes} does not list may start (it
+        joins as a learner); it still needs members to join and the raft
+        password; C{RaftHostsFile} and C{RaftListenAddress} are read
+        (C{RaftListenAddress} must be C{host:port}).
+        """
+        doc = base(RaftBind="c:1", RaftNodes=["a:1", "b:1"], RaftPassword="s", RaftJoin=True)
+        config = self.load(doc)
+        self.assertTrue(config.raft_join)
+        self.assertEqual(config.raft_nodes, ("a:1", "b:1"))
+        self.assertEqual(
+            self.fails(base(RaftBind="c:1", RaftJoin=True)), "RaftJoin: needs RaftNodes naming members of the group to join"
+        )
+        self.assertIn("requires RaftPassword", self.fails(base(RaftBind="c:1", RaftNodes=["a:1"], RaftJoin=True)))
+        doc.update(RaftHostsFile="/etc/freno/hosts", RaftListenAddress="0.0.0.0:1")
+        config = self.load(doc)
+        self.assertEqual((config.raft_hosts_file, config.raft_listen_address), ("/etc/freno/hosts", "0.0.0.0:1"))
+        doc["RaftListenAddress"] = "nowhere"
+        self.assertIn("RaftListenAddress", self.fails(doc))
+        self.assertIn("RaftJoin", self.fails(dict(doc, RaftJoin="yes")))
+
     def test_bind_without_port(self):
         """
         A port-less bind with no C{DefaultRaftPort} is an error.
