@@ -47,6 +47,9 @@ L{DurableJournal}, snapshots in a L{SnapshotStore}
 Private hooks (pysyncobj pinned to 0.3.17 in setup.py)
 ======================================================
 
+(The membership hooks are listed in L{freno.consensus.raft.members_machine}
+and L{freno.consensus.raft.peers}.)
+
     - C{SyncObj.__init__} stores its poller in C{self._poller} (made by
       C{pysyncobj.syncobj.createPoller}); L{ThrottleMachine} turns C{_poller}
       into a property that always answers with the L{ReactorPoller} it was

@@ -4,10 +4,12 @@ L{RaftConsensusService}: freno's raft consensus, a pysyncobj group driven
 from the Twisted reactor.
 
 L{freno.tap} builds it unless C{BackendMySQLHost} is set. It reads
-C{config.raft_bind} (this member, C{host:port}), C{config.raft_nodes} (every
-member, this one included; empty for single-node mode),
-C{config.raft_data_dir} (required) and C{config.raft_password} (required for
-more than one member).
+C{config.raft_bind} (this member, C{host:port}), C{config.raft_nodes} (the
+bootstrap members, this one included unless it joins with C{raft_join};
+empty for single-node mode; later members come from the raft log,
+L{freno.consensus.raft.changes}), C{config.raft_data_dir} (required),
+C{config.raft_password} (required for more than one member),
+C{config.raft_listen_address} and C{config.raft_hosts_file}.
 
 Integration model
 =================
