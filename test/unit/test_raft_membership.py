@@ -403,3 +403,149 @@ class FakeTests(SynchronousTestCase):
         fake.leader = "n2:10008"
         error = self.failureResultOf(fake.remove_member("n3:10008"), MembershipRefused).value
         self.assertEqual((error.code, error.leader), (NOT_LEADER, "n2:10008"))
+
+
+class StubMachine:
+    """
+    What L{freno.consensus.raft.changes} asks of a running machine: a
+    leader with the given members, learners and commit index.
+    """
+
+    def __init__(self, members=(SELF, A, B), leader=True) -> None:
+        self.membership = Membership([(NO_OP, 1, 0)], members)
+        self.leader = leader
+        self.raftCommitIndex = 7
+        self.learner_matches = {}
+        self.submitted = []
+        self.pending = None
+        self.selfNode = TCPNode(SELF)
+        self.otherNodes = {TCPNode(m) for m in members if m != SELF}
+        self.is_learner = False
+        self.adopted = []
+
+    def has_majority_lease(self):
+        return self.leader
+
+    def _getLeader(self):
+        return self.selfNode if self.leader else TCPNode(A)
+
+    def isNodeConnected(self, node):
+        return True
+
+    def pending_change(self):
+        return self.pending
+
+    def learner_match(self, address):
+        return self.learner_matches.get(address)
+
+    def learners(self):
+        return sorted(self.learner_matches.items())
+
+    def submit_change(self, change, callback):
+        self.submitted.append((change, callback))
+
+    def adopt_learner_progress(self, address):
+        self.adopted.append(address)
+
+
+class ChangeTests(SynchronousTestCase):
+    """
+    The leader's side of a change (L{freno.consensus.raft.changes}), on a
+    service whose machine is a stub and whose clock is a L{Clock}.
+    """
+
+    def setUp(self):
+        self.clock = Clock()
+        config = Config(
+            raft_bind=SELF,
+            raft_nodes=(SELF, A, B),
+            raft_data_dir=os.path.abspath(self.mktemp()),
+            raft_password="secret-secret-secret",
+        )
+        self.service = RaftConsensusService(self.clock, config)
+        self.machine = self.service._machine = StubMachine()
+        self.service._schedule_tick = lambda: None  # no pysyncobj to tick
+        self.context = AuditContext(5.0, "token:ops", "POST /api/v1/members", {"address": D}, "grow")
+
+    def refused(self, d, code):
+        error = self.failureResultOf(d, MembershipRefused).value
+        self.assertEqual(error.code, code)
+        return error
+
+    def test_add_waits_for_the_learner(self):
+        """
+        The change is submitted only once the learner's log matches the
+        commit index of the request's time, with the complete member list
+        and the audit context; the answer comes with the commit.
+        """
+        self.machine.learner_matches[D] = 3
+        d = self.service.add_member(D, self.context)
+        self.assertNoResult(d)
+        self.assertEqual(self.machine.submitted, [])
+        self.assertEqual(self.service.membership().pending, f"add {D}")
+        self.refused(self.service.remove_member(A), CHANGE_IN_PROGRESS)
+        self.machine.learner_matches[D] = 7
+        self.clock.advance(0.05)
+        change, callback = self.machine.submitted[0]
+        self.assertEqual(change, MembershipChange(ADD, D, S(SELF, A, B, D), change.context))
+        self.assertEqual(change.context["actor"], "token:ops")
+        self.assertNoResult(d)
+        callback(Applied(9), FAIL_REASON.SUCCESS)
+        self.assertEqual(self.successResultOf(d), Applied(9))
+        self.assertEqual(self.machine.adopted, [D])
+        self.assertIsNone(self.service.membership().pending)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_no_learner(self):
+        """
+        Without a connected learner the request fails after the catch-up
+        bound, saying how to start one; a learner that lags says how far
+        it is.
+        """
+        d = self.service.add_member(D)
+        self.clock.advance(5.0)
+        self.assertIn("no learner", str(self.refused(d, LEARNER_NOT_READY)))
+        self.machine.learner_matches[D] = 2
+        d = self.service.add_member(D)
+        self.clock.advance(5.0)
+        self.assertIn("up to 2 of 7", str(self.refused(d, LEARNER_NOT_READY)))
+        self.assertEqual(self.machine.submitted, [])
+
+    def test_refusals(self):
+        """
+        A bad address, a member, the leader itself, a non-member, an
+        uncommitted change and a follower are refused before anything is
+        submitted.
+        """
+        self.failureResultOf(self.service.add_member("x"), InvalidCommand)
+        self.refused(self.service.add_member(A), ALREADY_MEMBER)
+        self.refused(self.service.remove_member(SELF), IS_LEADER)
+        self.assertEqual(self.refused(self.service.remove_member(D), NOT_MEMBER).status, 404)
+        self.machine.pending = (8, MembershipChange(REMOVE, B))
+        self.refused(self.service.remove_member(A), CHANGE_IN_PROGRESS)
+        self.machine.pending = None
+        self.machine.leader = False
+        self.assertEqual(self.refused(self.service.remove_member(A), NOT_LEADER).leader, A)
+        self.assertEqual(self.machine.submitted, [])
+
+    def test_remove_denied(self):
+        """
+        A change pysyncobj refuses (REQUEST_DENIED: the previous change or
+        the term's first entry is not applied yet) is 409
+        C{change_in_progress}.
+        """
+        d = self.service.remove_member(B)
+        change, callback = self.machine.submitted[0]
+        self.assertEqual(change.members, S(SELF, A))
+        callback(None, FAIL_REASON.REQUEST_DENIED)
+        self.refused(d, CHANGE_IN_PROGRESS)
+
+    def test_leadership_lost_while_waiting(self):
+        """
+        A leader that loses its lease while waiting for the learner
+        refuses with C{not_leader}.
+        """
+        d = self.service.add_member(D)
+        self.machine.leader = False
+        self.clock.advance(0.05)
+        self.refused(d, NOT_LEADER)

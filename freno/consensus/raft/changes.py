@@ -285,7 +285,15 @@ class MembershipMethods:
         )
         machine.submit_change(change, partial(self._on_change_result, cid))
         self._schedule_tick()
+        if kind == ADD:
+            d.addCallback(self._adopt, address)
         return d
+
+    def _adopt(self, result, address: str):
+        machine = self._machine
+        if machine is not None:
+            machine.adopt_learner_progress(address)
+        return result
 
     def _on_change_result(self, cid: int, result, reason) -> None:
         if reason == FAIL_REASON.REQUEST_DENIED:

@@ -42,13 +42,19 @@ running cannot disturb the group). Its weak points, and what we do:
     - The C{add}/C{remove} utility messages on the raft port (pysyncobj's
       admin tool) change the members outside the API and its audit log:
       they are refused here.
+    - The leader starts replicating to a new member at the entry that added
+      it; the member, which already has it, truncates it and appends it
+      again (pysyncobj truncates whenever entries follow the previous one),
+      logging a critical message: the leader starts after what the learner
+      holds instead (L{DynamicMembers.adopt_learner_progress}).
     - C{__updateClusterConfiguration} gives a member added on a leader no
       last-response time, which the leader's next tick reads (C{KeyError});
       ours adds it.
 
 Private hooks (pysyncobj pinned): C{_SyncObj__doApplyCommand},
 C{_SyncObj__updateClusterConfiguration}, C{_SyncObj__transport},
-C{_SyncObj__raftMatchIndex}, C{_SyncObj__lastResponseTime},
+C{_SyncObj__raftMatchIndex}, C{_SyncObj__raftNextIndex},
+C{_SyncObj__lastResponseTime},
 C{_SyncObj__raftElectionDeadline}, C{_SyncObj__changeClusterIDx}, and
 C{_applyCommand(command, callback, commandType)}.
 """
@@ -59,7 +65,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from pysyncobj import FAIL_REASON, SyncObj
 from pysyncobj.monotonic import monotonic
-from pysyncobj.node import Node
+from pysyncobj.node import Node, TCPNode
 from twisted.logger import Logger
 
 from freno.consensus.audit import APPLIED, Applied
@@ -223,6 +229,22 @@ class DynamicMembers:
             if isinstance(node.id, str) and node.id.startswith("learner "):
                 found.append((node.id[len("learner "):], match.get(node)))
         return sorted(found)
+
+    def adopt_learner_progress(self, address: str) -> None:
+        """
+        On a leader, once member C{address} was added: start replicating to
+        it after what it already holds as a learner (its log is the same,
+        on the same disk). pysyncobj would start at the entry that added it
+        and, since the new member already has that entry, truncate and
+        append it again, logging a critical "truncating already-applied
+        log entries". A guess too far is corrected by the member's first
+        answer, as any lagging follower's.
+        """
+        match = self.learner_match(address)
+        node = TCPNode(address)
+        next_index = self._SyncObj__raftNextIndex
+        if match is not None and node in next_index:
+            next_index[node] = max(next_index[node], match + 1)
 
     def submit_change(self, change: MembershipChange, callback) -> None:
         """
