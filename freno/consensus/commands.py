@@ -390,7 +390,11 @@ class CommandMethods:
         return self.submit(RecoverHost(hostname, context))
 
 
-def _context_to_dict(context: Optional[AuditContext]) -> Optional[Dict[str, Any]]:
+def context_to_dict(context: Optional[AuditContext]) -> Optional[Dict[str, Any]]:
+    """
+    The plain, JSON-able form of an audit context (C{None} stays C{None}),
+    as commands carry it (raft membership entries carry the same).
+    """
     if context is None:
         return None
     return {
@@ -411,7 +415,7 @@ def command_to_dict(command: Command) -> Dict[str, Any]:
         if data["context"] is None:
             del data["context"]  # the form of a command without audit is unchanged
         else:
-            data["context"] = _context_to_dict(data["context"])
+            data["context"] = context_to_dict(data["context"])
     data["op"] = _OPS[type(command)]
     return data
 

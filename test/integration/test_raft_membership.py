@@ -3,9 +3,10 @@ Membership changes of a live raft group of C{twistd freno} processes
 (L{freno.consensus.raft.changes}): a fourth node joins under a steady check
 load and a node leaves, with no lost command and no failed check at the
 leader; a restarted node follows the membership its raft log holds, not its
-stale configuration file; a member whose name is re-pointed to another
-address (through a hosts file the test rewrites, C{RaftHostsFile}) is
-reached again without restarting the others.
+stale configuration file; a member renamed (removed, restarted under a new
+address on its own data) rejoins once added; a member whose name is
+re-pointed to another address (through a hosts file the test rewrites,
+C{RaftHostsFile}) is reached again without restarting the others.
 
 Slow (tens of seconds). Every wait is a poll with a deadline; every process
 is stopped by pid.
@@ -238,6 +239,39 @@ class MembershipProcessTests(SynchronousTestCase):
             wait_for(lambda: f"after-{node.name}" in apps(node), 10, what="a command on the restarted node")
         self.assertEqual(group.wait_leader(5, among=[leader, staying, new]), leader)
 
+    def test_renamed_member_rejoins(self):
+        """
+        A member removed and restarted under a new address, on its own data
+        directory, comes back as a learner (its log does not list the new
+        address) and is a member again once added: commands reach it.
+        """
+        group = self.group()
+        leader = group.wait_leader(20)
+        renamed = next(n for n in group.nodes if n is not leader)
+        self.change(leader, "POST", "/api/v1/throttles", {"app": "before-rename"})
+        self.change(leader, "DELETE", f"/api/v1/members/{renamed.raft_address}")
+        renamed.stop()
+        renamed.config.update(
+            RaftBind=f"127.0.0.1:{free_port()}",
+            RaftNodes=addresses(leader),
+            RaftJoin=True,
+        )
+        renamed.start()
+        renamed.wait_ready(20)
+        wait_for(lambda: (members(renamed) or {}).get("self_learner"), 10, what="the renamed node to be a learner")
+        self.change(leader, "POST", "/api/v1/members", {"address": renamed.raft_address})
+        wait_for(
+            lambda: (members(renamed) or {}).get("self_learner") is False,
+            10,
+            what="the renamed node to run as a member",
+        )
+        self.change(leader, "POST", "/api/v1/throttles", {"app": "after-rename"})
+        wait_for(
+            lambda: {"before-rename", "after-rename"} <= set(apps(renamed)), 10, what="both commands on the renamed node"
+        )
+        self.assertIn(renamed.raft_address, addresses(leader))
+        self.assertEqual(len(addresses(leader)), 3)
+
     def test_refusals(self):
         """
         Bad input, a follower, a learner that is not there and removing
@@ -273,7 +307,8 @@ class ReaddressedMemberTests(SynchronousTestCase):
         C{node-a.test} (dialled by both other members, whose names sort
         after it) stops, its name is re-pointed from 127.0.0.1 to 127.0.0.2
         and it starts there: the others reach it again without a restart,
-        and it takes commands.
+        and it takes commands. (127.0.0.2 is loopback too: a second address
+        is the only way to move a member on one machine.)
         """
         workdir = os.path.abspath(self.mktemp())
         os.makedirs(workdir)

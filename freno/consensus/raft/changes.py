@@ -47,7 +47,7 @@ from twisted.internet.defer import Deferred, fail, maybeDeferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from freno.consensus.commands import AuditContext, InvalidCommand, _context_to_dict
+from freno.consensus.commands import AuditContext, InvalidCommand, context_to_dict
 from freno.consensus.interface import ConsensusError
 from freno.consensus.membership import (
     ALREADY_MEMBER,
@@ -273,7 +273,7 @@ class MembershipMethods:
             members = tuple(sorted(set(current) | {address}))
         else:
             members = tuple(sorted(set(current) - {address}))
-        change = MembershipChange(kind, address, members, _context_to_dict(context))
+        change = MembershipChange(kind, address, members, context_to_dict(context))
         cid = next(self._ids)
         d = Deferred(canceller=lambda _: self._forget(cid))
         timer = self._reactor.callLater(self._timeout, self._expire, cid)

@@ -151,7 +151,7 @@ class DynamicMembers:
         return SyncObj._SyncObj__doApplyCommand(self, command)
 
     def _SyncObj__updateClusterConfiguration(self, newNodes) -> None:
-        others = [m for m in self.membership.current() if m != self.selfNode_id()]
+        others = [m for m in self.membership.current() if m != self.self_node_id()]
         SyncObj._SyncObj__updateClusterConfiguration(self, others)
         if self._isLeader():
             last = self._SyncObj__lastResponseTime
@@ -160,7 +160,7 @@ class DynamicMembers:
 
     # -- membership ------------------------------------------------------------
 
-    def selfNode_id(self) -> Optional[str]:
+    def self_node_id(self) -> Optional[str]:
         """
         This node's id as pysyncobj knows it (C{None} for a learner).
         """
