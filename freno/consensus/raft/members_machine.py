@@ -44,9 +44,14 @@ running cannot disturb the group). Its weak points, and what we do:
       they are refused here.
     - The leader starts replicating to a new member at the entry that added
       it; the member, which already has it, truncates it and appends it
-      again (pysyncobj truncates whenever entries follow the previous one),
-      logging a critical message: the leader starts after what the learner
-      holds instead (L{DynamicMembers.adopt_learner_progress}).
+      again, logging a critical "truncating already-applied log entries".
+      (pysyncobj truncates whenever a message's entries follow entries the
+      follower already has, identical or not, instead of only on a
+      conflict; the entries are the same, nothing is applied twice, and the
+      answer waits for the sync as always, so it is noise, but alarming
+      noise.) The leader starts after what the learner holds instead
+      (L{DynamicMembers.adopt_learner_progress}), which avoids it unless
+      entries were in flight to the learner at that moment.
     - C{__updateClusterConfiguration} gives a member added on a leader no
       last-response time, which the leader's next tick reads (C{KeyError});
       ours adds it.
@@ -237,8 +242,8 @@ class DynamicMembers:
         on the same disk). pysyncobj would start at the entry that added it
         and, since the new member already has that entry, truncate and
         append it again, logging a critical "truncating already-applied
-        log entries". A guess too far is corrected by the member's first
-        answer, as any lagging follower's.
+        log entries" (see the module docstring). A guess too far is
+        corrected by the member's first answer, as any lagging follower's.
         """
         match = self.learner_match(address)
         node = TCPNode(address)
