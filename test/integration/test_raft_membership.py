@@ -164,26 +164,26 @@ class MembershipProcessTests(SynchronousTestCase):
         commands.start()
         self.addCleanup(checks.stop)
         self.addCleanup(commands.stop)
-        wait_for(lambda: len(commands.acknowledged) >= 5, 10, what="commands before the join")
+        wait_for(lambda: len(commands.acknowledged) >= 5, 20, what="commands before the join")
 
         new = self.joiner(group)
-        wait_for(lambda: (members(new) or {}).get("self_learner"), 10, what="the new node to be a learner")
+        wait_for(lambda: (members(new) or {}).get("self_learner"), 20, what="the new node to be a learner")
         answer = self.change(leader, "POST", "/api/v1/members", {"address": new.raft_address, "reason": "grow"})
         self.assertIn(new.raft_address, answer["members"])
         self.assertIsInstance(answer["audit_id"], int)
         wait_for(
             lambda: (members(new) or {}).get("self_learner") is False,
-            10,
+            20,
             what="the new node to run as a member",
         )
         before = len(commands.acknowledged)
-        wait_for(lambda: len(commands.acknowledged) >= before + 5, 10, what="commands after the join")
+        wait_for(lambda: len(commands.acknowledged) >= before + 5, 20, what="commands after the join")
 
         leaving = next(n for n in group.nodes if n is not leader)
         answer = self.change(leader, "DELETE", f"/api/v1/members/{leaving.raft_address}")
         self.assertNotIn(leaving.raft_address, answer["members"])
         before = len(commands.acknowledged)
-        wait_for(lambda: len(commands.acknowledged) >= before + 5, 10, what="commands after the removal")
+        wait_for(lambda: len(commands.acknowledged) >= before + 5, 20, what="commands after the removal")
         commands.stop()
         checks.stop()
 
@@ -197,7 +197,7 @@ class MembershipProcessTests(SynchronousTestCase):
         def replicated():
             return all(wanted <= set(apps(n)) and addresses(n) == expected for n in remaining)
 
-        wait_for(replicated, 15, what="every acknowledged command and the new membership on every member")
+        wait_for(replicated, 30, what="every acknowledged command and the new membership on every member")
         self.assertEqual(group.wait_leader(5, among=remaining), leader)
         status, audit = leader.request("GET", "/api/v1/audit?limit=1000")
         routes = [r["route"] for r in audit["records"]]
@@ -214,7 +214,7 @@ class MembershipProcessTests(SynchronousTestCase):
         group = self.group()
         leader = group.wait_leader(20)
         new = self.joiner(group)
-        wait_for(lambda: (members(new) or {}).get("self_learner"), 10, what="a learner")
+        wait_for(lambda: (members(new) or {}).get("self_learner"), 20, what="a learner")
         self.change(leader, "POST", "/api/v1/members", {"address": new.raft_address})
         followers = [n for n in group.nodes if n is not leader]
         leaving, staying = followers
@@ -229,11 +229,11 @@ class MembershipProcessTests(SynchronousTestCase):
             node.wait_ready(20)
             wait_for(
                 lambda: addresses(node) == expected and members(node)["self_learner"] is False,
-                15,
+                30,
                 what=f"{node.name} to run with the persisted membership",
             )
             self.change(leader, "POST", "/api/v1/throttles", {"app": f"after-{node.name}"})
-            wait_for(lambda: f"after-{node.name}" in apps(node), 10, what="a command on the restarted node")
+            wait_for(lambda: f"after-{node.name}" in apps(node), 20, what="a command on the restarted node")
         self.assertEqual(group.wait_leader(5, among=[leader, staying, new]), leader)
 
     def test_renamed_member_rejoins(self):
@@ -255,16 +255,16 @@ class MembershipProcessTests(SynchronousTestCase):
         )
         renamed.start()
         renamed.wait_ready(20)
-        wait_for(lambda: (members(renamed) or {}).get("self_learner"), 10, what="the renamed node to be a learner")
+        wait_for(lambda: (members(renamed) or {}).get("self_learner"), 20, what="the renamed node to be a learner")
         self.change(leader, "POST", "/api/v1/members", {"address": renamed.raft_address})
         wait_for(
             lambda: (members(renamed) or {}).get("self_learner") is False,
-            10,
+            20,
             what="the renamed node to run as a member",
         )
         self.change(leader, "POST", "/api/v1/throttles", {"app": "after-rename"})
         wait_for(
-            lambda: {"before-rename", "after-rename"} <= set(apps(renamed)), 10, what="both commands on the renamed node"
+            lambda: {"before-rename", "after-rename"} <= set(apps(renamed)), 20, what="both commands on the renamed node"
         )
         self.assertIn(renamed.raft_address, addresses(leader))
         self.assertEqual(len(addresses(leader)), 3)
@@ -347,7 +347,7 @@ class ReaddressedMemberTests(SynchronousTestCase):
             return any(m["address"] == address and m["reachable"] for m in view["members"])
 
         others = nodes[1:]
-        wait_for(lambda: all(connected(n, raft[0]) for n in others), 15, what="node-a reachable")
+        wait_for(lambda: all(connected(n, raft[0]) for n in others), 30, what="node-a reachable")
         moving.stop()
         ips["node-a.test"] = "127.0.0.2"
         write_hosts()
@@ -359,9 +359,9 @@ class ReaddressedMemberTests(SynchronousTestCase):
         moving.wait_ready(20)
         wait_for(
             lambda: all(connected(n, raft[0]) for n in others),
-            20,
+            30,
             what="both others to reach node-a at its new address",
         )
         status, _ = leader.request("POST", "/api/v1/throttles", {"app": "after-move"}, timeout=8.0)
         self.assertEqual(status, 200)
-        wait_for(lambda: "after-move" in apps(moving), 10, what="the command on the moved node")
+        wait_for(lambda: "after-move" in apps(moving), 20, what="the command on the moved node")
