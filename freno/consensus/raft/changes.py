@@ -81,8 +81,8 @@ class MembershipMethods:
     Mixin for the raft service (listed before it); see the module
     docstring. Uses the service's C{_machine}, C{_reactor}, C{_pending},
     C{_ids}, C{_timeout}, C{_schedule_tick}, C{_finish}, C{_forget},
-    C{_expire}, C{_start_machine}, C{_stop_machine}, C{_bootstrap} and
-    C{_self_address}.
+    C{_expire}, C{_tick}, C{_start_machine}, C{_stop_machine}, C{_bootstrap}
+    and C{_self_address}.
     """
 
     _log = Logger()
@@ -327,4 +327,6 @@ class MembershipMethods:
             self._log.failure("raft node {address} could not restart as a member", address=self._self_address)
             return
         self._machine.hold_elections(PROMOTION_HOLD)
-        self._schedule_tick()
+        # Tick now: the first tick replays the journal into the state, which
+        # the restart emptied; no request may read it in between.
+        self._tick()
