@@ -178,8 +178,8 @@ class ThrottleMachine(DynamicMembers, SyncObj):
         L{MemberTransport} (single-node mode: L{NoNetworkTransport}).
     @param directory: the member's storage; default a L{FileDirectory} on
         the directory of C{conf.fullDumpFile}.
-    @param bootstrap: the bootstrap member list (C{RaftNodes}; without this
-        node for a joiner); default this node and C{partners}.
+    @param bootstrap: the bootstrap member list (C{RaftNodes}, which does
+        not list a joiner); default this node and C{partners}.
     @param resolver: finds members' addresses
         (L{freno.consensus.raft.resolver.IRaftResolver}); C{None}:
         pysyncobj's own cache.

@@ -5,7 +5,7 @@ from the Twisted reactor.
 
 L{freno.tap} builds it unless C{BackendMySQLHost} is set. It reads
 C{config.raft_bind} (this member, C{host:port}), C{config.raft_nodes} (the
-bootstrap members, this one included unless it joins with C{raft_join};
+bootstrap members, this one included unless it joins, C{raft_join};
 empty for single-node mode; later members come from the raft log,
 L{freno.consensus.raft.changes}), C{config.raft_data_dir} (required),
 C{config.raft_password} (required for more than one member),
@@ -255,6 +255,7 @@ class RaftConsensusService(MembershipMethods, CommandMethods, Service):
             reactor, lambda: self._state, self.submit, self._raft_leader, purge_interval
         )
         self._machine: Optional[ThrottleMachine] = None
+        self._directory_in_use: Optional[IDurableDirectory] = None
         self._poller: Optional[ReactorPoller] = None
         self._loop: Optional[LoopingCall] = None
         self._loop_done: Optional[Deferred] = None
