@@ -21,7 +21,9 @@ hang of one is recorded and the others still run):
     - C{control}: C{bench.control_latency} (follower command to the
       leader's C{/check}, MySQL backend and raft; the backend's query load);
     - C{hysteresis}: C{bench.hysteresis} (200/429 transitions per minute of
-      a writer that backs off, with and without C{ResumeThreshold}).
+      a writer that backs off, with and without C{ResumeThreshold});
+    - C{membership}: C{bench.membership} (a fourth member added and removed
+      under load: failed checks and commands, latencies).
 
 It collects every round's figures (the C{--json} file of each benchmark,
 read by L{bench.readers}) and writes C{BENCHMARKS.md}
@@ -59,7 +61,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import attr
 
-from bench import commit_latency, hysteresis, readers
+from bench import commit_latency, hysteresis, membership, readers
 from bench.report import Section, load_average, machine, render
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -328,6 +330,15 @@ def benchmarks(probe_drivers: Sequence[str] = ()) -> List[Benchmark]:
             ["--seeds", "1", "--minutes", "0.5"],
             hysteresis.method,
             hysteresis.metrics,
+        ),
+        Benchmark(
+            "membership",
+            "Raft membership changes under load",
+            "bench.membership",
+            ["--rounds", "5"],
+            ["--rounds", "1"],
+            membership.method,
+            membership.metrics,
         ),
     ]
 

@@ -58,6 +58,7 @@ class Load(threading.Thread):
         self.acknowledged: List[str] = []
         self.refused: List[Any] = []
         self.command_times: List[tuple] = []
+        self.check_times: List[float] = []
 
     def run(self) -> None:
         n = 0
@@ -65,6 +66,7 @@ class Load(threading.Thread):
         while not self.stopping.is_set():
             status, _ = self.leader.get(CHECK, method="HEAD", timeout=2.0)
             self.checks += 1
+            self.check_times.append(time.monotonic())
             if status != 200:
                 self.bad.append(time.monotonic())
             if time.monotonic() >= next_command:
@@ -77,7 +79,7 @@ class Load(threading.Thread):
                     self.acknowledged.append(app)
                     self.command_times.append((started, took))
                 else:
-                    self.refused.append((app, status, body))
+                    self.refused.append((started, app, status, body))
                 next_command = time.monotonic() + 0.05
             time.sleep(0.005)
 
@@ -120,14 +122,20 @@ def _round(group: FrenoGroup, leader: FrenoNode, load: Load, workdir: str, index
             raise RuntimeError(f"remove refused: {status} {body}")
     finally:
         node.stop()
+    ended = time.monotonic()
     commands = [took for at, took in load.command_times if at >= started - 1.0]
     baseline = statistics.median(commands) if commands else float("nan")
+    bad = [t for t in load.bad if started <= t <= ended]
     return {
         "add_s": added - started,
         "add_vs_command": (added - started) / baseline if commands else float("nan"),
         "promote_s": promoted - added,
         "remove_s": removed - removing,
         "command_s": baseline,
+        "checks": sum(1 for t in load.check_times if started <= t <= ended),
+        "checks_not_200": len(bad),
+        "longest_gap_s": _longest_gap(bad),
+        "commands_refused": sum(1 for r in load.refused if started <= r[0] <= ended),
     }
 
 
@@ -143,6 +151,54 @@ def _longest_gap(times: List[float]) -> float:
         last = t
         longest = max(longest, last - start)
     return longest
+
+
+def method(args) -> str:
+    """
+    How the benchmark was run, for C{BENCHMARKS.md}.
+    """
+    args = list(args)
+    rounds = args[args.index("--rounds") + 1] if "--rounds" in args else "5"
+    return f"""\
+A 3-node raft group of real `twistd freno` processes on loopback probing a MariaDB sandbox (a constant
+metric), under one client looping on the leader over `HEAD /check`, a 5 ms pause and, every 50 ms, a
+throttle command. {rounds} rounds, each: start a fresh node with `RaftJoin` (a learner), add it
+(`POST /api/v1/members`), wait until it runs as a member, remove it (`DELETE /api/v1/members/{{address}}`),
+stop it. The add is compared with the median commit of the throttle commands of the same round.
+Targets (issue 14): no answer other than 200 at the leader and no refused command during a round, and
+no acknowledged command missing on any member at the end."""
+
+
+def metrics(data: dict):
+    """
+    The figures of a C{--json} file as L{bench.report.Metric}s, and notes:
+    a round whose checks or commands failed gives no latency figures.
+    """
+    from bench.report import Metric, Target
+
+    rounds = data["rounds"]
+    clean = [r for r in rounds if not r["checks_not_200"] and not r["commands_refused"]]
+    notes = [
+        f"round {i + 1}: {r['checks_not_200']} checks not 200, {r['commands_refused']} commands refused; "
+        "its latencies are left out."
+        for i, r in enumerate(rounds)
+        if r["checks_not_200"] or r["commands_refused"]
+    ]
+    result = [
+        Metric("checks at the leader answered other than 200, per round", "", [r["checks_not_200"] for r in rounds],
+               Target("<=", 0), digits=0, every=True),
+        Metric("commands refused, per round", "", [r["commands_refused"] for r in rounds],
+               Target("<=", 0), digits=0, every=True),
+        Metric("acknowledged commands missing on a member at the end", "",
+               [data["summary"]["commands_missing"]], Target("<=", 0), digits=0, every=True),
+        Metric("add a caught-up learner: request → committed answer", "s", [r["add_s"] for r in clean], digits=3),
+        Metric("add, as a multiple of a throttle command's commit (same round)", "×",
+               [r["add_vs_command"] for r in clean], digits=1),
+        Metric("committed → the new node runs as a member", "s", [r["promote_s"] for r in clean], digits=3),
+        Metric("remove a member: request → committed answer", "s", [r["remove_s"] for r in clean], digits=3),
+        Metric("checks at the leader per round", "", [r["checks"] for r in rounds], digits=0),
+    ]
+    return result, notes
 
 
 def main(argv=None) -> int:
@@ -188,7 +244,7 @@ def main(argv=None) -> int:
         "commands_refused": len(load.refused),
         "commands_missing": missing,
     }
-    for key in ("add_s", "add_vs_command", "promote_s", "remove_s", "command_s"):
+    for key in ("add_s", "add_vs_command", "promote_s", "remove_s", "command_s", "checks", "checks_not_200"):
         values = [r[key] for r in rounds]
         print(f"{key:16} median {statistics.median(values):.4f}  range {min(values):.4f}..{max(values):.4f}")
     for key, value in summary.items():

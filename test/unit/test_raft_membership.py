@@ -485,7 +485,7 @@ class ChangeTests(SynchronousTestCase):
         self.assertEqual(self.service.membership().pending, f"add {D}")
         self.refused(self.service.remove_member(A), CHANGE_IN_PROGRESS)
         self.machine.learner_matches[D] = 7
-        self.clock.advance(0.05)
+        self.clock.advance(0.01)
         change, callback = self.machine.submitted[0]
         self.assertEqual(change, MembershipChange(ADD, D, S(SELF, A, B, D), change.context))
         self.assertEqual(change.context["actor"], "token:ops")
@@ -547,5 +547,5 @@ class ChangeTests(SynchronousTestCase):
         """
         d = self.service.add_member(D)
         self.machine.leader = False
-        self.clock.advance(0.05)
+        self.clock.advance(0.01)
         self.refused(d, NOT_LEADER)

@@ -73,7 +73,7 @@ CATCH_UP_TIMEOUT = 5.0
 PROMOTION_HOLD = 3.0
 
 #: Seconds between two looks at a learner's progress.
-CATCH_UP_POLL = 0.05
+CATCH_UP_POLL = 0.01
 
 
 class MembershipMethods:
@@ -234,6 +234,12 @@ class MembershipMethods:
             return
         match = machine.learner_match(address)
         if match is not None and match >= target:
+            self._log.info(
+                "raft learner {address} caught up (log matches up to {match}) after {waited:.3f}s",
+                address=address,
+                match=match,
+                waited=self._reactor.seconds() - started,
+            )
             self._end_wait(loop, done, None)
             return
         if self._reactor.seconds() - started >= CATCH_UP_TIMEOUT:
