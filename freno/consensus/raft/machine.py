@@ -26,7 +26,8 @@ L{DurableJournal}, snapshots in a L{SnapshotStore}
 
     - a follower answers C{append_entries}, and any member grants or asks
       for a vote, only once the entries and the term/vote are synced: the
-      answers wait in L{DurableTCPTransport} for the journal's flush, which
+      answers wait in the transport (L{HoldUntilSynced
+      <freno.consensus.raft.transport.HoldUntilSynced>}) for the journal's flush, which
       comes right after the socket event that wrote them
       (L{ThrottleMachine.flush_unsynced}) or at the next tick;
     - a leader counts its own log toward the commit majority (and so
@@ -74,7 +75,7 @@ and L{freno.consensus.raft.peers}.)
     - C{_SyncObj__raftElectionDeadline} (when a follower next stands for
       election): L{ThrottleMachine.elect_alone} sets it to 0 in a group of
       one, so the node elects itself at its first tick.
-    - The messages L{DurableTCPTransport} holds are named by their C{type}
+    - The messages L{HoldUntilSynced <freno.consensus.raft.transport.HoldUntilSynced>} holds are named by their C{type}
       field (C{next_node_idx}, C{response_vote}, C{request_vote}).
 """
 

@@ -199,7 +199,7 @@ class RaftConsensusService(MembershipMethods, CommandMethods, Service):
         L{FileDirectory} on C{RaftDataDir}, made at start.
     @param transport_class: pysyncobj's transport for a group (tests record
         messages with it); default
-        L{freno.consensus.raft.transport.DurableTCPTransport}. It must hold
+        L{freno.consensus.raft.peers.MemberTransport}. It must hold
         acknowledgements as that one does
         (L{freno.consensus.raft.transport.HoldUntilSynced}).
     @param purge_interval: seconds between the leader's purges of expired
