@@ -14,6 +14,7 @@ is stopped by pid.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import threading
@@ -22,6 +23,7 @@ from typing import Dict, List, Optional
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from freno.client.cli import main as cli_main
 from freno.sandbox.cluster import constant_store
 from freno.sandbox.nodes import FrenoGroup, FrenoNode, wait_for
 from freno.sandbox.processes import free_port
@@ -252,7 +254,8 @@ class MembershipProcessTests(SynchronousTestCase):
         """
         A member removed and restarted under a new address, on its own data
         directory, comes back as a learner (its log does not list the new
-        address) and is a member again once added: commands reach it.
+        address) and is a member again once added (with C{freno-cli members
+        add}, given a follower's URL first): commands reach it.
         """
         group = self.group()
         leader = group.wait_leader(20)
@@ -268,7 +271,17 @@ class MembershipProcessTests(SynchronousTestCase):
         renamed.start()
         renamed.wait_ready(20)
         wait_for(lambda: (members(renamed) or {}).get("self_learner"), 20, what="the renamed node to be a learner")
-        self.change(leader, "POST", "/api/v1/members", {"address": renamed.raft_address})
+        # Through freno-cli, given a follower first: it finds the leader.
+        follower = next(n for n in group.nodes if n is not leader and n is not renamed)
+        out, err = io.StringIO(), io.StringIO()
+        code = cli_main(
+            ["members", "add", renamed.raft_address, "--reason", "renamed"],
+            {"FRENO_URL": f"{follower.url},{leader.url}"},
+            out,
+            err,
+        )
+        self.assertEqual(code, 0, err.getvalue())
+        self.assertIn(f"added {renamed.raft_address}", out.getvalue())
         wait_for(
             lambda: (members(renamed) or {}).get("self_learner") is False,
             20,
