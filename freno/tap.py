@@ -14,6 +14,8 @@ reverse::
     shared-domain      other domains' /metrics-health, every 1 s while leader (MySQL
                        backend with a ShareDomain only)
     memcache           publishes aggregated values (when MemcacheServers is set)
+    dashboard          the status page's sampler: every 1 s, the leader's cluster
+                       values (history), leadership changes, the audit tail
     http               the API: a fast check resource in front of a Klein app, on a
                        socket whose backlog is ListenBacklog (default: somaxconn,
                        at least 1,024; L{freno.http.listen})
@@ -164,6 +166,8 @@ def build_service(
     """
     from freno.consensus.mysql.service import MySQLBackendConsensus
     from freno.consensus.raft import RaftConsensusService
+    from freno.http.dashboard.parts import DashboardParts
+    from freno.http.dashboard.sampler import DashboardSampler
     from freno.http.listen import listen_backlog
     from freno.http.site import build_site
     from treq.client import HTTPClient
@@ -249,6 +253,13 @@ def build_service(
         publisher.setName("memcache")
         publisher.setServiceParent(top)
 
+    dashboard = DashboardParts.for_config(config, consensus)
+    sampler = DashboardSampler(
+        reactor, consensus, metrics, dashboard.history, dashboard.leadership, dashboard.audit
+    )
+    sampler.setName("dashboard")
+    sampler.setServiceParent(top)
+
     site = build_site(
         clock=reactor,
         config=config,
@@ -261,6 +272,7 @@ def build_service(
         hosts=lambda name: None if inventory.hosts(name) is None else len(inventory.hosts(name)),
         inventory=inventory,
         host_states=probe.host_states,
+        dashboard=dashboard,
     )
     endpoint = TCP4ServerEndpoint(
         reactor,

@@ -294,6 +294,10 @@ class Config:
         C{host:port} the raft port listens on, when it is not C{RaftBind}
         (a member named by host name, e.g. in Kubernetes:
         C{${POD_IP}:10008}).
+    @ivar dashboard_urls: I{extension} C{DashboardURLs}: member id (as
+        C{/api/v1/status} names it) to the base URL of its HTTP API, for the
+        status page's links to other nodes (L{freno.http.dashboard.views});
+        sorted C{(id, url)} pairs.
     """
 
     listen_port: int = DEFAULT_LISTEN_PORT
@@ -326,6 +330,7 @@ class Config:
     raft_join: bool = False
     raft_hosts_file: str = ""
     raft_listen_address: str = ""
+    dashboard_urls: Tuple[Tuple[str, str], ...] = ()
 
     @property
     def consensus_kind(self) -> str:

@@ -212,6 +212,7 @@ class Resolver:
             raft_join=doc.get("RaftJoin", False),
             raft_hosts_file=self.env(doc, "RaftHostsFile", ()),
             raft_listen_address=self.env(doc, "RaftListenAddress", ()),
+            dashboard_urls=self.dashboard_urls(doc.get("DashboardURLs", {})),
         )
         if config.restrict_audit_log and not config.control_tokens:
             raise self.fail(
@@ -219,6 +220,20 @@ class Resolver:
                 "needs ControlTokens (with an audit or admin token), or nobody could read the audit log",
             )
         return check_consensus(config, self.fail)
+
+    def dashboard_urls(self, doc: Mapping[str, Any]) -> Tuple[Tuple[str, str], ...]:
+        """
+        C{DashboardURLs}: each an C{http(s)://} URL with a host, kept
+        without a trailing C{/}.
+        """
+        urls = []
+        for member, url in doc.items():
+            try:
+                check_http_url(url)
+            except AddressProblem as e:
+                raise self.fail(("DashboardURLs", member), str(e))
+            urls.append((member, url.rstrip("/")))
+        return tuple(sorted(urls))
 
     def tokens(self, doc: Mapping[str, Any]) -> Tuple[ControlToken, ...]:
         """

@@ -232,6 +232,7 @@ TOP = _object(
     AllowGetMutations=_BOOL,
     RestrictAuditLog=_BOOL,
     AuditLogSize=_int(minimum=1, maximum=1_000_000),
+    DashboardURLs=Field("map", item=_str(), item_noun="member"),
 )
 
 

@@ -168,6 +168,14 @@ class Explainer:
         policy = self._throttler.policy_for(app, store)
         return None if policy is None else policy_json(policy)
 
+    def cluster(self, name: str) -> Dict[str, Any]:
+        """
+        One cluster as an explanation shows it now (its threshold,
+        hysteresis, value, inventory and every host's state); the status
+        page's per-host breakdown (L{freno.http.dashboard}).
+        """
+        return self._cluster(name, self._clock.seconds())
+
     def _cluster(self, name: str, now: float) -> Dict[str, Any]:
         cluster = self._clusters.get(name)
         if cluster is None:

@@ -15,6 +15,7 @@ the OpenAPI file against L{RestAPI.app}'s routes).
     PUT    /api/v1/policies/{app}      set a policy           (operator; admin to exempt)
     DELETE /api/v1/policies/{app}      remove a policy        (operator; admin if exempt)
     GET    /api/v1/audit               the audit log          (audit, when restricted)
+    GET    /api/v1/history             the leader's recent cluster values (the status page)
 
 A mutation answers only once its command is committed and applied on the
 node that answered (any node accepts it; raft forwards to the leader), with
@@ -99,6 +100,28 @@ SKIP_FIELDS = ("host", "ttl", "reason")
 POLICY_FIELDS = ("store", "threshold", "exempt", "reason")
 
 
+def node_json(consensus: IConsensusService) -> dict:
+    """
+    The consensus part of C{GET /api/v1/status} (also the status page's):
+    C{node}, C{leader}, C{is_leader}, C{term}, C{state}, C{healthy},
+    C{backend} and C{members}.
+    """
+    control = consensus.control_status()
+    return {
+        "node": consensus.status().ServiceID,
+        "leader": consensus.leader() or None,
+        "is_leader": consensus.is_leader(),
+        "term": control.term,
+        "state": consensus.state_description(),
+        "healthy": consensus.is_healthy(),
+        "backend": control.backend,
+        "members": [
+            {"id": m.id, "self": m.is_self, "leader": m.leader, "reachable": m.reachable}
+            for m in control.members
+        ],
+    }
+
+
 class _Name(BaseConverter):
     """
     One non-empty path segment.
@@ -127,6 +150,9 @@ class RestAPI:
     @param authenticator: the tokens.
     @param restrict_audit_log: C{RestrictAuditLog}.
     @param hosts: cluster name to its number of hosts (C{None}: unknown).
+    @param history: the history document's bytes, cached per second
+        (L{freno.http.dashboard.views.DashboardViews.history_bytes}), or
+        C{None} (404).
     """
 
     app = _klein()
@@ -143,6 +169,7 @@ class RestAPI:
         authenticator: Optional[Authenticator] = None,
         restrict_audit_log: bool = False,
         hosts: Optional[Callable[[str], Optional[int]]] = None,
+        history: Optional[Callable[[], bytes]] = None,
     ) -> None:
         self._clock = clock
         self._throttler = throttler
@@ -152,6 +179,7 @@ class RestAPI:
         self._auth = authenticator if authenticator is not None else Authenticator()
         self._restrict_audit = restrict_audit_log
         self._hosts = hosts
+        self._history = history
 
     # -- status -------------------------------------------------------------
 
@@ -161,8 +189,6 @@ class RestAPI:
         The node, its leader, the members and every cluster's value.
         """
         consensus = self._consensus
-        status = consensus.status()
-        control = consensus.control_status()
         now = self._clock.seconds()
         clusters = []
         for name in sorted(self._thresholds):
@@ -182,21 +208,30 @@ class RestAPI:
             request,
             200,
             {
-                "node": status.ServiceID,
-                "leader": consensus.leader() or None,
-                "is_leader": consensus.is_leader(),
-                "term": control.term,
-                "state": consensus.state_description(),
-                "healthy": consensus.is_healthy(),
-                "backend": control.backend,
-                "members": [
-                    {"id": m.id, "self": m.is_self, "leader": m.leader, "reachable": m.reachable}
-                    for m in control.members
-                ],
+                **node_json(consensus),
                 "clusters": clusters,
                 "time_unix": now,
             },
         )
+
+    # -- history -------------------------------------------------------------
+
+    @app.route("/api/v1/history", methods=["GET"])
+    def history(self, request):
+        """
+        The leader's ring buffer of every cluster's value (one point a
+        second, 15 minutes; no points on a follower), cached per second.
+        Readable from other origins, as the status page follows the leader.
+        """
+        if self._history is None:
+            raise RestError(404, "not_found", "no history on this node")
+        body = self._history()
+        request.setResponseCode(200)
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-store")
+        request.setHeader(b"access-control-allow-origin", b"*")
+        request.setHeader(b"content-length", b"%d" % (len(body),))
+        return body
 
     # -- throttles -----------------------------------------------------------
 

@@ -6,8 +6,9 @@ L{freno.tap} builds it and serves it on C{ListenPort}.
 The root, L{FrenoRoot}, is a leaf that dispatches on the raw path without
 traversal: a path starting with C{/check} goes straight to the
 L{CheckResource} (the hot path), C{/metrics} to C{metrics_resource} when
-given, C{/api/v1} and below to the REST API (L{freno.http.rest}), everything
-else to the Klein app behind L{ApiResource}. (It is a
+given, C{/api/v1} and below to the REST API (L{freno.http.rest}), C{/} and
+C{/dashboard} and below to the status page (L{freno.http.dashboard}),
+everything else to the Klein app behind L{ApiResource}. (It is a
 resource rather than a C{Site.getResourceFor} override so that
 C{StubTreq(site.resource)} tests exactly what is served.) Requests on the check path are not access-logged (logging
 cost about 40% of throughput); every other request is. Tracebacks are never
@@ -39,6 +40,9 @@ from freno.probe.metrics import AggregatedMetrics
 from freno.metrics.registry import Registry
 from freno.throttle.checker import SharedDomainSource, Throttler
 from freno.http.explain import Explainer, HostStates
+from freno.http.dashboard.page import PATH as DASHBOARD_PATH, DashboardResource
+from freno.http.dashboard.parts import DashboardParts
+from freno.http.dashboard.views import DashboardViews
 
 CHECK_PREFIX = b"/check"
 #: The methods C{/metrics} takes (the same rules as every other route).
@@ -57,6 +61,8 @@ class FrenoRoot(Resource):
     @param rest_resource: the resource for C{/api/v1} and below, or C{None}.
     @param members_resource: the resource for C{/api/v1/members} and below
         (L{freno.http.rest_members}), or C{None}.
+    @param dashboard_resource: the resource for C{/}, C{/dashboard} and
+        below (the status page), or C{None}.
     """
 
     isLeaf = True
@@ -68,6 +74,7 @@ class FrenoRoot(Resource):
         metrics_resource: Optional[IResource] = None,
         rest_resource: Optional[IResource] = None,
         members_resource: Optional[IResource] = None,
+        dashboard_resource: Optional[IResource] = None,
     ) -> None:
         super().__init__()
         self.api_resource = api_resource
@@ -75,6 +82,7 @@ class FrenoRoot(Resource):
         self.metrics_resource = metrics_resource
         self.rest_resource = rest_resource
         self.members_resource = members_resource
+        self.dashboard_resource = dashboard_resource
 
     def render(self, request):
         path = request.path
@@ -93,6 +101,10 @@ class FrenoRoot(Resource):
             path == REST_PREFIX or path.startswith(REST_PREFIX + b"/")
         ):
             return self.rest_resource.render(request)
+        if self.dashboard_resource is not None and (
+            path == b"/" or path == DASHBOARD_PATH or path.startswith(DASHBOARD_PATH + b"/")
+        ):
+            return self.dashboard_resource.render(request)
         return self.api_resource.render(request)
 
 
@@ -142,6 +154,7 @@ def build_site(
     hosts: Optional[Callable[[str], Optional[int]]] = None,
     inventory: Optional[IInventory] = None,
     host_states: Optional[HostStates] = None,
+    dashboard: Optional[DashboardParts] = None,
 ) -> FrenoSite:
     """
     Build the HTTP service.
@@ -160,12 +173,33 @@ def build_site(
     @param host_states: cluster name to its hosts' states
         (L{freno.probe.service.ProbeService.host_states}), for C{/explain}
         (C{None}: no host breakdown).
+    @param dashboard: the status page's state, filled by a
+        L{freno.http.dashboard.sampler.DashboardSampler} (default: fresh,
+        empty parts).
     """
     if throttler is None:
         throttler = Throttler(
             clock, config, consensus, metrics, registry, random, shared_domain=shared_domain
         )
     authenticator = Authenticator(config.control_tokens)
+    explainer = Explainer(clock, config, throttler, consensus, metrics, inventory, host_states)
+    if dashboard is None:
+        dashboard = DashboardParts.for_config(config, consensus)
+    views = DashboardViews(
+        clock=clock,
+        consensus=consensus,
+        throttler=throttler,
+        explainer=explainer,
+        clusters={
+            name: (c.throttle_threshold, c.resume_threshold)
+            for name, c in config.mysql.clusters.items()
+        },
+        history=dashboard.history,
+        leadership=dashboard.leadership,
+        audit=dashboard.audit,
+        listen_port=config.listen_port,
+        urls=dict(config.dashboard_urls),
+    )
     api = FrenoAPI(
         clock=clock,
         throttler=throttler,
@@ -179,7 +213,7 @@ def build_site(
         memcache_path=config.memcache_path if memcache_path is None else memcache_path,
         authenticator=authenticator,
         allow_get_mutations=config.allow_get_mutations,
-        explainer=Explainer(clock, config, throttler, consensus, metrics, inventory, host_states),
+        explainer=explainer,
     )
     rest = RestAPI(
         clock=clock,
@@ -190,6 +224,7 @@ def build_site(
         authenticator=authenticator,
         restrict_audit_log=config.restrict_audit_log,
         hosts=hosts,
+        history=views.history_bytes,
     )
     check = CheckResource(throttler, clock, LeaderHeader.of(consensus))
     members = MembersAPI(
@@ -198,6 +233,7 @@ def build_site(
         authenticator=authenticator,
     )
     root = FrenoRoot(
-        ApiResource(api), check, metrics_resource, RestResource(rest), MembersResource(members)
+        ApiResource(api), check, metrics_resource, RestResource(rest), MembersResource(members),
+        DashboardResource(views),
     )
     return FrenoSite(root)

@@ -352,7 +352,7 @@ class Throttler:
                     if result is None or SEVERITY[one.status_code] > SEVERITY[result.status_code]:
                         result = one
                 assert result is not None
-            self.recent_apps.record(f"{app}/{remote_addr}", now)
+            self.recent_apps.record(f"{app}/{remote_addr}", now, result.status_code)
         if flags.ok_if_not_exists:
             return result.converted_if_exists()
         return result

@@ -2,7 +2,8 @@
 """
 L{RecentApps}: which apps checked recently, from where, bounded.
 
-Keys are C{"<app>/<remoteAddr>"} and values the time of the latest check.
+Keys are C{"<app>/<remoteAddr>"} and values the time and status code of the
+latest check (the status page shows both, L{RecentApps.latest}).
 Entries live 24 hours (freno's C{recentAppsExpiration}), refreshed by every
 check. Unlike freno, the record is bounded: past C{max_entries} keys, or past
 C{max_characters} characters of keys in all, the least recently checked keys
@@ -14,7 +15,7 @@ recorded at all). The data is local to a node.
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 #: freno's recent-apps TTL: 24 hours.
 RECENT_APPS_TTL = 24 * 60 * 60.0
@@ -26,7 +27,7 @@ DEFAULT_MAX_CHARACTERS = 4 * 1024 * 1024
 
 class RecentApps:
     """
-    A bounded, insertion-ordered map of key to last-check time.
+    A bounded, insertion-ordered map of key to last-check time and status.
 
     @param max_entries: the most keys kept.
     @param ttl: seconds a key lives after its latest check.
@@ -44,7 +45,7 @@ class RecentApps:
         self.ttl = ttl
         # dicts keep insertion order: re-inserting a key moves it to the end,
         # so the first key is always the least recently checked one.
-        self._checked: Dict[str, float] = {}
+        self._checked: Dict[str, Tuple[float, Optional[int]]] = {}
         self._characters = 0
 
     @property
@@ -54,13 +55,13 @@ class RecentApps:
         """
         return self._characters
 
-    def record(self, key: str, now: float) -> None:
+    def record(self, key: str, now: float, status: Optional[int] = None) -> None:
         """
-        Note a check by C{key} at C{now}.
+        Note a check by C{key} at C{now} that answered C{status}.
         """
         checked = self._checked
         if checked.pop(key, None) is not None:
-            checked[key] = now
+            checked[key] = (now, status)
             return
         size = len(key)
         if size > self.max_characters:
@@ -70,7 +71,7 @@ class RecentApps:
             or self._characters + size > self.max_characters
         ):
             self._drop(next(iter(checked)))
-        checked[key] = now
+        checked[key] = (now, status)
         self._characters += size
 
     def _drop(self, key: str) -> None:
@@ -87,15 +88,29 @@ class RecentApps:
         entries whose truncated C{MinutesSinceChecked} exceeds it).
         """
         self._expire(now)
-        for key, at in list(self._checked.items()):
+        for key, (at, _) in list(self._checked.items()):
             if last_minutes > 0 and int((now - at) // 60) > last_minutes:
                 continue
             yield key, at
+
+    def latest(self, now: float, count: int) -> List[Tuple[str, float, Optional[int]]]:
+        """
+        The C{count} most recently checked live keys, newest first, each
+        with its last-check time and status code.
+        """
+        self._expire(now)
+        out = []
+        for key in reversed(self._checked):
+            if len(out) >= count:
+                break
+            at, status = self._checked[key]
+            out.append((key, at, status))
+        return out
 
     def _expire(self, now: float) -> None:
         checked = self._checked
         while checked:
             key = next(iter(checked))
-            if now - checked[key] < self.ttl:
+            if now - checked[key][0] < self.ttl:
                 break
             self._drop(key)

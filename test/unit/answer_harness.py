@@ -76,6 +76,7 @@ class Node:
     @param consensus: the consensus to use (default a L{LocalConsensus}).
     @param dice: the ratio dice's fixed value.
     @param probe: the probe settings.
+    @param dashboard: the status page's parts (default: fresh ones).
     """
 
     def __init__(
@@ -90,6 +91,7 @@ class Node:
         probe: Optional[ProbeSettings] = None,
         shared_domain=None,
         http_client=None,
+        dashboard=None,
     ) -> None:
         self.testcase = testcase
         self.clock = Clock()
@@ -123,6 +125,7 @@ class Node:
             shared_domain=shared_domain,
             inventory=self.inventory,
             host_states=self.service.host_states,
+            dashboard=dashboard,
         )
         self.throttler = self.site.resource.check_resource._throttler
         self.treq = StubTreq(self.site.resource)
