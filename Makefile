@@ -5,7 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # iproute2: `ss`, which a test reads a listening socket's backlog with.
-DEBS := mariadb-server haproxy memcached iproute2
+# chromium, chromium-driver: the status page's browser tests (playwright drives
+# /usr/bin/chromium headless; it never downloads a browser).
+DEBS := mariadb-server haproxy memcached iproute2 chromium chromium-driver
 BENCH_DEBS := wrk hey
 # trial -j N cannot be used: its workers run from twisted/trial/_dist/, whose own
 # `test` package shadows ours.

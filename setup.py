@@ -10,7 +10,11 @@ setup(
     version="0.1.0",
     description="A cooperative, highly available throttler for MySQL, on Twisted",
     packages=find_packages(exclude=["test", "test.*", "bench"]) + ["twisted.plugins"],
-    package_data={"twisted.plugins": ["freno_plugin.py"]},
+    package_data={
+        "twisted.plugins": ["freno_plugin.py"],
+        # the status page (freno.http.dashboard.page reads them at start)
+        "freno.http.dashboard": ["static/*.html", "static/*.css", "static/*.js"],
+    },
     python_requires=">=3.11",
     entry_points={"console_scripts": ["freno-cli = freno.client.cli:main"]},
     install_requires=[
@@ -30,7 +34,9 @@ setup(
         # PyMySQL's client_ed25519 (MariaDB) authentication, the fallback for
         # users the native probe driver cannot log in.
         "ed25519": ["PyNaCl>=1.4"],
-        # PyYAML: test_kubernetes parses conf/kubernetes/*.yaml.
-        "test": ["hypothesis>=6.100", "ruff>=0.6", "PyNaCl>=1.4", "PyYAML>=6"],
+        # PyYAML: test_kubernetes parses conf/kubernetes/*.yaml. playwright
+        # drives Debian's chromium (make deps installs it) for the status
+        # page's browser tests; it never downloads a browser.
+        "test": ["hypothesis>=6.100", "ruff>=0.6", "PyNaCl>=1.4", "PyYAML>=6", "playwright>=1.40"],
     },
 )

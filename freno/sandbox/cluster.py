@@ -107,6 +107,7 @@ def main(argv=None) -> int:
 freno is running.
 
   client URL (HAProxy -> leader): {client}
+  dashboard: {leader.url}/dashboard   (every node serves it; it follows the leader)
 """ + "".join(
                 f"  node{i}: {n.url}  (pid {n.pid}, raft {n.raft_address})\n"
                 for i, n in enumerate(group.nodes)

@@ -304,9 +304,13 @@ class FrenoGroup:
 
     def __attrs_post_init__(self) -> None:
         raft = [f"127.0.0.1:{free_port()}" for _ in range(self.size)]
+        ports = [free_port() for _ in range(self.size)]
+        # Every node listens on 127.0.0.1 with its own port: the status page
+        # needs each member's URL to link to the leader and follow it.
+        urls = {raft[i]: f"http://127.0.0.1:{ports[i]}" for i in range(self.size)}
         for index in range(self.size):
             config: Dict[str, Any] = {
-                "ListenPort": free_port(),
+                "ListenPort": ports[index],
                 "RaftBind": raft[index],
                 "RaftDataDir": os.path.join(self.workdir, f"node{index}", "raft"),
                 "RaftNodes": raft if self.size > 1 else [],
@@ -314,6 +318,7 @@ class FrenoGroup:
             }
             if self.size > 1:
                 config["RaftPassword"] = self.raft_password
+                config["DashboardURLs"] = urls
             config.update(self.extra_config)
             self.nodes.append(
                 FrenoNode(f"node{index}", os.path.join(self.workdir, f"node{index}"), config)

@@ -183,6 +183,7 @@ class AnswerTests(SynchronousTestCase):
             ("DELETE", "/api/v1/policies/a", "/api/v1/policies/{app}", None, OPS, 200),
             ("GET", "/api/v1/audit?since=1&limit=3", "/api/v1/audit", None, None, 200),
             ("GET", "/api/v1/audit?limit=0", "/api/v1/audit", None, None, 400),
+            ("GET", "/api/v1/history", "/api/v1/history", None, None, 200),
         ]
         for method, url, path, body, token, status in calls:
             code, answer = s.json(method, url, body, token=token)

@@ -356,7 +356,7 @@
 
   // -- raft, apps, audit -------------------------------------------------
   function drawRaft(s) {
-    $("backend").textContent = s.backend;
+    $("backend").textContent = "· " + s.backend + " · " + s.members.length + " member" + (s.members.length === 1 ? "" : "s");
     var body = document.querySelector("#members tbody");
     clear(body);
     s.members.forEach(function (m) {
