@@ -24,6 +24,8 @@ hang of one is recorded and the others still run):
       a writer that backs off, with and without C{ResumeThreshold});
     - C{membership}: C{bench.membership} (a fourth member added and removed
       under load: failed checks and commands, latencies).
+    - C{dashboard}: C{bench.dashboard} (the leader's CPU with 0, 1 and 10
+      status pages open; its memory over a soak with 10).
 
 It collects every round's figures (the C{--json} file of each benchmark,
 read by L{bench.readers}) and writes C{BENCHMARKS.md}
@@ -61,7 +63,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import attr
 
-from bench import commit_latency, hysteresis, membership, readers
+from bench import commit_latency, dashboard, hysteresis, membership, readers
 from bench.report import Section, load_average, machine, render
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -339,6 +341,15 @@ def benchmarks(probe_drivers: Sequence[str] = ()) -> List[Benchmark]:
             ["--rounds", "1"],
             membership.method,
             membership.metrics,
+        ),
+        Benchmark(
+            "dashboard",
+            "Status page: the leader's CPU and memory with pages open",
+            "bench.dashboard",
+            ["--rounds", "4", "--seconds", "15", "--soak", "240"],
+            ["--rounds", "1", "--seconds", "3", "--soak", "10"],
+            dashboard.method,
+            dashboard.metrics,
         ),
     ]
 

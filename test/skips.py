@@ -62,6 +62,8 @@ PACKAGES: Dict[str, str] = {
     "haproxy": "haproxy",
     "memcached": "memcached",
     "ss": "iproute2",
+    "chromium": "chromium",
+    "chromedriver": "chromium-driver",
 }
 
 

@@ -9,6 +9,7 @@
   var source = here;           // whose data is shown
   var members = [];            // last known members, with their URLs
   var selected = null;         // the selected cluster's name
+  var picked = false;          // whether the user chose it (else: the worst row)
   var history = {};            // cluster name -> [[t, v], ...]
   var lastOk = 0;              // performance.now() of the last good answer
   var failures = 0;
@@ -223,11 +224,13 @@
     clear(body);
     $("no-clusters").hidden = s.clusters.length > 0;
     $("cluster-count").textContent = s.clusters.length ? "(" + s.clusters.length + ")" : "";
-    if (selected === null && s.clusters.length) selected = s.clusters[0].name;
+    if ((!picked || selected === null) && s.clusters.length) {
+      if (selected !== s.clusters[0].name) { selected = s.clusters[0].name; setTimeout(drawSelectedChart, 0); }
+    }
     s.clusters.forEach(function (c) {
       var status = c.status;
       var tr = el("tr", { cls: status + (c.name === selected ? " selected" : ""), "data-cluster": c.name, "data-status": status });
-      tr.addEventListener("click", function () { selected = c.name; drawClusters(state); drawSelectedChart(); });
+      tr.addEventListener("click", function () { selected = c.name; picked = true; drawClusters(state); drawSelectedChart(); });
       var hosts = c.hosts;
       var summary = hosts.total + " host" + (hosts.total === 1 ? "" : "s") + (hosts.failing ? " · " + hosts.failing + " failing" : "");
       tr.appendChild(el("td", null, el("div", { cls: "name" }, el("span", { cls: "dot" }), c.name),
