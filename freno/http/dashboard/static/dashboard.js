@@ -260,6 +260,28 @@
   }
 
   var COLORS = { ok: "#2fb760", warn: "#f0a81c", over: "#e5484d", error: "#e5484d", unknown: "#5b6678" };
+  var gradients = 0;
+
+  function zones(parent, c, max, top, height) {
+    // A vertical gradient for a line: red above the threshold, amber from
+    // the resume threshold (or 80 %) up to it, green below; returns its url().
+    var id = "zone" + (gradients++);
+    var g = svg("linearGradient", { id: id, gradientUnits: "userSpaceOnUse", x1: 0, y1: top, x2: 0, y2: top + height });
+    function at(v) { return Math.max(0, Math.min(1, 1 - v / max)); }
+    var stops = [];
+    if (c.threshold === null) {
+      stops = [[0, COLORS[c.status] || COLORS.unknown], [1, COLORS[c.status] || COLORS.unknown]];
+    } else {
+      var warn = c.resume_threshold !== null ? c.resume_threshold : 0.8 * c.threshold;
+      var t = at(c.threshold), w = at(warn);
+      stops = [[0, COLORS.over], [t, COLORS.over], [t, COLORS.warn], [w, COLORS.warn], [w, COLORS.ok], [1, COLORS.ok]];
+    }
+    stops.forEach(function (s) { g.appendChild(svg("stop", { offset: s[0], "stop-color": s[1] })); });
+    var defs = svg("defs", {});
+    defs.appendChild(g);
+    parent.appendChild(defs);
+    return "url(#" + id + ")";
+  }
 
   function series(points, now, w, h, max, pad) {
     // Polylines' point lists, broken where a value is missing.
@@ -285,8 +307,9 @@
       var ty = 2 + (h - 4) * (1 - c.threshold / max);
       s.appendChild(svg("line", { x1: 0, x2: w, y1: ty, y2: ty, stroke: "#56627a", "stroke-dasharray": "3 3", "stroke-width": 1, "vector-effect": "non-scaling-stroke" }));
     }
+    var stroke = zones(s, c, max, 2, h - 4);
     series(points, serverNow(), w, h, max, 2).forEach(function (line) {
-      s.appendChild(svg("polyline", { points: line.join(" "), fill: "none", stroke: COLORS[c.status] || COLORS.unknown, "stroke-width": 1.5, "vector-effect": "non-scaling-stroke" }));
+      s.appendChild(svg("polyline", { points: line.join(" "), fill: "none", stroke: stroke, "stroke-width": 1.5, "vector-effect": "non-scaling-stroke" }));
     });
     return s;
   }
@@ -323,8 +346,9 @@
     }
     if (c.threshold !== null) hline(c.threshold, "#c5ccd6", "threshold " + num(c.threshold));
     if (c.resume_threshold !== null) hline(c.resume_threshold, "#f0a81c", "resume " + num(c.resume_threshold));
+    var stroke = zones(g, c, max, 0, ph);
     series(points, serverNow(), pw, ph, max, 0).forEach(function (line) {
-      g.appendChild(svg("polyline", { points: line.join(" "), fill: "none", stroke: COLORS[c.status] || COLORS.unknown, "stroke-width": 2 }));
+      g.appendChild(svg("polyline", { points: line.join(" "), fill: "none", stroke: stroke, "stroke-width": 2 }));
     });
     if (!points.length) {
       var t = svg("text", { x: pw / 2, y: ph / 2, "text-anchor": "middle" });
