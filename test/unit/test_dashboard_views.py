@@ -193,7 +193,9 @@ class StateTests(SynchronousTestCase):
         doc = get_json(self, node, "/dashboard/clusters/hot.json")
         self.assertEqual(doc["cluster"]["name"], "hot")
         self.assertEqual(sorted(h["host"] for h in doc["cluster"]["hosts"]), ["db3:3306", "db4:3306"])
-        self.assertEqual(node.request("GET", "/dashboard/clusters/nope.json")[0].code, 404)
+        response, body = node.request("GET", "/dashboard/clusters/nope.json")
+        self.assertEqual(response.code, 404)
+        self.assertEqual(json.loads(body)["error"]["code"], "not_found")
 
     def test_history(self):
         """

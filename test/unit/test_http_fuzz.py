@@ -28,7 +28,8 @@ ROUTES = [
     "/aggregated-metrics?brief={0}", "/throttle-app/a?store_name={0}",
 ]
 #: Statuses a route may answer with arbitrary input.
-ALLOWED = {200, 301, 307, 400, 404, 405, 417, 429}
+#: 302: / redirects to the status page (D77).
+ALLOWED = {200, 301, 302, 307, 400, 404, 405, 417, 429}
 
 
 def encode(segment: str) -> str:

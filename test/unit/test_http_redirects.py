@@ -157,7 +157,7 @@ class CaseRedirectTests(SynchronousTestCase):
         are served, not redirected.
         """
         for path in ("/LB-CHECKS", "/lb_check", "/CHECK/a/mysql", "/check-readx/a/b/c/1",
-                     "/CHECK/a/mysql/main/extra", "/Check-Read/a/mysql/main", "/", "/Raft",
+                     "/CHECK/a/mysql/main/extra", "/Check-Read/a/mysql/main", "/Raft",
                      "/THROTTLE-APP/a/TTL", "/%FF", "/DEBUG/VARS/x"):
             response, body = self.s.request("GET", path)
             if path == "/%FF":
@@ -166,6 +166,8 @@ class CaseRedirectTests(SynchronousTestCase):
             self.assertEqual((response.code, body), (404, b"404 page not found\n"), path)
         self.assertEqual(self.s.get("/lb-check")[0], 200)
         self.assertEqual(self.s.get("/check/MyApp/mysql/main")[0], 200)
+        # / redirects to the status page (D77), not freno's 404.
+        self.assertEqual(self.s.get("/")[0], 302)
 
 
 class PathFixerTests(SynchronousTestCase):

@@ -5,7 +5,8 @@ L{DashboardResource}: the status page and its JSON, on every node.
     GET /                               302 to /dashboard
     GET /dashboard                      the page (HTML with its CSS and script inline)
     GET /dashboard/state.json           L{DashboardViews.state}
-    GET /dashboard/clusters/<name>.json L{DashboardViews.cluster} (404 for an unknown name)
+    GET /dashboard/clusters/<name>.json L{DashboardViews.cluster} (404 with the REST
+                                        API's error object for a cluster not configured)
 
 (C{GET /api/v1/history} is a REST route, L{freno.http.rest}.) The page is
 one self-contained answer: no CDN, fonts or scripts from elsewhere, as
@@ -27,6 +28,7 @@ from twisted.web.resource import Resource
 
 from freno.http.dashboard.views import DashboardViews
 from freno.http.responses import method_not_allowed, not_found, options, respond
+from freno.http.rest_io import RestError, error_response
 
 #: Where the page lives.
 PATH = b"/dashboard"
@@ -94,8 +96,11 @@ class DashboardResource(Resource):
         if rest.startswith(b"clusters/") and rest.endswith(b".json"):
             name = unquote(rest[len(b"clusters/"):-len(b".json")].decode("utf-8", "replace"))
             body = self._views.cluster_bytes(name)
-            if body is not None:
-                return self._json(request, body)
+            if body is None:
+                request.setHeader(b"cache-control", b"no-store")
+                request.setHeader(b"access-control-allow-origin", b"*")
+                return error_response(request, RestError(404, "not_found", f"no such cluster: {name}"))
+            return self._json(request, body)
         return not_found(request)
 
     def _json(self, request, body: bytes) -> bytes:

@@ -264,7 +264,7 @@
 
   function zones(parent, c, max, top, height) {
     // A vertical gradient for a line: red above the threshold, amber from
-    // the resume threshold (or 80 %) up to it, green below; returns its url().
+    // the resume threshold (or 80 %) up to it, green below; returns the reference to it.
     var id = "zone" + (gradients++);
     var g = svg("linearGradient", { id: id, gradientUnits: "userSpaceOnUse", x1: 0, y1: top, x2: 0, y2: top + height });
     function at(v) { return Math.max(0, Math.min(1, 1 - v / max)); }
