@@ -9,8 +9,9 @@ cluster; that lag injected on a replica turns its row red within 2 s of the
 leader refusing checks, and green again once removed; that a throttled app
 shows with its countdown; that a follower's page says so and links to the
 leader; and that killing the leader makes the page follow the new one.
-Screenshots (healthy and unhealthy, 1280x800 and a 390-pixel-wide phone)
-are saved under C{_trial_temp/dashboard-screens/}.
+Screenshots (healthy and unhealthy, 1280x800 and a 390-pixel-wide phone;
+a follower's page; the page after following a new leader) are saved under
+C{_trial_temp/dashboard-screens/}.
 
 [slow, real processes and a browser: about a minute and a half] One
 sandbox, one group and one browser serve the whole class; the leader is
@@ -271,6 +272,7 @@ class DashboardBrowserTests(SharedSandboxMixin, SynchronousTestCase):
         self.assertIn(self.leader.raft_address, page.inner_text("#banner"))
         self.wait_page(page, lambda p: self.row_status(p, "main") == "ok", 15, "the leader's values")
         self.assertEqual(page.inner_text("#role"), "follower")
+        self.screenshot(page, "follower-1280x800")
         self.assertEqual(page.errors, [])
 
     def test_z_leader_killed(self):

@@ -61,8 +61,9 @@ class ServiceTreeTests(TestCase):
     def test_start_serve_stop(self):
         """
         The tree starts, serves /lb-check and /leader-check, measures the
-        reactor's lag (C{/debug/vars} has C{reactor.lag.*}), and stops; it
-        probes with the native driver, the default.
+        reactor's lag (C{/debug/vars} has C{reactor.lag.*}), serves the
+        status page's state, and stops; it probes with the native driver,
+        the default.
         """
         port = free_port()
         options = Options()
@@ -70,7 +71,7 @@ class ServiceTreeTests(TestCase):
         top = build_service(reactor, options["freno-config"], interface="127.0.0.1")
         self.assertTrue(IService.providedBy(top))
         self.assertEqual(
-            sorted(s.name for s in top), ["consensus", "http", "probe", "reactor-lag"]
+            sorted(s.name for s in top), ["consensus", "dashboard", "http", "probe", "reactor-lag"]
         )
         from freno.probe.wire.source import NativeMetricSource
 
@@ -97,6 +98,9 @@ class ServiceTreeTests(TestCase):
                     break
                 yield deferLater(reactor, 0.05, lambda: None)
             self.assertIn("reactor.lag.count", variables)
+            response = yield treq_get(f"http://127.0.0.1:{port}/dashboard/state.json", persistent=False)
+            state = json.loads((yield treq_content(response)))
+            self.assertEqual((response.code, state["is_leader"]), (200, True))
         finally:
             yield top.stopService()
 
