@@ -8,7 +8,8 @@ replicas and a heartbeat writer, three C{twistd freno} nodes in a raft
 group probing the replicas as cluster C{main}), and simulated open pages:
 each page is a thread with its own keep-alive connection to the leader that,
 once a second, asks what the real page asks (C{/dashboard/state.json},
-C{/api/v1/history} and C{/dashboard/clusters/main.json}), each page at its
+C{/api/v1/history}, the whole buffer once and then C{?since=} the last
+point it holds, and C{/dashboard/clusters/main.json}), each page at its
 own phase within the second.
 
     - CPU: each round measures the leader's CPU time (user + system, from
@@ -42,8 +43,10 @@ from typing import Dict, List, Sequence, Tuple
 
 from bench.report import Metric, Target
 
+#: The history route (asked whole once, then C{?since=} the last point held).
+HISTORY = "/api/v1/history"
 #: What a page asks once a second.
-PATHS = ("/dashboard/state.json", "/api/v1/history", "/dashboard/clusters/main.json")
+PATHS = ("/dashboard/state.json", HISTORY, "/dashboard/clusters/main.json")
 #: Page counts measured each round.
 PAGES = (0, 1, 10)
 #: Target: the extra CPU of ten open pages, % of one core.
@@ -111,22 +114,28 @@ class Pages:
         start = time.monotonic() + phase
         conn = None
         tick = 0
+        last = None
         while not self._stop.is_set():
             wait = start + tick - time.monotonic()
             tick += 1
             if wait > 0 and self._stop.wait(wait):
                 break
             for path in PATHS:
+                history = path == HISTORY
+                if history and last is not None:
+                    path = f"{HISTORY}?since={last}"
                 try:
                     if conn is None:
                         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
                     conn.request("GET", path)
                     response = conn.getresponse()
-                    response.read()
+                    body = response.read()
                     with self._lock:
                         self.requests += 1
                     if response.status != 200:
                         self._fail(f"HTTP {response.status}")
+                    elif history:
+                        last = last_point(json.loads(body), last)
                 except (OSError, http.client.HTTPException) as e:
                     self._fail(type(e).__name__)
                     if conn is not None:
@@ -134,6 +143,19 @@ class Pages:
                     conn = None
         if conn is not None:
             conn.close()
+
+
+def last_point(document: dict, last):
+    """
+    The time of the newest point in a history C{document}, or C{last}
+    when it has none newer.
+    """
+    for cluster in document["clusters"]:
+        if cluster["points"]:
+            t = cluster["points"][-1][0]
+            if last is None or t > last:
+                last = t
+    return last
 
 
 def measure_cpu(pid: int, port: int, pages: int, seconds: float) -> Dict[str, float]:
@@ -264,7 +286,7 @@ def method(args: Sequence[str]) -> str:
 The deployment `make run` builds (a MariaDB sandbox with two replicas and a heartbeat writer; three `twistd freno`
 nodes in a raft group probing the replicas as cluster `main`) and simulated open status pages: each is a thread with
 its own keep-alive connection to the leader asking, once a second at its own phase, what the real page asks
-(`/dashboard/state.json`, `/api/v1/history`, `/dashboard/clusters/main.json`). {arg('--rounds', '4')} rounds; each
+(`/dashboard/state.json`, `/api/v1/history` whole once and then `?since=` its last point, `/dashboard/clusters/main.json`). {arg('--rounds', '4')} rounds; each
 measures the leader's CPU time (user + system, `/proc/<pid>/stat`) over {arg('--seconds', '15')} s with 0, 1 and 10
 pages open (after a 2 s warm-up each); the extra CPU of 1 and 10 pages is paired per round against 0 pages. Then a
 soak of {arg('--soak', '240')} s with 10 pages samples the leader's resident set every {RSS_EVERY:g} s. A round with a

@@ -77,6 +77,7 @@ from freno.http.rest_io import (
     parse_ttl,
     policy_json,
     query_int,
+    query_number,
     query_text,
     read_json_object,
     skip_json,
@@ -150,7 +151,8 @@ class RestAPI:
     @param authenticator: the tokens.
     @param restrict_audit_log: C{RestrictAuditLog}.
     @param hosts: cluster name to its number of hosts (C{None}: unknown).
-    @param history: the history document's bytes, cached per second
+    @param history: the history document's bytes given C{since} (or
+        C{None}), cached per second
         (L{freno.http.dashboard.views.DashboardViews.history_bytes}), or
         C{None} (404).
     """
@@ -169,7 +171,7 @@ class RestAPI:
         authenticator: Optional[Authenticator] = None,
         restrict_audit_log: bool = False,
         hosts: Optional[Callable[[str], Optional[int]]] = None,
-        history: Optional[Callable[[], bytes]] = None,
+        history: Optional[Callable[[Optional[float]], bytes]] = None,
     ) -> None:
         self._clock = clock
         self._throttler = throttler
@@ -220,12 +222,14 @@ class RestAPI:
     def history(self, request):
         """
         The leader's ring buffer of every cluster's value (one point a
-        second, 15 minutes; no points on a follower), cached per second.
-        Readable from other origins, as the status page follows the leader.
+        second, 15 minutes; no points on a follower), cached per second;
+        C{?since=<time_unix>}: only the points after that time. Readable
+        from other origins, as the status page follows the leader.
         """
         if self._history is None:
             raise RestError(404, "not_found", "no history on this node")
-        body = self._history()
+        since = query_number(request, "since")
+        body = self._history(since)
         request.setResponseCode(200)
         request.setHeader(b"content-type", b"application/json")
         request.setHeader(b"cache-control", b"no-store")

@@ -247,6 +247,18 @@ def query_int(request, name: str, default: int, minimum: int, maximum: int) -> i
     return value
 
 
+def query_number(request, name: str) -> Optional[float]:
+    """
+    A finite, non-negative number query parameter (C{None} when absent).
+    """
+    text = query_text(request, name)
+    if text is None:
+        return None
+    if not re.match(r"[0-9]{1,15}(\.[0-9]{1,9})?\Z", text):
+        raise invalid(name, "must be a non-negative number (seconds since the epoch)")
+    return float(text)
+
+
 def iso(t: Optional[float]) -> Optional[str]:
     """
     POSIX seconds as ISO 8601 UTC (C{2026-12-05T10:00:00Z}, milliseconds

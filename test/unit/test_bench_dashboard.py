@@ -8,7 +8,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from bench import all as bench_all
-from bench.dashboard import growth_mib, method, metrics
+from bench.dashboard import growth_mib, last_point, method, metrics
 
 
 def page(pages, cpu, errors=0):
@@ -73,6 +73,15 @@ class MetricsTests(SynchronousTestCase):
         samples = [[0, 1000], [5, 1512], [10, 2024]]
         self.assertEqual(growth_mib(samples), 1.0)
         self.assertEqual(growth_mib(samples, from_half=True), 0.5)
+
+    def test_last_point(self):
+        """
+        A page asks for the points after the newest it holds.
+        """
+        doc = {"clusters": [{"points": [[1.0, 0.1], [3.0, None]]}, {"points": []}, {"points": [[2.0, 0.5]]}]}
+        self.assertEqual(last_point(doc, None), 3.0)
+        self.assertEqual(last_point(doc, 4.0), 4.0)
+        self.assertIsNone(last_point({"clusters": [{"points": []}]}, None))
 
     def test_listed(self):
         """

@@ -214,6 +214,13 @@ class StateTests(SynchronousTestCase):
         points = doc["clusters"][0]["points"]
         self.assertEqual([v for _, v in points][-3:], [0.25, 0.25, 0.25])
         self.assertEqual(points[-1][0], round(node.clock.seconds(), 3))
+        since = get_json(self, node, f"/api/v1/history?since={points[-2][0]}")
+        self.assertEqual(since["clusters"][0]["points"], points[-1:])
+        self.assertEqual(since["started_unix"], doc["started_unix"])
+        for bad in ("x", "-1", "1e9", "nan", "inf", "1.2.3"):
+            response, body = node.request("GET", f"/api/v1/history?since={bad}")
+            self.assertEqual(response.code, 400, bad)
+            self.assertEqual(json.loads(body)["error"]["field"], "since")
 
 
 class FollowerTests(SynchronousTestCase):

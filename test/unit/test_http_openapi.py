@@ -184,6 +184,8 @@ class AnswerTests(SynchronousTestCase):
             ("GET", "/api/v1/audit?since=1&limit=3", "/api/v1/audit", None, None, 200),
             ("GET", "/api/v1/audit?limit=0", "/api/v1/audit", None, None, 400),
             ("GET", "/api/v1/history", "/api/v1/history", None, None, 200),
+            ("GET", "/api/v1/history?since=1796393338.5", "/api/v1/history", None, None, 200),
+            ("GET", "/api/v1/history?since=-1", "/api/v1/history", None, None, 400),
         ]
         for method, url, path, body, token, status in calls:
             code, answer = s.json(method, url, body, token=token)

@@ -177,11 +177,12 @@ class DashboardViews:
             return None
         return self._cached(("cluster", name), lambda: self.cluster(name))
 
-    def history_bytes(self) -> bytes:
+    def history_bytes(self, since: Optional[float] = None) -> bytes:
         """
-        L{history}, as served (cached per second).
+        L{history}, as served (cached per second and C{since}: pages polling
+        together ask for the same C{since}, the last point they hold).
         """
-        return self._cached("history", self.history)
+        return self._cached(("history", since), lambda: self.history(since))
 
     def _cached(self, key, build: Callable[[], Dict[str, Any]]) -> bytes:
         return self.cache.get(key, lambda: json_bytes(build()))  # type: ignore[return-value]
@@ -281,11 +282,12 @@ class DashboardViews:
             "cluster": self._explainer.cluster(name),
         }
 
-    def history(self) -> Dict[str, Any]:
+    def history(self, since: Optional[float] = None) -> Dict[str, Any]:
         """
         The history document: every configured cluster's points (oldest
         first, C{[time_unix, value]}, the value C{null} where there was
-        none); no points on a follower.
+        none), only those after C{since} when given; no points on a
+        follower.
         """
         consensus = self._consensus
         leading = consensus.is_leader()
@@ -294,7 +296,9 @@ class DashboardViews:
         for name in history.clusters():
             threshold, resume = self._clusters.get(name, (None, None))
             points = (
-                [[round(t, 3), _round(v)] for t, v in history.points(name)] if leading else []
+                [[round(t, 3), _round(v)] for t, v in history.points(name)
+                 if since is None or round(t, 3) > since]
+                if leading else []
             )
             clusters.append(
                 {"name": name, "threshold": threshold, "resume_threshold": resume, "points": points}

@@ -153,13 +153,32 @@
     });
   }
 
+  var historyFrom = null;       // {base, started}: whose buffer `history` holds
+  var historyLast = null;       // the time of the last point held
+
   function pollHistory() {
+    // The whole buffer once, then only the points after the last one held
+    // (a new leader, or another node followed, starts over).
     var started = performance.now();
     var base = dataSource;
-    get(base, "/api/v1/history").then(function (h) {
-      var next = {};
-      h.clusters.forEach(function (c) { next[c.name] = c.points; });
+    var whole = !historyFrom || historyFrom.base !== base || historyLast === null;
+    get(base, "/api/v1/history" + (whole ? "" : "?since=" + historyLast)).then(function (h) {
+      if (!whole && (h.started_unix !== historyFrom.started || !h.is_leader)) {
+        historyFrom = null;
+        return;
+      }
+      var next = whole ? {} : history;
+      var cut = h.time_unix - WINDOW;
+      var last = whole ? null : historyLast;
+      h.clusters.forEach(function (c) {
+        var points = (next[c.name] || []).concat(c.points);
+        while (points.length && points[0][0] < cut) points.shift();
+        next[c.name] = points;
+        if (c.points.length && (last === null || c.points[c.points.length - 1][0] > last)) last = c.points[c.points.length - 1][0];
+      });
       history = next;
+      historyLast = last;
+      historyFrom = { base: base, started: h.started_unix };
     }).catch(function () {}).then(function () {
       setTimeout(pollHistory, Math.max(100, POLL_MS - (performance.now() - started)));
     });
