@@ -11,7 +11,7 @@ C{/dashboard} and below to the status page (L{freno.http.dashboard}),
 everything else to the Klein app behind L{ApiResource}. (It is a
 resource rather than a C{Site.getResourceFor} override so that
 C{StubTreq(site.resource)} tests exactly what is served.) Requests on the check path are not access-logged (logging
-cost about 40% of throughput); every other request is. Tracebacks are never
+cost about 40% of throughput), nor the status page's polling; every other request is. Tracebacks are never
 shown to clients (C{displayTracebacks = False}).
 """
 
@@ -45,6 +45,10 @@ from freno.http.dashboard.parts import DashboardParts
 from freno.http.dashboard.views import DashboardViews
 
 CHECK_PREFIX = b"/check"
+#: The status page's polling (three requests a second per open page) is not
+#: access-logged; the page itself is (D79).
+DASHBOARD_JSON_PREFIX = DASHBOARD_PATH + b"/"
+HISTORY_PATH = REST_PREFIX + b"/history"
 #: The methods C{/metrics} takes (the same rules as every other route).
 METRICS_ALLOW = b"GET, HEAD, OPTIONS"
 
@@ -111,8 +115,9 @@ class FrenoRoot(Resource):
 class FrenoSite(Site):
     """
     A L{Site} that hands C{/check*} straight to the check resource (no
-    traversal), writes no access log for it and never shows tracebacks. Its
-    root must be a L{FrenoRoot}.
+    traversal), writes no access log for it (nor for the status page's
+    polling: C{/dashboard/...} and C{/api/v1/history}) and never shows
+    tracebacks. Its root must be a L{FrenoRoot}.
 
     Its connections are L{FrenoChannel}s (plain HTTP/1.1: request-head
     limits answered 414/431) and its requests L{FrenoRequest}s (standard
@@ -132,7 +137,8 @@ class FrenoSite(Site):
         return super().getResourceFor(request)
 
     def log(self, request):
-        if request.path.startswith(CHECK_PREFIX):
+        path = request.path
+        if path.startswith(CHECK_PREFIX) or path.startswith(DASHBOARD_JSON_PREFIX) or path == HISTORY_PATH:
             return
         super().log(request)
 
