@@ -67,6 +67,21 @@ class RecentAppsTests(SynchronousTestCase):
         self.assertEqual(len(list(r.items(now, -1))), 2)
 
 
+    def test_latest(self):
+        """
+        L{RecentApps.latest} gives the most recently checked live keys,
+        newest first, with their time and last status (the status page's
+        list).
+        """
+        r = RecentApps()
+        r.record("a/h", 0.0, 200)
+        r.record("b/h", 10.0, 429)
+        r.record("c/h", 20.0)
+        r.record("a/h", 30.0, 417)
+        self.assertEqual(r.latest(40.0, 2), [("a/h", 30.0, 417), ("c/h", 20.0, None)])
+        self.assertEqual(r.latest(RECENT_APPS_TTL + 15.0, 10), [("a/h", 30.0, 417), ("c/h", 20.0, None)])
+
+
 class LowPriorityDenialsTests(SynchronousTestCase):
     """
     L{LowPriorityDenials} remembers a mark for one second.
