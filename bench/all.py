@@ -15,6 +15,8 @@ hang of one is recorded and the others still run):
     - C{failover}: C{bench.failover} (raft failover by SIGKILL and SIGSTOP,
       cold start of a group);
     - C{haproxy}: C{bench.haproxy_failover} (failover through HAProxy);
+    - C{rolling}: C{bench.rolling_restart} (a rolling restart of a group
+      behind HAProxy under load, and a SIGKILL of the leader to compare);
     - C{chaos}: C{bench.chaos} (a short chaos run);
     - C{commit}: C{bench.commit_latency} (raft commit latency with durable
       storage, syncing on and off);
@@ -63,7 +65,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import attr
 
-from bench import commit_latency, dashboard, hysteresis, membership, readers
+from bench import commit_latency, dashboard, hysteresis, membership, readers, rolling_restart
 from bench.report import Section, load_average, machine, render
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -294,6 +296,15 @@ def benchmarks(probe_drivers: Sequence[str] = ()) -> List[Benchmark]:
             ["--rounds", "1"],
             _haproxy_method,
             readers.haproxy_metrics,
+        ),
+        Benchmark(
+            "rolling",
+            "Rolling restart behind HAProxy",
+            "bench.rolling_restart",
+            ["--rounds", "5"],
+            ["--rounds", "1"],
+            rolling_restart.method,
+            rolling_restart.metrics,
         ),
         Benchmark(
             "chaos",

@@ -5,8 +5,10 @@ line, and L{makeService} builds the service tree. This is the only module that
 touches the global reactor (inside L{makeService}); everything it builds takes
 the reactor, clock or thread pool it needs as an argument.
 
-The service tree (a L{MultiService}), started in this order and stopped in
-reverse::
+The service tree (a L{MultiService}; its top is a L{HandOffFirst
+<freno.consensus.raft.stopping.HandOffFirst>}, so that a raft leader hands
+its leadership off before anything stops, docs/handoff.md), started in this
+order and stopped in reverse::
 
     consensus          raft (pysyncobj) node, or the MySQL-table backend when
                        BackendMySQLHost is set: leadership and replicated commands
@@ -168,6 +170,7 @@ def build_service(
     from freno.consensus.raft import RaftConsensusService
     from freno.http.dashboard.parts import DashboardParts
     from freno.http.dashboard.sampler import DashboardSampler
+    from freno.consensus.raft.stopping import HandOffFirst
     from freno.http.listen import listen_backlog
     from freno.http.site import build_site
     from treq.client import HTTPClient
@@ -180,6 +183,7 @@ def build_service(
     from freno.probe.mysql_source import MySQLMetricSource
     from freno.probe.reactor_lag import ReactorLagMonitor
     from freno.probe.service import ProbeService
+    from freno.probe.warmth import WARM_BOUND, LeaderWarmth
     from freno.probe.wire.source import NativeMetricSource
     from freno.publish.memcache import MemcachePublisher
     from freno.metrics.prometheus import MetricsResource
@@ -191,8 +195,6 @@ def build_service(
     clusters = config.mysql.clusters
     probe_settings = config.mysql.probe
 
-    top = MultiService()
-
     if config.consensus_kind == "mysql":
         consensus = MySQLBackendConsensus(
             reactor, config, force_leadership=force_leadership, registry=registry, hostname=hostname
@@ -201,6 +203,8 @@ def build_service(
         consensus = RaftConsensusService(
             reactor, config, force_leadership=force_leadership, registry=registry
         )
+    # A raft leader hands off before anything stops (docs/handoff.md).
+    top = HandOffFirst(getattr(consensus, "stop_after_handoff", lambda: None))
     consensus.setName("consensus")
     consensus.setServiceParent(top)
 
@@ -260,6 +264,10 @@ def build_service(
     sampler.setName("dashboard")
     sampler.setServiceParent(top)
 
+    # A group of one, or forced leadership, has nobody to wait for: its first
+    # /leader-check is 200 (D49, D33); a leader in a group waits to be warm (D68).
+    alone = force_leadership or getattr(consensus, "single_node", False)
+    warmth = LeaderWarmth(reactor, consensus, metrics, clusters, bound=0.0 if alone else WARM_BOUND)
     site = build_site(
         clock=reactor,
         config=config,
@@ -273,6 +281,7 @@ def build_service(
         inventory=inventory,
         host_states=probe.host_states,
         dashboard=dashboard,
+        leader_check=warmth.leader_check,
     )
     endpoint = TCP4ServerEndpoint(
         reactor,

@@ -7,6 +7,7 @@ C{freno-cli}: freno from a shell (C{docs/client.md}).
     freno-cli throttle APP [--ttl 30m] [--ratio 1] [--reason TEXT] [--store S]
     freno-cli unthrottle APP | skip HOST [--ttl 1h] | recover HOST
     freno-cli list | status | explain APP CLUSTER | audit [--follow]
+    freno-cli leadership transfer [--to HOST:PORT] [--reason TEXT]
     freno-cli run --app APP --cluster CLUSTER -- COMMAND ...
     freno-cli members list | add HOST:PORT | remove HOST:PORT [--reason TEXT]
 
@@ -79,6 +80,14 @@ def _count(text: str) -> int:
     return int(text)
 
 
+#: Default per-request timeouts of commands that wait longer than 2 s: a
+#: membership change waits for the learner to catch up (up to 5 s) and the
+#: commit. (Not set_defaults on the subparser: the --timeout action is
+#: shared by every subparser through the common parent, so that changed
+#: the default of every command.)
+DEFAULT_TIMEOUTS = {"members": 15.0}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """
     The argument parser of every command.
@@ -86,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", help=f"base URLs, comma-separated (default: $FRENO_URL or {DEFAULT_URL})")
     common.add_argument("--token-file", help="read the bearer token from this file (default: $FRENO_TOKEN)")
-    common.add_argument("--timeout", type=_duration("timeout"), default=2.0,
-                        help="per request and node (default 2s)")
+    common.add_argument("--timeout", type=_duration("timeout"), default=None,
+                        help="per request and node (default 2s; members: 15s)")
     common.add_argument("--api", choices=API_CHOICES, default="auto",
                         help="mutations and listings: the REST API, freno's routes, or auto (REST with a token)")
     common.add_argument("--json", action="store_true", help="print JSON")
@@ -157,8 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("list", "add", "remove"))
     p.add_argument("address", nargs="?", help="host:port, as the node's RaftBind (add, remove)")
     p.add_argument("--reason")
-    # A change waits for the learner to catch up (up to 5 s) and the commit.
-    p.set_defaults(timeout=15.0)
+
+    p = add("leadership", "leadership of the raft group")
+    p.add_argument("action", choices=["transfer"], help="transfer: hand it to another member")
+    p.add_argument("--to", help="the member (host:port as in RaftNodes; default: the best follower)")
+    p.add_argument("--reason")
 
     p = add("run", "run a command, paused (SIGSTOP) while throttled", (common, checking))
     p.add_argument("--app", required=True)
@@ -188,7 +200,7 @@ class CLI:
         self.client = FrenoClient(
             args.url or environ.get("FRENO_URL") or DEFAULT_URL,
             token=token,
-            timeout=args.timeout,
+            timeout=args.timeout if args.timeout is not None else DEFAULT_TIMEOUTS.get(args.command, 2.0),
             fail_open_after=getattr(args, "fail_open_after", None),
             api=args.api,
             transport=transport,
@@ -280,6 +292,19 @@ class CLI:
             self.dump(explain)
         else:
             self.out(*render.explain_lines(explain, self.colour))
+        return EXIT_OK
+
+    def leadership(self) -> int:
+        a = self.args
+        answer = self.client.transfer_leadership(a.to, a.reason)
+        if a.json:
+            self.dump(answer)
+        else:
+            audit = f" (audit #{answer['audit_id']})" if answer.get("audit_id") is not None else ""
+            self.out(
+                f"leadership moved from {answer.get('from')} to {answer.get('to')} "
+                f"in {answer.get('seconds')}s{audit}"
+            )
         return EXIT_OK
 
     def audit(self) -> int:

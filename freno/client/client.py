@@ -33,13 +33,17 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from freno.client import control, routes
-from freno.client.answers import Response
+from freno.client.answers import Response, api_error, error_message
 from freno.client.backoff import Backoff
 from freno.client.engine import ClientCore, NoAnswer, Send, run_steps
 from freno.client.http import HTTPTransport, Transport, TransportError
-from freno.client.result import CheckResult, ControlResult, Skip, Throttle
+from freno.client.result import CheckResult, ControlResult, FrenoUnavailable, Skip, Throttle
 
 Cluster = Union[str, Sequence[str]]
+
+#: Seconds a leadership transfer may take to answer (the node's 3 s bound,
+#: and some).
+TRANSFER_TIMEOUT = 10.0
 
 
 def check_timeout(timeout: float) -> float:
@@ -105,7 +109,12 @@ class FrenoClient:
         request = step.request
         try:
             return self._transport.request(
-                step.base_url, request.method, request.target, request.headers, request.body, self._timeout
+                step.base_url,
+                request.method,
+                request.target,
+                request.headers,
+                request.body,
+                self._timeout if step.timeout is None else max(step.timeout, self._timeout),
             )
         except TransportError as e:
             return NoAnswer(str(e))
@@ -234,6 +243,45 @@ class FrenoClient:
         "freno routes"}; no thresholds or ages then).
         """
         return self._run(self._core.status(routes.rest_get("/api/v1/status", self._token)))
+
+    def transfer_leadership(self, to: Optional[str] = None, reason: Optional[str] = None) -> Dict[str, Any]:
+        """
+        C{POST /api/v1/leadership/transfer} on the leader (every node in
+        turn until one that leads takes it): hand its leadership to C{to}
+        (C{host:port} as in C{RaftNodes}; L{None}: the best up-to-date
+        follower). Waits up to L{TRANSFER_TIMEOUT} seconds for the answer.
+
+        @return: C{{"from", "to", "seconds", "audit_id"}}.
+        @raise FrenoAPIError: refused (401/403: token; 400: not a member;
+            409: not leader, not supported, in progress) or impossible (503:
+            no up-to-date follower, timed out).
+        @raise FrenoUnavailable: no node answered.
+        """
+        return self._run(self._transfer(routes.rest_transfer(to, reason, self._token)))
+
+    def _transfer(self, request: routes.Request):
+        # Every node in turn until one that leads takes it: a node that does
+        # not lead refuses with 409 not_leader before recording anything.
+        # (Not the node whose /api/v1/status says is_leader: a leader that
+        # just handed off still serves, and says so, for a few seconds.)
+        attempts: Dict[str, str] = {}
+        refusal = None
+        for url in self._core.order():
+            answer = yield Send(url, request, TRANSFER_TIMEOUT)
+            if isinstance(answer, NoAnswer):
+                attempts[url] = answer.why
+                continue
+            if 200 <= answer.status < 300:
+                return answer.json()
+            message, code, _ = error_message(answer)
+            if answer.status == 409 and code == "not_leader":
+                attempts[url] = f"409 {message}"
+                refusal = api_error(answer, url, request.target)
+                continue
+            raise api_error(answer, url, request.target)
+        if refusal is not None:
+            raise refusal
+        raise FrenoUnavailable(f"POST {request.target}: no node could answer: {attempts}", attempts)
 
     def explain(self, app: str, cluster: Cluster) -> Dict[str, Any]:
         """

@@ -45,11 +45,13 @@ from freno.client.routes import Request, freno_get
 @dataclasses.dataclass(frozen=True)
 class Send:
     """
-    A step: send C{request} to the node at C{base_url}.
+    A step: send C{request} to the node at C{base_url}, waiting at most
+    C{timeout} seconds (C{None}: the client's timeout).
     """
 
     base_url: str
     request: Request
+    timeout: Optional[float] = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -50,6 +50,8 @@ class FakeGroupState:
     @ivar tokens: bearer tokens accepted for mutations; empty: none needed.
     @ivar retry_after_ms: what newer nodes send in C{X-Freno-Retry-After-Ms}
         (and, rounded up, C{Retry-After}) on 429 and 417.
+    @ivar members: the node ids of the group, for leadership transfers (a
+        transfer makes the target, or the first other member, the leader).
     """
 
     def __init__(self, now: Callable[[], float]) -> None:
@@ -63,6 +65,7 @@ class FakeGroupState:
         self.audit: List[Dict[str, Any]] = []
         self.tokens: Dict[str, str] = {}
         self.retry_after_ms = 1500
+        self.members: List[str] = []
 
     def record(self, actor: str, route: str, params: Dict[str, Any], reason: Optional[str]) -> int:
         """
@@ -346,6 +349,20 @@ class FakeFreno:
             audit_id = self.state.record(actor, "POST /api/v1/skips", data, data.get("reason"))
             return self._json(200, {"skip": {"host": data["host"], "expires_at_unix": now + seconds},
                                     "audit_id": audit_id})
+        if path == ["leadership", "transfer"] and method == "POST":
+            if not self.is_leader:
+                return self._rest_error(409, "not_leader", f"this node is not the raft leader ({self.state.leader} is)")
+            members = [m for m in self.state.members if m != self.node_id]
+            to = data.get("to")
+            if to is not None and to not in members:
+                return self._rest_error(400, "invalid_parameter", f"{to!r} is not another member", "to")
+            if not members:
+                return self._rest_error(409, "unsupported", "a group of one has nobody to hand off to")
+            audit_id = self.state.record(actor, "POST /api/v1/leadership/transfer", {"to": to}, data.get("reason"))
+            new = to or members[0]
+            self.state.leader = new
+            self.state.term += 1
+            return self._json(200, {"from": self.node_id, "to": new, "seconds": 0.02, "audit_id": audit_id})
         if path == ["audit"] and method == "GET":
             since = int(query.get("since", "0"))
             limit = int(query.get("limit", "100"))

@@ -234,6 +234,19 @@ def rest_skip(host: str, ttl: Optional[Union[str, float]], reason: Optional[str]
     return _json_request("POST", "/api/v1/skips", body, token)
 
 
+def rest_transfer(to: Optional[str], reason: Optional[str], token: Optional[str]) -> Request:
+    """
+    C{POST /api/v1/leadership/transfer} (C{to}: a member's C{host:port}, or
+    L{None} for the best follower).
+    """
+    body: Dict[str, Any] = {}
+    if to is not None:
+        body["to"] = to
+    if reason is not None:
+        body["reason"] = reason
+    return _json_request("POST", "/api/v1/leadership/transfer", body, token)
+
+
 def rest_recover(host: str, reason: Optional[str], token: Optional[str]) -> Request:
     """
     C{DELETE /api/v1/skips/<host>[?reason=...]}.

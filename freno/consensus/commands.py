@@ -2,7 +2,7 @@
 """
 The replicated commands: small attrs records (L{ThrottleApp},
 L{UnthrottleApp}, L{SkipHost}, L{RecoverHost}, L{SetPolicy},
-L{RemovePolicy}, L{PurgeExpired}), their validation, their plain dict form
+L{RemovePolicy}, L{PurgeExpired}, L{RecordTransfer}), their validation, their plain dict form
 for journals and the wire, and L{CommandMethods}, the one command path every
 consensus backend shares.
 
@@ -182,8 +182,29 @@ class PurgeExpired:
     now: float
 
 
+@attr.s(frozen=True, auto_attribs=True, slots=True)
+class RecordTransfer:
+    """
+    Record in the audit log that an operator asked C{source} (the leader)
+    to hand its leadership to C{target} (C{None}: the best follower). It
+    changes no state: leadership is raft's, not the state machine's. The
+    leader commits it before it starts the hand-off (docs/handoff.md).
+    """
+
+    source: str
+    target: Optional[str]
+    context: Optional[AuditContext] = None
+
+
 Command = Union[
-    ThrottleApp, UnthrottleApp, SkipHost, RecoverHost, SetPolicy, RemovePolicy, PurgeExpired
+    ThrottleApp,
+    UnthrottleApp,
+    SkipHost,
+    RecoverHost,
+    SetPolicy,
+    RemovePolicy,
+    PurgeExpired,
+    RecordTransfer,
 ]
 
 _COMMANDS = {
@@ -194,6 +215,7 @@ _COMMANDS = {
     "set-policy": SetPolicy,
     "remove-policy": RemovePolicy,
     "purge": PurgeExpired,
+    "leadership-transfer": RecordTransfer,
 }
 _OPS = {cls: op for op, cls in _COMMANDS.items()}
 
@@ -330,6 +352,10 @@ def validate(command: Command) -> None:
     elif isinstance(command, PurgeExpired):
         _check_time("now", command.now)
         return
+    elif isinstance(command, RecordTransfer):
+        _check_name("source", command.source)
+        if command.target is not None:
+            _check_name("target", command.target)
     else:
         raise InvalidCommand("command", f"not a command: {command!r}")
     if command.context is not None:

@@ -57,6 +57,7 @@ from freno.consensus.commands import (
     MAX_KEY_LENGTH,
     Command,
     PurgeExpired,
+    RecordTransfer,
     RecoverHost,
     RemovePolicy,
     SetPolicy,
@@ -278,6 +279,8 @@ class ThrottleState:
             )
         elif isinstance(command, RemovePolicy):
             self.policies.pop(command.key, None)
+        elif isinstance(command, RecordTransfer):
+            pass  # an audit record only
         else:
             raise TypeError(f"not a command: {command!r}")
 

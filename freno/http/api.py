@@ -171,6 +171,9 @@ class FrenoAPI:
         configured).
     @param allow_get_mutations: C{AllowGetMutations}.
     @param explainer: C{/explain}'s document builder.
+    @param leader_check: whether C{/leader-check} passes (default: the
+        consensus's C{is_leader}; a node wires
+        L{freno.probe.warmth.LeaderWarmth.leader_check}).
     """
 
     app = _app_klein()
@@ -190,7 +193,9 @@ class FrenoAPI:
         authenticator: Optional[Authenticator] = None,
         allow_get_mutations: bool = True,
         explainer: Explainer,
+        leader_check: Optional[Callable[[], bool]] = None,
     ) -> None:
+        self._leader_check = leader_check if leader_check is not None else consensus.is_leader
         self._auth = authenticator if authenticator is not None else Authenticator()
         self._allow_get_mutations = allow_get_mutations
         self._clock = clock
@@ -219,9 +224,10 @@ class FrenoAPI:
     @app.route("/leader-check", methods=GH)
     def leader_check(self, request):
         """
-        200 C{"HTTP 200"} on the leader, else 404 C{"HTTP 404"} (body on GET).
+        200 C{"HTTP 200"} on the leader (once warm, D68), else 404
+        C{"HTTP 404"} (body on GET).
         """
-        status = 200 if self._consensus.is_leader() else 404
+        status = 200 if self._leader_check() else 404
         if request.method != b"GET":
             return respond(request, status, b"", None)
         return respond(request, status, go_json(f"HTTP {status}"), TEXT)

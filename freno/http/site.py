@@ -18,7 +18,7 @@ shown to clients (C{displayTracebacks = False}).
 from __future__ import annotations
 
 import random as _random
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Tuple
 
 from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import IResource, Resource
@@ -35,6 +35,11 @@ from freno.http.protocol import FrenoChannel, FrenoRequest
 from freno.http.responses import method_not_allowed, options
 from freno.http.rest import PREFIX as REST_PREFIX, RestAPI, RestResource
 from freno.http.rest_members import MembersAPI, MembersResource, owns as members_path
+from freno.http.rest_leadership import (
+    PREFIX as LEADERSHIP_PREFIX,
+    LeadershipAPI,
+    LeadershipResource,
+)
 from freno.consensus.membership import IMembership
 from freno.probe.metrics import AggregatedMetrics
 from freno.metrics.registry import Registry
@@ -112,6 +117,27 @@ class FrenoRoot(Resource):
         return self.api_resource.render(request)
 
 
+class RestRoutes(Resource):
+    """
+    The C{/api/v1} tree: each prefix of C{parts} (C{/api/v1/leadership})
+    to its own resource, everything else to C{default} (L{RestResource}).
+    """
+
+    isLeaf = True
+
+    def __init__(self, default: IResource, parts: Sequence[Tuple[bytes, IResource]]) -> None:
+        super().__init__()
+        self._default = default
+        self._parts = tuple(parts)
+
+    def render(self, request):
+        path = request.path
+        for prefix, resource in self._parts:
+            if path == prefix or path.startswith(prefix + b"/"):
+                return resource.render(request)
+        return self._default.render(request)
+
+
 class FrenoSite(Site):
     """
     A L{Site} that hands C{/check*} straight to the check resource (no
@@ -161,6 +187,7 @@ def build_site(
     inventory: Optional[IInventory] = None,
     host_states: Optional[HostStates] = None,
     dashboard: Optional[DashboardParts] = None,
+    leader_check: Optional[Callable[[], bool]] = None,
 ) -> FrenoSite:
     """
     Build the HTTP service.
@@ -182,6 +209,8 @@ def build_site(
     @param dashboard: the status page's state, filled by a
         L{freno.http.dashboard.sampler.DashboardSampler} (default: fresh,
         empty parts).
+    @param leader_check: whether C{/leader-check} passes (default: the
+        consensus's C{is_leader}).
     """
     if throttler is None:
         throttler = Throttler(
@@ -220,6 +249,7 @@ def build_site(
         authenticator=authenticator,
         allow_get_mutations=config.allow_get_mutations,
         explainer=explainer,
+        leader_check=leader_check,
     )
     rest = RestAPI(
         clock=clock,
@@ -238,8 +268,12 @@ def build_site(
         membership=consensus if IMembership.providedBy(consensus) else None,
         authenticator=authenticator,
     )
+    leadership = LeadershipAPI(clock=clock, consensus=consensus, authenticator=authenticator)
+    rest_routes = RestRoutes(
+        RestResource(rest), [(LEADERSHIP_PREFIX, LeadershipResource(leadership))]
+    )
     root = FrenoRoot(
-        ApiResource(api), check, metrics_resource, RestResource(rest), MembersResource(members),
+        ApiResource(api), check, metrics_resource, rest_routes, MembersResource(members),
         DashboardResource(views),
     )
     return FrenoSite(root)

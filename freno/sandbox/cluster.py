@@ -122,7 +122,8 @@ Try:
   curl -s {client}/throttle-app/myapp/ttl/10/ratio/1     # /check/myapp now answers 417
   curl -s {client}/unthrottle-app/myapp
   curl -s {client}/throttled-apps
-  kill -9 {leader.pid}    # kill the leader ({leader.name}); another node takes over within ~2 s
+  kill {leader.pid}       # SIGTERM: the leader ({leader.name}) hands off first; clients see only 200s
+  kill -9 {leader.pid}    # or kill it; another node takes over within ~2 s
 
 Ctrl-C stops everything.""",
             flush=True,

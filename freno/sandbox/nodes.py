@@ -247,7 +247,7 @@ class FrenoNode:
         """
         self._signal(signal.SIGCONT)
 
-    def stop(self, timeout: float = 5.0) -> Optional[int]:
+    def stop(self, timeout: float = 15.0) -> Optional[int]:
         """
         SIGTERM the process, wait for it (SIGKILL after C{timeout}), and
         return its exit code.

@@ -161,6 +161,46 @@ class CLITests(SynchronousTestCase):
         self.assertNotIn("\033[", out)
         self.assertEqual(json.loads(self.cli("status", "--json")[1])["node"], "a")
 
+    def test_default_timeouts(self):
+        """
+        Requests wait 2 s by default, membership changes 15 s; C{--timeout}
+        sets either.
+        """
+        self.cli("status")
+        self.assertEqual({t for _, _, _, t in self.transport.sent}, {2.0})
+        self.transport.sent.clear()
+        self.cli("members", "list")
+        self.assertEqual({t for _, _, _, t in self.transport.sent}, {15.0})
+        self.transport.sent.clear()
+        self.cli("status", "--timeout", "5s")
+        self.assertEqual({t for _, _, _, t in self.transport.sent}, {5.0})
+
+    def test_leadership_transfer(self):
+        """
+        C{leadership transfer} posts to each node in turn with a 10 s
+        timeout (B, a follower, refuses with 409; A, the leader, takes it),
+        and prints who leads now; C{--to} names the target; a bad target is
+        an error (exit 2).
+        """
+        self.state.members = ["a", "b", "c"]
+        self.environ = {"FRENO_URL": f"{B},{A}"}
+        code, out, err = self.cli("leadership", "transfer", "--reason", "deploy")
+        self.assertEqual(code, 0, err)
+        self.assertIn("leadership moved from a to b", out)
+        self.assertIn("audit #1", out)
+        post = [s for s in self.transport.sent if s[1] == "POST"]
+        self.assertEqual(
+            post,
+            [(B, "POST", "/api/v1/leadership/transfer", 10.0), (A, "POST", "/api/v1/leadership/transfer", 10.0)],
+        )
+        self.assertEqual(self.state.audit[-1]["reason"], "deploy")
+        code, out, _ = self.cli("leadership", "transfer", "--to", "a", "--json")
+        self.assertEqual(json.loads(out), {"from": "b", "to": "a", "seconds": 0.02, "audit_id": 2})
+        self.assertEqual(self.state.leader, "a")
+        code, out, err = self.cli("leadership", "transfer", "--to", "nobody")
+        self.assertEqual(code, 2)
+        self.assertIn("nobody", err)
+
     def test_explain_and_audit(self):
         """
         explain and audit print what the leader says; C{--json} raw.

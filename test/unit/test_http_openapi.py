@@ -15,6 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from freno.consensus.interface import NotLeaderError
 from freno.http.rest import POLICY_FIELDS, SKIP_FIELDS, THROTTLE_FIELDS, rest_routes
+from freno.http.rest_leadership import leadership_routes
 from freno.http.rest_members import MEMBER_FIELDS, member_routes
 from test.unit.test_http_auth import OPS, TOKENS, ControlService
 from test.unit.test_http_members import Members
@@ -111,7 +112,10 @@ class DocumentTests(SynchronousTestCase):
             for method in item
             if method in METHODS
         )
-        self.assertEqual(documented, sorted(list(rest_routes()) + list(member_routes())))
+        self.assertEqual(
+            documented,
+            sorted(list(rest_routes()) + list(member_routes()) + list(leadership_routes())),
+        )
 
     def test_references_resolve(self):
         """

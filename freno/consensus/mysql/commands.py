@@ -22,6 +22,7 @@ from freno.consensus.commands import (
     Command,
     InvalidCommand,
     PurgeExpired,
+    RecordTransfer,
     RecoverHost,
     RemovePolicy,
     SetPolicy,
@@ -183,5 +184,7 @@ class TableCommands:
             d = store.purge(ROW_PURGE_GRACE)
             d.addCallback(lambda _: Applied())
             return self._track(d)
+        if isinstance(command, RecordTransfer):
+            return fail(InvalidCommand("command", "the MySQL backend has no leadership to transfer"))
         raise TypeError(f"not a command: {command!r}")
 

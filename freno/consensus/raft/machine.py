@@ -77,6 +77,11 @@ and L{freno.consensus.raft.peers}.)
       one, so the node elects itself at its first tick.
     - The messages L{HoldUntilSynced <freno.consensus.raft.transport.HoldUntilSynced>} holds are named by their C{type}
       field (C{next_node_idx}, C{response_vote}, C{request_vote}).
+    - C{_applyCommand(command, callback, commandType)} is where every
+      command enters pysyncobj (a local one, or one a follower forwarded);
+      L{ThrottleMachine} refuses them there with C{NOT_LEADER} through
+      C{__callErrCallback} while L{ThrottleMachine.refusing_commands} is set
+      (a leadership hand-off, L{freno.consensus.raft.handoff}).
 """
 
 from __future__ import annotations
@@ -84,7 +89,7 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Optional, Sequence, Union
 
-from pysyncobj import SyncObj, SyncObjConf, replicated
+from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, replicated
 from pysyncobj.monotonic import monotonic
 from twisted.logger import Logger
 
@@ -205,6 +210,8 @@ class ThrottleMachine(DynamicMembers, SyncObj):
         self._state = state
         self._lease_until = 0.0
         self.resolver = resolver
+        #: Set during a leadership hand-off: every new command is refused.
+        self.refusing_commands = False
         if directory is None:
             directory = FileDirectory(os.path.dirname(conf.fullDumpFile))
         if bootstrap is None:
@@ -296,6 +303,13 @@ class ThrottleMachine(DynamicMembers, SyncObj):
         self._journal.flush()
         super().doTick(timeToWait)
         return self._journal.flush()
+
+    def _applyCommand(self, command, callback, commandType=None) -> None:
+        # Every command, local or forwarded by a follower, enters here.
+        if self.refusing_commands:
+            self._SyncObj__callErrCallback(FAIL_REASON.NOT_LEADER, callback)
+            return
+        super()._applyCommand(command, callback, commandType)
 
     @replicated
     def apply_command(self, data: Dict[str, Any]) -> Union[Applied, str]:

@@ -1,4 +1,4 @@
-# -*- test-case-name: test.unit.test_raft,test.integration.test_raft,test.integration.test_node_edges,test.integration.test_raft_power_loss -*-
+# -*- test-case-name: test.unit.test_raft,test.integration.test_raft,test.integration.test_node_edges,test.integration.test_raft_power_loss,test.integration.test_raft_handoff -*-
 """
 L{RaftConsensusService}: freno's raft consensus, a pysyncobj group driven
 from the Twisted reactor.
@@ -92,6 +92,19 @@ Decisions (docs/decisions.md)
       leader's time does not (D55, superseding D35).
     - Commands answer with their L{Applied <freno.consensus.audit.Applied>}:
       the audit id assigned when the entry was applied on this node (D53).
+
+Leadership hand-off (docs/handoff.md, D65-D67)
+==============================================
+
+L{transfer_leadership} hands leadership to an up-to-date follower
+(L{freno.consensus.raft.handoff.Handoff}): commands are refused while it
+runs, and it is bounded by L{HANDOFF_BOUND}. L{stop_after_handoff} does the
+same before a leader stops (twistd's C{stopService},
+L{freno.consensus.raft.stopping}). After a transfer the old leader keeps
+serving checks for a short window (L{freno.consensus.raft.grace}):
+L{is_leader} stays true while it follows the new leader, and
+L{advertises_leadership} (C{/leader-check}) turns false for the last part
+of it, so that HAProxy moves before the old leader stops answering.
 """
 
 from __future__ import annotations
@@ -122,6 +135,9 @@ from freno.consensus.observers import LeadershipObservers
 from freno.consensus.raft.disk import FileDirectory, IDurableDirectory
 from freno.consensus.membership import IMembership
 from freno.consensus.raft.changes import MembershipMethods
+from freno.consensus.raft.grace import ServingGrace
+from freno.consensus.raft.handoff import HANDOFF_BOUND, Handoff
+from freno.consensus.raft.handoff_methods import HandoffMethods
 from freno.consensus.raft.journal import JournalError
 from freno.consensus.raft.membership import bootstrap_members
 from freno.consensus.raft.resolver import default_resolver
@@ -135,6 +151,7 @@ from freno.consensus.commands import Command, CommandMethods, command_to_dict
 from freno.consensus.purge import PURGE_INTERVAL, ExpiryPurger
 from freno.consensus.state import AppThrottle, Policy, ThrottleState
 from freno.consensus.gauges import RaftGauges
+from freno.consensus.transfer import ILeadershipTransfer
 from freno.metrics.registry import Registry
 
 #: Seconds between timer ticks (raft's timers are coarser than this).
@@ -181,8 +198,8 @@ def _members(config: Config) -> Tuple[str, List[str]]:
     return self_address, [m for m in members if m != self_address]
 
 
-@implementer(IConsensusService, IMembership)
-class RaftConsensusService(MembershipMethods, CommandMethods, Service):
+@implementer(IConsensusService, IMembership, ILeadershipTransfer)
+class RaftConsensusService(MembershipMethods, HandoffMethods, CommandMethods, Service):
     """
     A raft member holding the replicated L{ThrottleState}.
 
@@ -209,6 +226,9 @@ class RaftConsensusService(MembershipMethods, CommandMethods, Service):
         L{CachingResolver <freno.consensus.raft.resolver.CachingResolver>}
         on the reactor's name resolver (and C{RaftHostsFile} first, when
         set).
+    @param handoff_bound: seconds a leadership hand-off may take.
+    @param grace: the old leader's serving window after a hand-off
+        (default: L{ServingGrace} with its default durations).
     @raise ValueError: no data directory, RaftBind missing from RaftNodes, or
         more than one member and no C{RaftPassword}.
     """
@@ -228,6 +248,8 @@ class RaftConsensusService(MembershipMethods, CommandMethods, Service):
         transport_class: Optional[type] = None,
         purge_interval: float = PURGE_INTERVAL,
         resolver=None,
+        handoff_bound: float = HANDOFF_BOUND,
+        grace: Optional[ServingGrace] = None,
     ) -> None:
         if not config.raft_data_dir:
             raise ValueError("RaftDataDir is required: raft keeps its journal there")
@@ -264,6 +286,10 @@ class RaftConsensusService(MembershipMethods, CommandMethods, Service):
         self._ids = itertools.count(1)
         self._was_leader = force_leadership
         self._last_leader = ""
+        self._handoff_bound = handoff_bound
+        self._handoff: Optional[Handoff] = None
+        self._grace = grace if grace is not None else ServingGrace(reactor)
+        self._grace_timer = None
         self._update_stats()
 
     # -- service -----------------------------------------------------------
@@ -374,6 +400,9 @@ class RaftConsensusService(MembershipMethods, CommandMethods, Service):
         """
         Service.stopService(self)
         self._purger.stop()
+        if self._handoff is not None:
+            self._handoff.stop()
+        self._end_grace()
         done = self._loop_done if self._loop_done is not None else succeed(None)
         if self._loop is not None and self._loop.running:
             self._loop.stop()
@@ -425,6 +454,11 @@ class RaftConsensusService(MembershipMethods, CommandMethods, Service):
         if machine.is_learner and self._self_address in machine.committed_members():
             self._promote()
             return
+        if self._handoff is not None:
+            try:
+                self._handoff.step()
+            except Exception:
+                self._log.failure("leadership hand-off step failed")
         try:
             self._observe()
         except Exception:
@@ -468,6 +502,8 @@ class RaftConsensusService(MembershipMethods, CommandMethods, Service):
         machine = self._machine
         if machine is None:
             return fail(NotLeaderError("raft is not running"))
+        if self._handoff is not None:
+            return fail(NotLeaderError("leadership hand-off in progress"))
         leader = machine._getLeader()
         if leader is None:
             return fail(NotLeaderError("no raft leader"))
@@ -570,7 +606,10 @@ class RaftConsensusService(MembershipMethods, CommandMethods, Service):
         return machine is not None and machine.has_majority_lease()
 
     def is_leader(self) -> bool:
-        return self._force or self._raft_leader()
+        if self._force or self._raft_leader():
+            return True
+        grace = self._grace
+        return grace.open and grace.serving(self._following())
 
     def leader(self) -> str:
         machine = self._machine
