@@ -312,7 +312,13 @@ class MembershipProcessTests(SynchronousTestCase):
         follower = next(n for n in group.nodes if n is not leader)
         before = addresses(leader)
         self.assertEqual(self.refusal(leader, "POST", "/api/v1/members", {"address": "no-port"})[:2], (400, "invalid_parameter"))
-        status, code, error = self.refusal(follower, "POST", "/api/v1/members", {"address": "127.0.0.1:1"})
+        def follower_refusal():
+            # A follower that has not heard from the leader yet (a loaded
+            # machine) refuses without naming it: poll until it names one.
+            answer = self.refusal(follower, "POST", "/api/v1/members", {"address": "127.0.0.1:1"})
+            return answer if answer[2].get("leader") else None
+
+        status, code, error = wait_for(follower_refusal, 20, interval=0.2, what="a refusal naming the leader")
         self.assertEqual((status, code, error.get("leader")), (409, "not_leader", leader.raft_address))
         self.assertEqual(
             self.refusal(leader, "POST", "/api/v1/members", {"address": "127.0.0.1:1"})[:2], (409, "learner_not_ready")
