@@ -58,13 +58,20 @@ from freno.consensus.commands import (
     policy_key,
 )
 from freno.consensus.interface import (
-    CommitTimeoutError,
     ConsensusError,
     IConsensusService,
-    NotLeaderError,
 )
 from freno.http.auth import Authenticator, AuthError
 from freno.http.control import audit_context, log_committed, log_refused
+from freno.http.rest_errors import (
+    auth_refused,
+    internal_error,
+    invalid_command,
+    method_not_allowed,
+    not_committed,
+    openapi_routes,
+    route_not_found,
+)
 from freno.http.rest_io import (
     RestError,
     audit_json,
@@ -91,8 +98,6 @@ from freno.throttle.checker import DEFAULT_SKIP_TTL_MINUTES, Throttler
 PREFIX = b"/api/v1"
 #: The largest audit page.
 MAX_AUDIT_PAGE = 1000
-#: Seconds a client should wait before retrying a 503.
-RETRY_AFTER = b"1"
 
 #: The fields each request body may hold (C{docs/openapi.json} documents
 #: the same; a test checks it).
@@ -458,52 +463,27 @@ class RestAPI:
         why = str(error)
         if isinstance(error, LimitReached) and error.audit_id is not None:
             why += f" (audit {error.audit_id})"
-        log_refused(request, self._auth.identify(request).actor, 400, why)
-        return error_response(request, invalid(error.parameter, error.problem))
+        return invalid_command(request, self._auth.identify(request).actor, error, why)
 
     @app.handle_errors(AuthError)
     def _refused(self, request, failure):
-        error = failure.value
-        log_refused(request, error.actor, error.status, error.message)
-        headers = {b"www-authenticate": b'Bearer realm="freno"'} if error.status == 401 else {}
-        return error_response(request, RestError(error.status, error.code, error.message, headers=headers))
+        return auth_refused(request, failure.value)
 
     @app.handle_errors(ConsensusError)
     def _not_committed(self, request, failure):
-        error = failure.value
-        if isinstance(error, NotLeaderError):
-            code = "not_leader"
-        elif isinstance(error, CommitTimeoutError):
-            code = "commit_timeout"
-        else:
-            code = "no_quorum"
-        self._log.warn("command not committed: {error}", error=str(error), path=request.path)
-        return error_response(
-            request, RestError(503, code, str(error), headers={b"retry-after": RETRY_AFTER})
-        )
+        return not_committed(request, failure.value, self._log, "command")
 
     @app.handle_errors(NotFound)
     def _not_found(self, request, failure):
-        return error_response(request, RestError(404, "not_found", "no such route"))
+        return route_not_found(request)
 
     @app.handle_errors(MethodNotAllowed)
     def _method_not_allowed(self, request, failure):
-        allowed = sorted(set(failure.value.valid_methods or ()) | {"OPTIONS"})
-        allow = ", ".join(allowed).encode("ascii")
-        if request.method == b"OPTIONS":
-            request.setHeader(b"allow", allow)
-            request.setResponseCode(200)
-            request.setHeader(b"content-length", b"0")
-            return b""
-        message = f"{request.method.decode('ascii', 'replace')} is not allowed here"
-        return error_response(
-            request, RestError(405, "method_not_allowed", message, headers={b"allow": allow})
-        )
+        return method_not_allowed(request, failure.value.valid_methods)
 
     @app.handle_errors(Exception)
     def _internal(self, request, failure):
-        self._log.failure("REST request failed", failure, path=request.path)
-        return error_response(request, RestError(500, "internal", "internal error"))
+        return internal_error(request, failure, self._log, "REST request")
 
 
 def rest_routes() -> Sequence[tuple]:
@@ -511,13 +491,7 @@ def rest_routes() -> Sequence[tuple]:
     Every C{(method, path)} the REST API routes, paths in OpenAPI form
     (C{/api/v1/throttles/{app}}), HEAD left out.
     """
-    routes = []
-    for rule in RestAPI.app.url_map.iter_rules():
-        path = rule.rule.replace("<name:", "{").replace(">", "}")
-        for method in sorted(rule.methods or ()):
-            if method not in ("HEAD", "OPTIONS"):
-                routes.append((method, path))
-    return sorted(set(routes))
+    return openapi_routes(RestAPI.app)
 
 
 class RestResource(Resource):

@@ -39,15 +39,22 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from freno.consensus.commands import InvalidCommand, RecordTransfer
 from freno.consensus.interface import (
-    CommitTimeoutError,
     ConsensusError,
     IConsensusService,
-    NotLeaderError,
 )
 from freno.consensus.transfer import HandoffRefused, ILeadershipTransfer
 from freno.http.auth import Authenticator, AuthError
 from freno.http.control import audit_context, log_committed, log_refused
-from freno.http.rest import RETRY_AFTER
+from freno.http.rest_errors import (
+    RETRY_AFTER,
+    auth_refused,
+    internal_error,
+    invalid_command,
+    method_not_allowed,
+    not_committed,
+    openapi_routes,
+    route_not_found,
+)
 from freno.http.rest_io import (
     RestError,
     error_response,
@@ -162,54 +169,27 @@ class LeadershipAPI:
 
     @app.handle_errors(InvalidCommand)
     def _invalid(self, request, failure):
-        error = failure.value
-        log_refused(request, self._auth.identify(request).actor, 400, str(error))
-        return error_response(request, invalid(error.parameter, error.problem))
+        return invalid_command(request, self._auth.identify(request).actor, failure.value)
 
     @app.handle_errors(AuthError)
     def _auth_refused(self, request, failure):
-        error = failure.value
-        log_refused(request, error.actor, error.status, error.message)
-        headers = {b"www-authenticate": b'Bearer realm="freno"'} if error.status == 401 else {}
-        return error_response(request, RestError(error.status, error.code, error.message, headers=headers))
+        return auth_refused(request, failure.value)
 
     @app.handle_errors(ConsensusError)
     def _not_committed(self, request, failure):
-        error = failure.value
-        if isinstance(error, NotLeaderError):
-            code = "not_leader"
-        elif isinstance(error, CommitTimeoutError):
-            code = "commit_timeout"
-        else:
-            code = "no_quorum"
-        self._log.warn("transfer not recorded: {error}", error=str(error))
-        return error_response(
-            request, RestError(503, code, str(error), headers={b"retry-after": RETRY_AFTER})
-        )
+        return not_committed(request, failure.value, self._log, "transfer record")
 
     @app.handle_errors(NotFound)
     def _not_found(self, request, failure):
-        return error_response(request, RestError(404, "not_found", "no such route"))
+        return route_not_found(request)
 
     @app.handle_errors(MethodNotAllowed)
     def _method_not_allowed(self, request, failure):
-        allow = b", ".join(
-            m.encode("ascii") for m in sorted(set(failure.value.valid_methods or ()) | {"OPTIONS"})
-        )
-        if request.method == b"OPTIONS":
-            request.setHeader(b"allow", allow)
-            request.setResponseCode(200)
-            request.setHeader(b"content-length", b"0")
-            return b""
-        return error_response(
-            request,
-            RestError(405, "method_not_allowed", "not allowed here", headers={b"allow": allow}),
-        )
+        return method_not_allowed(request, failure.value.valid_methods)
 
     @app.handle_errors(Exception)
     def _internal(self, request, failure):
-        self._log.failure("leadership request failed", failure, path=request.path)
-        return error_response(request, RestError(500, "internal", "internal error"))
+        return internal_error(request, failure, self._log, "leadership request")
 
 
 def leadership_routes() -> Sequence[tuple]:
@@ -217,12 +197,7 @@ def leadership_routes() -> Sequence[tuple]:
     Every C{(method, path)} L{LeadershipAPI} routes, HEAD and OPTIONS left
     out.
     """
-    routes = set()
-    for rule in LeadershipAPI.app.url_map.iter_rules():
-        for method in rule.methods or ():
-            if method not in ("HEAD", "OPTIONS"):
-                routes.add((method, rule.rule))
-    return sorted(routes)
+    return openapi_routes(LeadershipAPI.app)
 
 
 class LeadershipResource(Resource):

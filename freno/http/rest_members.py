@@ -29,7 +29,7 @@ from twisted.web.resource import Resource
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from freno.consensus.commands import InvalidCommand
-from freno.consensus.interface import CommitTimeoutError, ConsensusError, NotLeaderError
+from freno.consensus.interface import ConsensusError
 from freno.consensus.membership import (
     UNSUPPORTED,
     IMembership,
@@ -38,7 +38,16 @@ from freno.consensus.membership import (
 )
 from freno.http.auth import Authenticator, AuthError
 from freno.http.control import audit_context, log_committed, log_refused
-from freno.http.rest import RETRY_AFTER, _klein
+from freno.http.rest import _klein
+from freno.http.rest_errors import (
+    auth_refused,
+    internal_error,
+    invalid_command,
+    method_not_allowed,
+    not_committed,
+    openapi_routes,
+    route_not_found,
+)
 from freno.http.rest_io import (
     RestError,
     error_response,
@@ -171,16 +180,11 @@ class MembersAPI:
 
     @app.handle_errors(InvalidCommand)
     def _invalid(self, request, failure):
-        error = failure.value
-        log_refused(request, self._auth.identify(request).actor, 400, str(error))
-        return error_response(request, invalid(error.parameter, error.problem))
+        return invalid_command(request, self._auth.identify(request).actor, failure.value)
 
     @app.handle_errors(AuthError)
     def _refused(self, request, failure):
-        error = failure.value
-        log_refused(request, error.actor, error.status, error.message)
-        headers = {b"www-authenticate": b'Bearer realm="freno"'} if error.status == 401 else {}
-        return error_response(request, RestError(error.status, error.code, error.message, headers=headers))
+        return auth_refused(request, failure.value)
 
     @app.handle_errors(MembershipRefused)
     def _membership_refused(self, request, failure):
@@ -194,40 +198,19 @@ class MembersAPI:
 
     @app.handle_errors(ConsensusError)
     def _not_committed(self, request, failure):
-        error = failure.value
-        if isinstance(error, NotLeaderError):
-            code = "not_leader"
-        elif isinstance(error, CommitTimeoutError):
-            code = "commit_timeout"
-        else:
-            code = "no_quorum"
-        self._log.warn("membership change not committed: {error}", error=str(error))
-        return error_response(
-            request, RestError(503, code, str(error), headers={b"retry-after": RETRY_AFTER})
-        )
+        return not_committed(request, failure.value, self._log, "membership change")
 
     @app.handle_errors(NotFound)
     def _not_found(self, request, failure):
-        return error_response(request, RestError(404, "not_found", "no such route"))
+        return route_not_found(request)
 
     @app.handle_errors(MethodNotAllowed)
     def _method_not_allowed(self, request, failure):
-        allowed = sorted(set(failure.value.valid_methods or ()) | {"OPTIONS"})
-        allow = ", ".join(allowed).encode("ascii")
-        if request.method == b"OPTIONS":
-            request.setHeader(b"allow", allow)
-            request.setResponseCode(200)
-            request.setHeader(b"content-length", b"0")
-            return b""
-        message = f"{request.method.decode('ascii', 'replace')} is not allowed here"
-        return error_response(
-            request, RestError(405, "method_not_allowed", message, headers={b"allow": allow})
-        )
+        return method_not_allowed(request, failure.value.valid_methods)
 
     @app.handle_errors(Exception)
     def _internal(self, request, failure):
-        self._log.failure("membership request failed", failure, path=request.path)
-        return error_response(request, RestError(500, "internal", "internal error"))
+        return internal_error(request, failure, self._log, "membership request")
 
 
 def member_routes() -> Sequence[tuple]:
@@ -235,13 +218,7 @@ def member_routes() -> Sequence[tuple]:
     Every C{(method, path)} of L{MembersAPI}, in OpenAPI form, HEAD left
     out.
     """
-    routes = []
-    for rule in MembersAPI.app.url_map.iter_rules():
-        path = rule.rule.replace("<name:", "{").replace(">", "}")
-        for method in sorted(rule.methods or ()):
-            if method not in ("HEAD", "OPTIONS"):
-                routes.append((method, path))
-    return sorted(set(routes))
+    return openapi_routes(MembersAPI.app)
 
 
 def owns(path: bytes) -> bool:

@@ -1,0 +1,112 @@
+# -*- test-case-name: test.unit.test_http_rest,test.unit.test_http_members,test.unit.test_http_rest_leadership -*-
+"""
+The error answers every C{/api/v1} Klein app gives alike (the throttles and
+skips API in L{freno.http.rest}, the members routes in
+L{freno.http.rest_members}, the leadership transfer in
+L{freno.http.rest_leadership}): a refused token, a command that was not
+committed, an unknown route, a method the route does not take, a bad
+command, and an unexpected failure. Each app keeps its own
+C{handle_errors} methods (Klein binds them per app) and calls these, so the
+bodies, status codes and headers stay one definition. The shapes are in
+C{docs/api.md}.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, List, Tuple
+
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from freno.consensus.commands import InvalidCommand
+from freno.consensus.interface import CommitTimeoutError, ConsensusError, NotLeaderError
+from freno.http.auth import AuthError
+from freno.http.control import log_refused
+from freno.http.rest_io import RestError, error_response, invalid
+
+RETRY_AFTER = b"1"
+"""
+C{Retry-After} on a command that was not committed: a new leader is
+usually elected well within a second.
+"""
+
+
+def auth_refused(request, error: AuthError) -> bytes:
+    """
+    401 (with C{WWW-Authenticate}) or 403 for a missing, wrong or
+    under-privileged token, logged as refused.
+    """
+    log_refused(request, error.actor, error.status, error.message)
+    headers = {b"www-authenticate": b'Bearer realm="freno"'} if error.status == 401 else {}
+    return error_response(request, RestError(error.status, error.code, error.message, headers=headers))
+
+
+def invalid_command(request, actor: str, error: InvalidCommand, why: str = "") -> bytes:
+    """
+    400 naming the field of a command the state machine refused, logged as
+    refused (with C{why} instead of the error's text when given).
+    """
+    log_refused(request, actor, 400, why or str(error))
+    return error_response(request, invalid(error.parameter, error.problem))
+
+
+def not_committed(request, error: ConsensusError, log: Logger, what: str) -> bytes:
+    """
+    503 with C{Retry-After} for a command that was not committed:
+    C{not_leader}, C{commit_timeout} or C{no_quorum}.
+
+    @param what: what was not committed, for the warning logged.
+    """
+    if isinstance(error, NotLeaderError):
+        code = "not_leader"
+    elif isinstance(error, CommitTimeoutError):
+        code = "commit_timeout"
+    else:
+        code = "no_quorum"
+    log.warn("{what} not committed: {error}", what=what, error=str(error), path=request.path)
+    return error_response(request, RestError(503, code, str(error), headers={b"retry-after": RETRY_AFTER}))
+
+
+def route_not_found(request) -> bytes:
+    """
+    404 C{not_found} for a path no route matches.
+    """
+    return error_response(request, RestError(404, "not_found", "no such route"))
+
+
+def method_not_allowed(request, valid_methods: Iterable[str]) -> bytes:
+    """
+    The answer to C{OPTIONS} (200 with C{Allow}), or 405 with C{Allow} for
+    any other method the route does not take.
+    """
+    allow = ", ".join(sorted(set(valid_methods or ()) | {"OPTIONS"})).encode("ascii")
+    if request.method == b"OPTIONS":
+        request.setHeader(b"allow", allow)
+        request.setResponseCode(200)
+        request.setHeader(b"content-length", b"0")
+        return b""
+    message = f"{request.method.decode('ascii', 'replace')} is not allowed here"
+    return error_response(request, RestError(405, "method_not_allowed", message, headers={b"allow": allow}))
+
+
+def internal_error(request, failure: Failure, log: Logger, what: str) -> bytes:
+    """
+    500 C{internal} for an unexpected failure, logged with its traceback
+    (never shown to the client).
+    """
+    log.failure("{what} failed", failure, what=what, path=request.path)
+    return error_response(request, RestError(500, "internal", "internal error"))
+
+
+def openapi_routes(app) -> List[Tuple[str, str]]:
+    """
+    Every C{(method, path)} a Klein app routes, paths in OpenAPI form
+    (C{/api/v1/throttles/{app}}), C{HEAD} and C{OPTIONS} left out.
+    """
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        path = rule.rule.replace("<name:", "{").replace(">", "}")
+        for method in rule.methods or ():
+            if method not in ("HEAD", "OPTIONS"):
+                routes.add((method, path))
+    return sorted(routes)
