@@ -28,6 +28,8 @@ setup(
         # 1.2.4: its "preferred" TLS mode (freno.probe.pymysql_tls relies on it).
         "PyMySQL>=1.2.4",
         "prometheus-client>=0.20",
+        # the fast check protocol's request-head parser (freno.http.fast_check).
+        "httptools>=0.6",
     ],
     extras_require={
         "mysqlclient": ["mysqlclient>=2.2"],

@@ -274,6 +274,9 @@ class Config:
     @ivar listen_backlog: I{extension} C{ListenBacklog}: the HTTP listening
         socket's accept queue length; 0 (the default) means the kernel's
         C{somaxconn}, at least 1,024 (L{freno.http.listen.listen_backlog}).
+    @ivar check_fast_path: I{extension} C{CheckFastPath}: serve the check
+        routes through the fast check protocol (L{freno.http.fast_check});
+        C{False} serves them through C{twisted.web} like every other route.
     @ivar control_tokens: I{extension} C{ControlTokens}: when non-empty,
         every mutation needs one of these bearer tokens with a role allowing
         it (L{freno.http.auth}).
@@ -302,6 +305,7 @@ class Config:
 
     listen_port: int = DEFAULT_LISTEN_PORT
     listen_backlog: int = 0
+    check_fast_path: bool = True
     data_center: str = ""
     environment: str = ""
     domain: str = ""

@@ -184,6 +184,7 @@ class Resolver:
         config = Config(
             listen_port=doc.get("ListenPort", DEFAULT_LISTEN_PORT),
             listen_backlog=doc.get("ListenBacklog", 0),
+            check_fast_path=doc.get("CheckFastPath", True),
             data_center=self.env(doc, "DataCenter", ()),
             environment=self.env(doc, "Environment", ()),
             domain=self.env(doc, "Domain", ()),

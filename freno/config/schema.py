@@ -205,6 +205,7 @@ CONTROL_TOKEN = _object(Token=_str(secret=True), Role=_str())
 TOP = _object(
     ListenPort=_port(),
     ListenBacklog=_int(maximum=65535),
+    CheckFastPath=_BOOL,
     DataCenter=_str(),
     Environment=_str(),
     Domain=_str(),

@@ -73,6 +73,7 @@ from freno.http.responses import (
     respond_generic,
 )
 from freno.throttle.checker import InvalidCheck, Throttler
+from freno.throttle.result import CheckResult
 from freno.throttle.flags import (
     LOW_PRIORITY,
     LOW_PRIORITY_OK_IF_NOT_EXISTS,
@@ -110,10 +111,11 @@ MAX_FORWARDED_FOR = 128
 Route = Tuple[bool, str, str, str, Optional[str]]
 
 
-class _NotARoute(Exception):
+class NotARoute(Exception):
     """
     The path is no check route.
     """
+
 
 
 def parse_check_path(path: bytes) -> Route:
@@ -122,7 +124,7 @@ def parse_check_path(path: bytes) -> Route:
 
     @return: C{(if_exists, app, store_type, store_name, threshold_text)}
         (C{threshold_text} is C{None} for non-read routes).
-    @raise _NotARoute: not a check route.
+    @raise NotARoute: not a check route.
     @raise ParameterError: not UTF-8.
     """
     try:
@@ -132,10 +134,10 @@ def parse_check_path(path: bytes) -> Route:
     segments = text.split("/")
     route = _ROUTES.get(segments[1]) if len(segments) > 1 else None
     if route is None:
-        raise _NotARoute()
+        raise NotARoute()
     count, if_exists = route
     if len(segments) != count:
-        raise _NotARoute()
+        raise NotARoute()
     threshold = segments[5] if count == 6 else None
     return (if_exists, segments[2], segments[3], segments[4], threshold)
 
@@ -170,7 +172,27 @@ class CheckResource(Resource):
                 body = b""
             return respond(request, 500, body, JSON if body else None)
 
-    def _route(self, path: bytes) -> Route:
+    @property
+    def clock(self) -> IReactorTime:
+        """
+        The time source of the answers' headers.
+        """
+        return self._clock
+
+    @property
+    def leader(self) -> LeaderHeader:
+        """
+        This node's C{X-Freno-Leader}.
+        """
+        return self._leader
+
+    def route(self, path: bytes) -> Route:
+        """
+        The route of a raw request path (cached).
+
+        @raise NotARoute: not a check route.
+        @raise ParameterError: not UTF-8.
+        """
         route = self._routes.get(path)
         if route is None:
             route = parse_check_path(path)
@@ -180,16 +202,30 @@ class CheckResource(Resource):
                 self._routes[path] = route
         return route
 
+    def evaluate(self, route: Route, low_priority: bool, remote_addr: str) -> CheckResult:
+        """
+        Evaluate one check of C{route} (counted and recorded by the
+        throttler). Shared by this resource and the fast check protocol
+        (L{freno.http.fast_check}), so both answer the same.
+
+        @raise ParameterError: a bad check-read threshold.
+        @raise InvalidCheck: a check the throttler refuses (too many stores).
+        """
+        if_exists, app, store_type, store_name, threshold_text = route
+        if threshold_text is None:
+            flags = _FLAGS[low_priority, if_exists]
+        else:
+            flags = CheckFlags(low_priority, if_exists, parse_threshold(threshold_text))
+        return self._throttler.check(app, store_type, store_name, remote_addr, flags)
+
     def render_check(self, request) -> bytes:
         """
         Route, evaluate and answer one request (see the module docstring).
         """
         method = request.method
         try:
-            if_exists, app, store_type, store_name, threshold_text = self._route(
-                request.path
-            )
-        except _NotARoute:
+            route = self.route(request.path)
+        except NotARoute:
             fixed = CHECK_FIXER.fixed(request.path)
             if fixed is not None:
                 return redirect(request, fixed)
@@ -201,20 +237,11 @@ class CheckResource(Resource):
                 return options(request, ALLOW)
             return method_not_allowed(request, ALLOW)
         low = request.args.get(b"p")
-        low_priority = low is not None and low[0] == b"low"
-        if threshold_text is None:
-            flags = _FLAGS[low_priority, if_exists]
-        else:
-            try:
-                threshold = parse_threshold(threshold_text)
-            except ParameterError as e:
-                return respond_generic(request, 400, str(e))
-            flags = CheckFlags(low_priority, if_exists, threshold)
         try:
-            result = self._throttler.check(
-                app, store_type, store_name, _remote_addr(request), flags
+            result = self.evaluate(
+                route, low is not None and low[0] == b"low", _remote_addr(request)
             )
-        except InvalidCheck as e:
+        except (ParameterError, InvalidCheck) as e:
             return respond_generic(request, 400, str(e))
         request.setResponseCode(result.status_code)
         write_check_headers(request, result, self._clock.seconds(), self._leader)

@@ -31,6 +31,8 @@ from freno.http.api import ApiResource, FrenoAPI
 from freno.http.auth import Authenticator
 from freno.http.check_headers import LeaderHeader
 from freno.http.check_resource import CheckResource
+from freno.http.check_bytes import CheckAnswerBytes
+from freno.http.fast_check import FastCheckChannel
 from freno.http.protocol import FrenoChannel, FrenoRequest
 from freno.http.responses import method_not_allowed, options
 from freno.http.rest import PREFIX as REST_PREFIX, RestAPI, RestResource
@@ -145,14 +147,29 @@ class FrenoSite(Site):
     polling: C{/dashboard/...} and C{/api/v1/history}) and never shows
     tracebacks. Its root must be a L{FrenoRoot}.
 
-    Its connections are L{FrenoChannel}s (plain HTTP/1.1: request-head
-    limits answered 414/431) and its requests L{FrenoRequest}s (standard
-    reason phrases), see L{freno.http.protocol}.
+    Its connections are L{FastCheckChannel}s when C{fast_check} is true (the
+    check routes answered without C{twisted.web}'s per-request machinery,
+    everything else handed to the plain channel; L{freno.http.fast_check}),
+    else plain L{FrenoChannel}s (HTTP/1.1 with request-head limits answered
+    414/431); its requests are L{FrenoRequest}s (standard reason phrases),
+    see L{freno.http.protocol}.
+
+    @param resource: the root, a L{FrenoRoot}.
+    @param fast_check: serve the check routes through L{FastCheckChannel}.
     """
 
     displayTracebacks = False
     protocol = FrenoChannel
     requestFactory = FrenoRequest
+
+    def __init__(self, resource: FrenoRoot, *args, fast_check: bool = False, **kwargs) -> None:
+        super().__init__(resource, *args, **kwargs)
+        check = resource.check_resource
+        #: The fast channel's response renderer and query cache.
+        self.check_bytes = CheckAnswerBytes(check.clock, check.leader)
+        self.check_queries: dict = {}
+        if fast_check:
+            self.protocol = FastCheckChannel
 
     def getResourceFor(self, request):
         # The hot path skips traversal (and its copy of prepath) entirely.
@@ -188,6 +205,7 @@ def build_site(
     host_states: Optional[HostStates] = None,
     dashboard: Optional[DashboardParts] = None,
     leader_check: Optional[Callable[[], bool]] = None,
+    fast_check: Optional[bool] = None,
 ) -> FrenoSite:
     """
     Build the HTTP service.
@@ -211,6 +229,8 @@ def build_site(
         empty parts).
     @param leader_check: whether C{/leader-check} passes (default: the
         consensus's C{is_leader}).
+    @param fast_check: serve the check routes through the fast check
+        protocol (default: C{config.check_fast_path}; L{FrenoSite}).
     """
     if throttler is None:
         throttler = Throttler(
@@ -276,4 +296,6 @@ def build_site(
         ApiResource(api), check, metrics_resource, rest_routes, MembersResource(members),
         DashboardResource(views),
     )
-    return FrenoSite(root)
+    if fast_check is None:
+        fast_check = config.check_fast_path
+    return FrenoSite(root, reactor=clock, fast_check=fast_check)
