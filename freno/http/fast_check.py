@@ -79,18 +79,46 @@ class _HandOver(Exception):
     """
 
 
+def _request_line(line: bytes):
+    """
+    C{(is_head, target, version)} of a request line this protocol may
+    answer, else C{None}: GET or HEAD, a target under C{/check} that
+    Twisted accepts, HTTP/1.1 or HTTP/1.0, single spaces.
+    """
+    parts = line.split(b" ")
+    if len(parts) != 3:
+        return None
+    method, target, version = parts
+    if method == b"GET":
+        is_head = False
+    elif method == b"HEAD":
+        is_head = True
+    else:
+        return None
+    if (version != HTTP_11 and version != HTTP_10) or not target.startswith(b"/check"):
+        return None
+    if target.translate(None, _TARGET_BYTES):
+        return None
+    return is_head, target, version
+
+
 def _may_be_check(data: bytes) -> bool:
     """
-    Whether C{data}, the start of a request, may still become a check
-    request this protocol answers.
+    Whether C{data}, the start of a request whose head is not complete
+    yet, may still become a check request this protocol answers. (Once its
+    request line is complete, that line must be one; Twisted refuses a bad
+    request line at once, so it gets the stream at once.)
     """
     if data[:1] == b"G":
         prefix = b"GET /check"
     else:
         prefix = b"HEAD /check"
-    if len(data) >= len(prefix):
-        return data.startswith(prefix)
-    return prefix.startswith(data)
+    if len(data) < len(prefix):
+        return prefix.startswith(data)
+    if not data.startswith(prefix):
+        return False
+    line_end = data.find(b"\r\n")
+    return line_end < 0 or _request_line(data[:line_end]) is not None
 
 
 class FastCheckChannel(FrenoChannel):
@@ -202,21 +230,10 @@ class FastCheckChannel(FrenoChannel):
             raise _HandOver()
         head = buffer[start:end]
         line_end = head.find(b"\r\n")
-        line = head if line_end < 0 else head[:line_end]
-        parts = line.split(b" ")
-        if len(parts) != 3:
+        parsed = _request_line(head if line_end < 0 else head[:line_end])
+        if parsed is None:
             raise _HandOver()
-        method, target, version = parts
-        if method == b"GET":
-            is_head = False
-        elif method == b"HEAD":
-            is_head = True
-        else:
-            raise _HandOver()
-        if (version != HTTP_11 and version != HTTP_10) or not target.startswith(b"/check"):
-            raise _HandOver()
-        if target.translate(None, _TARGET_BYTES):
-            raise _HandOver()
+        is_head, target, version = parsed
         if line_end >= 0:
             lines = head.count(b"\r\n")
             if (head.count(b"\n") != lines or head.count(b"\r") != lines
