@@ -107,8 +107,12 @@ def _serve_single() -> None:
     _listen(reactor, site)
 
 
-def _serve_bare() -> None:
-    from twisted.internet import reactor
+def bare_site(reactor=None):
+    """
+    The baseline: a bare C{twisted.web} leaf resource answering a fixed 200
+    JSON body of a check's size (HEAD: status only), on a L{Site} with no
+    access log.
+    """
     from twisted.web.resource import Resource
     from twisted.web.server import Site
 
@@ -131,7 +135,13 @@ def _serve_bare() -> None:
         def log(self, request):
             pass
 
-    _listen(reactor, QuietSite(Bare()))
+    return QuietSite(Bare(), reactor=reactor)
+
+
+def _serve_bare() -> None:
+    from twisted.internet import reactor
+
+    _listen(reactor, bare_site(reactor))
 
 
 def _listen(reactor, site) -> None:

@@ -22,10 +22,14 @@ from bench.report import Metric, Target
 
 Result = Tuple[List[Metric], List[str]]
 
-#: Issue 2's target for the check path against the bare resource.
-RATIO_TARGET = 0.70
-#: Issue 2's target for p99 at 2,000 requests/s, ms.
-FIXED_RATE_P99_MS = 10.0
+#: Issue 15's target for the check path against the bare resource (issue 2
+#: asked for 0.70; the fast check channel, D83, answers without twisted.web).
+RATIO_TARGET = 2.0
+#: Issue 15's target for p99 at 2,000 requests/s, ms (issue 2: 10 ms).
+FIXED_RATE_P99_MS = 5.0
+#: Issue 15's target for the leader's reactor lag p99 under saturation, ms
+#: (before: the 50 ms probe interval).
+SATURATION_LAG_P99_MS = 20.0
 #: Issue 9's target for 200 clients opening a connection per request, ms.
 SLOW_REQUEST_MS = 200.0
 
@@ -145,7 +149,7 @@ def saturation_metrics(data: dict) -> Result:
             "saturation: leader's reactor lag p99 (recent samples)",
             "ms",
             [x["p99"] for x in lag],
-            Target("<", 50.0),
+            Target("<", SATURATION_LAG_P99_MS),
             digits=1,
         ),
         Metric("saturation: leader's reactor lag max (recent samples)", "ms", [x["max"] for x in lag], digits=1),

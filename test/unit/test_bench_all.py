@@ -358,13 +358,13 @@ class ReaderTests(SynchronousTestCase):
     def check_data(self, **changes):
         data = {
             "rounds": {
-                "bare GET": [_load(1000), _load(1000)], "single GET": [_load(800), _load(900)],
+                "bare GET": [_load(1000), _load(1000)], "single GET": [_load(2100), _load(2200)],
                 "leader GET": [_load(600), _load(700)],
                 "bare HEAD": [_load(1000), _load(1000)], "single HEAD": [_load(500), _load(600)],
                 "leader HEAD": [_load(900), _load(900)],
             },
             "fixed_rate": {
-                "leader GET": [_load(1990, p99_ms=12.0), _load(1990, p99_ms=8.0), _load(1990, p99_ms=11.0)],
+                "leader GET": [_load(1990, p99_ms=12.0), _load(1990, p99_ms=4.0), _load(1990, p99_ms=11.0)],
                 "bare GET": [_load(1990, p99_ms=3.0)],
             },
             "backlog": [_load(1500, over_200ms=0, slowest_ms=90.0), _load(1500, over_200ms=12, slowest_ms=1030.0)],
@@ -376,11 +376,11 @@ class ReaderTests(SynchronousTestCase):
     def test_check_ratios_per_round(self) -> None:
         """
         The ratios to the bare resource are computed per round, for the
-        single node and for the leader, and judged against 0.70; the
-        fixed-rate p99 of the leader against 10 ms.
+        single node and for the leader, and judged against 2; the
+        fixed-rate p99 of the leader against 5 ms.
         """
         m = _by_name(readers.check_metrics(self.check_data())[0])
-        self.assertEqual(m["GET ratio single node / bare (paired rounds)"].values, (0.8, 0.9))
+        self.assertEqual(m["GET ratio single node / bare (paired rounds)"].values, (2.1, 2.2))
         self.assertEqual(m["GET ratio single node / bare (paired rounds)"].verdict, "met")
         self.assertEqual(m["GET ratio 3-node leader / bare (paired rounds)"].verdict, "missed")
         self.assertEqual(m["HEAD ratio single node / bare (paired rounds)"].verdict, "missed")
