@@ -45,7 +45,7 @@ REQUESTS = {
     ),
 }
 #: Requests of the short run (start-up, imports and warm-up cancel out).
-BASE_REQUESTS = 200
+BASE_REQUESTS = 500
 _SUMMARY = re.compile(rb"^(?:summary|totals):\s*(\d+)", re.MULTILINE)
 
 
@@ -143,6 +143,9 @@ def _callgrind(kind: str, method: str, count: int, workdir: str) -> int:
     out = os.path.join(workdir, f"{kind}-{method}-{count}.out")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # The same hashes in every run, so that the two runs differ only by the
+    # requests.
+    env["PYTHONHASHSEED"] = "0"
     subprocess.run(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
          sys.executable, "-m", "bench.check_instructions", "--run", kind, method, str(count)],
@@ -177,7 +180,7 @@ def measure(requests: int, log=print) -> Dict[str, Dict[str, float]]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().split("\n\n")[0])
     parser.add_argument("--run", nargs=3, metavar=("KIND", "METHOD", "COUNT"))
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     if args.run:

@@ -11,6 +11,7 @@ import os
 
 from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionLost
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -395,3 +396,68 @@ class ConfigTests(ConfigFileMixin, SynchronousTestCase):
             top = build_service(reactor, config, interface="127.0.0.1")
             site = top.getServiceNamed("http").factory
             self.assertIs(type(site.buildProtocol(None)), channel)
+
+
+class _SocketLike(StringTransport):
+    """
+    A transport with C{writeSomeData}: the kernel takes at most C{room}
+    bytes a call (C{None}: the connection is lost).
+    """
+
+    room = 1 << 20
+    connected = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.direct = b""
+
+    def writeSomeData(self, data):
+        if self.room is None:
+            return ConnectionLost()
+        taken = bytes(data[:self.room])
+        self.direct += taken
+        return len(taken)
+
+
+class DirectWriteTests(SynchronousTestCase):
+    """
+    Answers go straight to the socket while the transport's buffer is
+    empty, else through C{transport.write}.
+    """
+
+    def setUp(self):
+        self.patch(FastCheckChannel, "direct_transports", (_SocketLike,))
+        self.s = Service(self)
+        self.channel = self.s.site.buildProtocol(PEER)
+        self.transport = _SocketLike(peerAddress=PEER)
+        self.channel.makeConnection(self.transport)
+        self.addCleanup(self.channel.connectionLost, None)
+
+    def test_direct(self):
+        """
+        A whole answer the kernel takes never touches the buffer.
+        """
+        self.channel.dataReceived(CHECK)
+        self.assertTrue(self.transport.direct.startswith(b"HTTP/1.1 200 OK\r\n"))
+        self.assertEqual(self.transport.value(), b"")
+
+    def test_partial_then_buffered(self):
+        """
+        What the kernel does not take is buffered in order, and later
+        answers are buffered too.
+        """
+        self.transport.room = 10
+        self.channel.dataReceived(CHECK)
+        self.channel.dataReceived(CHECK)
+        self.assertEqual(self.transport.direct, b"HTTP/1.1 2")
+        stream = self.transport.direct + self.transport.value()
+        self.assertEqual([a[0] for a in answers(stream)], [b"HTTP/1.1 200 OK"] * 2)
+
+    def test_lost(self):
+        """
+        A connection found lost: the answer goes to the transport, which
+        will find out too.
+        """
+        self.transport.room = None
+        self.channel.dataReceived(CHECK)
+        self.assertTrue(self.transport.value().startswith(b"HTTP/1.1 200 OK\r\n"))
