@@ -8,6 +8,7 @@ reactor).
 from __future__ import annotations
 
 import json
+import re
 
 from twisted.internet import defer, reactor
 from twisted.internet.protocol import ClientFactory, Protocol
@@ -17,6 +18,7 @@ from twisted.web.http import RESPONSES
 from freno.config.model import ClusterSettings, Config, MySQLStoreSettings
 from freno.consensus.interface import ConsensusError
 from freno.consensus.local import LocalConsensus
+from freno.http.fast_check import FastCheckChannel
 from freno.http.protocol import (
     MAX_HEADER_BYTES,
     MAX_REQUEST_LINE,
@@ -251,6 +253,27 @@ class SocketTests(TestCase):
         """
         data = yield self.send(b"garbage\r\n\r\n")
         self.assertTrue(data.startswith(b"HTTP/1.1 400 Bad Request\r\n"), data)
+
+    @defer.inlineCallbacks
+    def test_fast_and_plain_alike(self):
+        """
+        Over a real socket, the fast check channel (the default) and the
+        plain channel write the same bytes for pipelined checks with an API
+        request among them, the C{Date} and data-age values aside.
+        """
+        stream = (
+            b"GET /check/a/mysql/main HTTP/1.1\r\n\r\n"
+            b"HEAD /check-read/a/mysql/main/0.1?p=low HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /lb-check HTTP/1.1\r\n\r\n"
+            b"GET /check/a/mysql/main HTTP/1.1\r\nConnection: close\r\n\r\n"
+        )
+        self.assertIsInstance(self.site.buildProtocol(None), FastCheckChannel)
+        fast = yield self.send(stream)
+        self.site.protocol = FrenoChannel
+        plain = yield self.send(stream)
+        clean = re.compile(rb"(Date|X-Freno-Data-Age-Ms): [^\r]*\r\n")
+        self.assertEqual(clean.sub(b"", fast), clean.sub(b"", plain))
+        self.assertEqual(fast.count(b"HTTP/1.1 200 OK\r\n"), 3)
 
     def test_site_classes(self):
         """
