@@ -47,7 +47,7 @@ connection (slow clients; C{twisted.web} has only its idle timeout).
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional, Tuple
 
 import httptools
 from twisted.internet import tcp
@@ -72,6 +72,12 @@ _TARGET_BYTES = bytes(range(33, 177))
 _END = b"\r\n\r\n"
 _QUERY_CACHE_SIZE = 1024
 _CACHED_QUERY_LENGTH = 256
+#: Heads read (validated, parsed, routed) are cached by their bytes: this
+#: many, of at most this many bytes.
+_HEAD_CACHE_SIZE = 1024
+_CACHED_HEAD_LENGTH = 1024
+#: What a head says (L{FastCheckChannel._read_head}).
+Head = Tuple[bool, bytes, bool, bool, Optional[Tuple], bool, Optional[str], Optional[str]]
 
 
 class _HandOver(Exception):
@@ -154,6 +160,7 @@ class FastCheckChannel(FrenoChannel):
         self._check: CheckResource = site.resource.check_resource
         self._bytes: CheckAnswerBytes = site.check_bytes
         self._queries: Dict[bytes, bool] = site.check_queries
+        self._heads: Dict[bytes, Head] = site.check_heads
         peer = self.transport.getPeer()
         self._peer_host = getattr(peer, "host", None) or "local"
         self._direct = isinstance(self.transport, self.direct_transports)
@@ -232,9 +239,41 @@ class FastCheckChannel(FrenoChannel):
 
         @raise _HandOver: for C{twisted.web}.
         """
-        if end - start > FAST_HEAD_LIMIT:
-            raise _HandOver()
         head = buffer[start:end]
+        read = self._heads.get(head)
+        if read is None:
+            read = self._read_head(head, buffer[start:end + 4])
+            if len(head) <= _CACHED_HEAD_LENGTH:
+                heads = self._heads
+                if len(heads) >= _HEAD_CACHE_SIZE:
+                    heads.clear()
+                heads[head] = read
+        is_head, version, close, persistent, route, low, forwarded, error = read
+        if error is not None:
+            return self._bytes.generic(400, error, is_head, version, close), persistent
+        try:
+            result = self._check.evaluate(
+                route, low, self._peer_host if forwarded is None else forwarded)
+        except (ParameterError, InvalidCheck) as e:
+            return self._bytes.generic(400, str(e), is_head, version, close), persistent
+        except Exception:
+            self._log.failure("check request failed", path=route)
+            return self._bytes.generic(500, "internal error", is_head, version, close), persistent
+        return self._bytes.answer(result, is_head, version, close), persistent
+
+    def _read_head(self, head: bytes, whole: bytes) -> Head:
+        """
+        Validate and read a request head never seen before (heads are
+        cached by their bytes: what follows depends on them alone).
+
+        @param head: the head without its blank line.
+        @param whole: the head with it.
+        @return: C{(is_head, version, close, persistent, route, low
+            priority, forwarded-for address or None, 400 message or None)}.
+        @raise _HandOver: for C{twisted.web}.
+        """
+        if len(head) > FAST_HEAD_LIMIT:
+            raise _HandOver()
         line_end = head.find(b"\r\n")
         parsed = _request_line(head if line_end < 0 else head[:line_end])
         if parsed is None:
@@ -245,33 +284,25 @@ class FastCheckChannel(FrenoChannel):
             if (head.count(b"\n") != lines or head.count(b"\r") != lines
                     or b"\r\n " in head or b"\r\n\t" in head or b"\x00" in head):
                 raise _HandOver()
-        self._parse(buffer[start:end + 4])
+        self._parse(whole)
         persistent = version == HTTP_11
         close = False
         connection = self._connection
         if connection is not None and persistent:
             close = b"close" in [t.lower() for t in connection.split(b" ")]
             persistent = not close
-        bytes_ = self._bytes
+        forwarded = self._forwarded
+        if forwarded is not None:
+            forwarded = forwarded[:MAX_FORWARDED_FOR].decode("utf-8", "replace")
         path, _, query = target.partition(b"?")
         try:
             route = self._check.route(path)
         except NotARoute:
             raise _HandOver() from None
         except ParameterError as e:
-            return bytes_.generic(400, str(e), is_head, version, close), persistent
-        try:
-            remote = self._peer_host
-            forwarded = self._forwarded
-            if forwarded is not None:
-                remote = forwarded[:MAX_FORWARDED_FOR].decode("utf-8", "replace")
-            result = self._check.evaluate(route, self._low_priority(query), remote)
-        except (ParameterError, InvalidCheck) as e:
-            return bytes_.generic(400, str(e), is_head, version, close), persistent
-        except Exception:
-            self._log.failure("check request failed", path=path)
-            return bytes_.generic(500, "internal error", is_head, version, close), persistent
-        return bytes_.answer(result, is_head, version, close), persistent
+            return (is_head, version, close, persistent, None, False, forwarded, str(e))
+        return (is_head, version, close, persistent, route, self._low_priority(query),
+                forwarded, None)
 
     def _parse(self, head: bytes) -> None:
         """

@@ -165,9 +165,10 @@ class FrenoSite(Site):
     def __init__(self, resource: FrenoRoot, *args, fast_check: bool = False, **kwargs) -> None:
         super().__init__(resource, *args, **kwargs)
         check = resource.check_resource
-        #: The fast channel's response renderer and query cache.
+        #: The fast channel's response renderer, query and head caches.
         self.check_bytes = CheckAnswerBytes(check.clock, check.leader)
         self.check_queries: dict = {}
+        self.check_heads: dict = {}
         if fast_check:
             self.protocol = FastCheckChannel
 
