@@ -102,11 +102,13 @@ def _check_method(args):
     from freno.config.model import ProbeSettings
 
     return f"""\
-Three servers on 127.0.0.1, up for the whole run: the **baseline**, a bare `twisted.web` leaf
+Four servers on 127.0.0.1, up for the whole run: the **baseline**, a bare `twisted.web` leaf
 resource answering a JSON body of the same size (HEAD: status only), measured in the same run;
 the check path alone (`freno.http.site.build_site` in its own process, single node,
 `LocalConsensus` leader, two clusters of three static hosts whose aggregated metrics a
-`LoopingCall` refreshes every 50 ms, no raft and no probing); and **what users run**: the
+`LoopingCall` refreshes every 50 ms, no raft and no probing), with the fast check channel (the
+default) and with `CheckFastPath` off (the twisted.web check path, for comparison); and **what
+users run**: the
 leader of a 3-node `twistd freno` group (raft, generated password) probing its two clusters
 (each listing both replicas of a MariaDB sandbox with a heartbeat writer, freno's heartbeat
 query, the default probe settings: the `{ProbeSettings().driver}` driver) on

@@ -14,6 +14,8 @@ Three servers on 127.0.0.1 (free ports), all up for the whole run:
       of its own, single node (L{LocalConsensus}, leader), two clusters of
       three static hosts whose L{AggregatedMetrics} a C{LoopingCall} fills
       every 50 ms, no raft and no probing: the check path alone;
+    - C{plain}: the same with C{CheckFastPath} off, the check routes served
+      by C{twisted.web} (the path before the fast check channel, D83);
     - C{leader}: the leader of a real 3-node C{twistd freno} group probing
       its two clusters on a MariaDB replication sandbox
       (L{bench.probing_leader}): what users run.
@@ -22,7 +24,7 @@ Measured:
 
     1. rounds, each loading every server in turn for C{--duration} s with
        C{wrk -t1 -c50} (GET) and C{hey -c 50 -m HEAD} (HEAD) on a check
-       path; per round the ratios single/bare and leader/bare;
+       path; per round the ratios single/bare, plain/bare and leader/bare;
     2. a fixed rate of 2,000 requests/s, C{hey -c 50 -q 40} (hey's rate
        limit is per worker), GET and HEAD, on the leader and on the bare
        resource, C{--rate-rounds} times;
@@ -57,7 +59,7 @@ CHECK_PATH = "/check/bench/mysql/c1"
 # -- servers (run in child processes) ----------------------------------------
 
 
-def _serve_single() -> None:
+def _serve_single(fast: bool = True) -> None:
     from twisted.internet import reactor
     from twisted.internet.task import LoopingCall
 
@@ -82,7 +84,7 @@ def _serve_single() -> None:
         )
         for name in ("c1", "c2")
     }
-    config = Config(mysql=MySQLStoreSettings(clusters=clusters))
+    config = Config(mysql=MySQLStoreSettings(clusters=clusters), check_fast_path=fast)
     metrics = AggregatedMetrics(
         reactor, {n: c.throttle_threshold for n, c in clusters.items()}, 5.0
     )
@@ -170,7 +172,7 @@ def _start(kind: str):
 
 
 #: The servers, in the order each round loads them.
-KINDS = ("bare", "single", "leader")
+KINDS = ("bare", "plain", "single", "leader")
 METHODS = ("GET", "HEAD")
 #: Requests per second per hey worker in the fixed-rate runs (x 50 = 2,000).
 RATE_PER_WORKER = 40
@@ -267,7 +269,7 @@ def _summary(data: dict, log=print) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.strip().split("\n\n")[0])
-    parser.add_argument("--serve", choices=["single", "bare"])
+    parser.add_argument("--serve", choices=["single", "plain", "bare"])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--rate-duration", type=int, default=8)
@@ -278,8 +280,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default=None, help="write every round's figures to this file")
     parser.add_argument("--workdir", default=None, help="keep the group's state and logs here")
     args = parser.parse_args(argv)
-    if args.serve == "single":
-        _serve_single()
+    if args.serve in ("single", "plain"):
+        _serve_single(fast=args.serve == "single")
         return 0
     if args.serve == "bare":
         _serve_bare()
@@ -296,7 +298,7 @@ def main(argv=None) -> int:
     servers = {}
     group = ProbingGroup(os.path.join(workdir, "group"))
     try:
-        for kind in ("bare", "single"):
+        for kind in ("bare", "plain", "single"):
             servers[kind] = _start(kind)
         leader = group.start()
         print(f"leader {leader.name} on {leader.url}, probing with the {ProbeSettings().driver} driver", flush=True)

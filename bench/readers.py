@@ -59,7 +59,8 @@ def check_metrics(data: dict) -> Result:
     """
     The check-path figures (C{bench.check_http --json}): per method, each
     server's throughput and latency, the ratios single/bare and leader/bare
-    (per round), the fixed-rate runs, the 200-client case and the
+    (per round; and, when the run has it, the single node's twisted.web
+    check path, C{plain}, for comparison), the fixed-rate runs, the 200-client case and the
     saturation run.
     """
     rounds = data["rounds"]
@@ -84,6 +85,18 @@ def check_metrics(data: dict) -> Result:
                 _errors_metric(f"{method} {label}, failed requests", rows),
             ]
             notes += _left_out(f"{method} {label}", rows)
+        plain = rounds.get(f"plain {method}")
+        if plain:
+            pairs = [(c, b) for c, b in zip(plain, bare) if not _failed(c) and not _failed(b)]
+            label = "single node, twisted.web check path"
+            metrics += [
+                Metric(f"{method} {label}, throughput", "req/s",
+                       [r["rps"] for r in plain if not _failed(r)], digits=0),
+                Metric(f"{method} ratio {label} / bare (paired rounds)", "",
+                       [c["rps"] / b["rps"] for c, b in pairs]),
+                _errors_metric(f"{method} {label}, failed requests", plain),
+            ]
+            notes += _left_out(f"{method} {label}", plain)
         clean = [r for r in bare if not _failed(r)]
         metrics += [
             Metric(f"{method} bare resource, throughput", "req/s", [r["rps"] for r in clean], digits=0),

@@ -388,6 +388,21 @@ class ReaderTests(SynchronousTestCase):
         self.assertIsNone(m["GET bare resource at 2,000 req/s: p99 latency"].target)
         self.assertEqual(m["GET 3-node leader, failed requests"].verdict, "met")
 
+    def test_check_plain_path(self) -> None:
+        """
+        A run with the twisted.web check path (C{plain}) reports its
+        throughput and ratio to the bare resource, without a target.
+        """
+        data = self.check_data()
+        data["rounds"]["plain GET"] = [_load(900), _load(950)]
+        data["rounds"]["plain HEAD"] = [_load(800), _load(800)]
+        m = _by_name(readers.check_metrics(data)[0])
+        ratio = m["GET ratio single node, twisted.web check path / bare (paired rounds)"]
+        self.assertEqual(ratio.values, (0.9, 0.95))
+        self.assertIsNone(ratio.target)
+        self.assertNotIn("HEAD ratio single node, twisted.web check path / bare (paired rounds)",
+                         _by_name(readers.check_metrics(self.check_data())[0]))
+
     def test_check_failed_round(self) -> None:
         """
         A round with failed requests is a miss judged on every round, its
