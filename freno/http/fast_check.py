@@ -12,7 +12,11 @@ evaluated by the very code the C{twisted.web} resource uses
 (L{CheckResource.route}, L{CheckResource.evaluate}: the same leader gating,
 counting and recent-apps recording), and the answer is written as
 pre-built bytes (L{freno.http.check_bytes}), byte for byte what the
-C{twisted.web} path writes but for the C{Date} value.
+C{twisted.web} path writes but for the C{Date} value, straight to the
+socket when it can (L{FastCheckChannel._send}; D84). What a head says
+depends on its bytes alone, so a head seen before (clients repeat theirs)
+is not read again: what it said is cached by its bytes (bounded in count and
+size, shared by the site's connections).
 
 Every request it does not answer itself goes, with every byte after it, to
 the L{FrenoChannel} this class extends, and the connection stays with
