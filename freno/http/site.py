@@ -1,7 +1,12 @@
-# -*- test-case-name: test.unit.test_http_api,test.integration.test_http_protocol,test.unit.test_check_headers,test.unit.test_explain -*-
+# -*- test-case-name: test.unit.test_http_api,test.integration.test_http_protocol,test.unit.test_check_headers,test.unit.test_explain,test.unit.test_http_fast_check -*-
 """
 L{build_site}: the whole HTTP service as one C{twisted.web} L{Site}.
 L{freno.tap} builds it and serves it on C{ListenPort}.
+
+Its connections are, by default, L{FastCheckChannel}s: they answer GET and
+HEAD on the check routes themselves and hand everything else to the plain
+C{twisted.web} channel, which serves this site as described below
+(L{freno.http.fast_check}; C{"CheckFastPath": false} turns that off).
 
 The root, L{FrenoRoot}, is a leaf that dispatches on the raw path without
 traversal: a path starting with C{/check} goes straight to the
