@@ -11,7 +11,7 @@ import sys
 from twisted.trial.unittest import SynchronousTestCase
 
 from freno.sandbox.nodes import free_port
-from freno.tap import Options
+from freno.tap import Options, freeze_start_up_objects
 
 
 def write_config(testcase, config):
@@ -114,3 +114,32 @@ class OptionsTests(SynchronousTestCase):
             options = Options()
             options.parseOptions(["--config", path] + flags)
             self.assertEqual(options.log_level, level)
+
+
+class _FakeGC:
+    """
+    Records what is asked of the garbage collector.
+    """
+
+    def __init__(self):
+        self.calls = []
+
+    def collect(self):
+        self.calls.append("collect")
+
+    def freeze(self):
+        self.calls.append("freeze")
+
+
+class FreezeTests(SynchronousTestCase):
+    """
+    L{freeze_start_up_objects} (D86).
+    """
+
+    def test_collects_then_freezes(self):
+        """
+        Start-up's garbage is collected first, then what is left frozen.
+        """
+        fake = _FakeGC()
+        freeze_start_up_objects(fake)
+        self.assertEqual(fake.calls, ["collect", "freeze"])
