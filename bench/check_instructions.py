@@ -69,7 +69,7 @@ def _site(kind: str):
     from freno.consensus.local import LocalConsensus
     from freno.http.site import build_site
     from freno.probe.metrics import AggregatedMetrics, ClusterMetric
-    from freno.stats import Stats
+    from freno.metrics.registry import Registry
 
     clock = Clock()
     clock.advance(1_700_000_000)
@@ -82,7 +82,7 @@ def _site(kind: str):
         config=Config(mysql=MySQLStoreSettings(clusters=clusters), check_fast_path=kind == "fast"),
         consensus=consensus,
         metrics=metrics,
-        stats=Stats(),
+        registry=Registry(),
         hostname="bench",
     )
     return site, clock

@@ -19,6 +19,7 @@ from freno.config.model import Config
 from freno.http.fast_check import FAST_HEAD_LIMIT, HEAD_TIMEOUT, FastCheckChannel
 from freno.http.protocol import MAX_REQUEST_LINE, FrenoChannel
 from freno.http.site import build_site
+from freno.metrics.expvar import variables
 from freno.tap import build_service
 from test.unit.test_config_helpers import ConfigFileMixin, base
 from test.unit.test_http_check import Service
@@ -93,12 +94,12 @@ class SiteTests(SynchronousTestCase):
         s = Service(self)
         site = build_site(
             clock=s.clock, config=Config(check_fast_path=False), consensus=s.consensus,
-            metrics=s.metrics, stats=s.stats, hostname="h",
+            metrics=s.metrics, registry=s.stats, hostname="h",
         )
         self.assertIs(type(site.buildProtocol(None)), FrenoChannel)
         self.assertIs(type(build_site(
             clock=s.clock, config=Config(), consensus=s.consensus, metrics=s.metrics,
-            stats=s.stats, hostname="h", fast_check=False,
+            registry=s.stats, hostname="h", fast_check=False,
         ).buildProtocol(None)), FrenoChannel)
 
 
@@ -316,7 +317,7 @@ class FastChannelTests(SynchronousTestCase):
         _, body = self.s.get("/recent-apps")
         self.assertIn(b'"app/10.1.2.3"', body)
         self.assertIn(b'"other/192.0.2.7"', body)
-        counters = self.s.stats.counters
+        counters = variables(self.s.stats).counters
         self.assertEqual(counters["check.app.mysql.main.total"], 1)
         self.assertEqual(counters["check.other.mysql.main.total"], 1)
 

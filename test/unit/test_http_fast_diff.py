@@ -18,6 +18,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from freno.http.fast_check import FastCheckChannel
 from freno.http.protocol import FrenoChannel
+from freno.metrics.catalogue import CHECKS
+from freno.metrics.expvar import variables
 from freno.throttle.checker import MAX_STORES
 from test.unit.test_http_check import Service
 
@@ -160,8 +162,9 @@ class Node:
         """
         What the checks recorded: recent apps and the counters.
         """
-        stats = self.service.stats
-        return self.service.get("/recent-apps"), dict(stats.counters), dict(stats.labeled)
+        registry = self.service.stats
+        return (self.service.get("/recent-apps"), variables(registry).counters,
+                dict(registry.series(CHECKS)))
 
 
 class DifferentialTests(SynchronousTestCase):
