@@ -500,7 +500,7 @@ def main(argv=None) -> int:
     """
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a round or two of each (smoke run)")
-    parser.add_argument("--only", default="", help="comma-separated keys: check,probe,failover,haproxy,chaos,commit,control,hysteresis,dashboard")
+    parser.add_argument("--only", default="", help="comma-separated keys: check,probe,failover,haproxy,rolling,chaos,commit,control,hysteresis,membership,dashboard")
     parser.add_argument("--output", default=None, help="where to write the report")
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="freno-bench-")

@@ -11,6 +11,7 @@ import os
 import pickle
 
 from pysyncobj import FAIL_REASON
+from pysyncobj.monotonic import monotonic
 from pysyncobj.node import TCPNode
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
@@ -32,7 +33,7 @@ from freno.consensus.membership import (
     MembershipRefused,
     check_member_address,
 )
-from freno.consensus.raft.machine import ThrottleMachine, raft_settings
+from freno.consensus.raft.machine import RESTART_HOLD, ThrottleMachine, raft_settings
 from freno.consensus.raft.memorydisk import MemoryDirectory
 from freno.consensus.raft.membership import (
     ADD,
@@ -274,6 +275,27 @@ class MachineTests(Machines):
         self.assertEqual({n.id for n in again.otherNodes}, {A})
         self.assertEqual(again.membership.current(), S(A, SELF))
         self.assertFalse(again.is_learner)
+
+    def test_restart_holds_the_first_election(self):
+        """
+        A member restarted with a term on disk waits L{RESTART_HOLD} beyond
+        its election timeout before it first stands, so that a live leader
+        reaches it first (D87); a member that never was in a group does
+        not wait.
+        """
+        disk = MemoryDirectory()
+        fresh = self.machine(disk, (SELF, A, B))
+        self.assertEqual(fresh.raftCurrentTerm, 0)
+        self.assertFalse(fresh.hold_first_election_after_restart())
+        self.follow(fresh, [], 1)  # heard from leader A in term 1
+        self.assertEqual(fresh.raftCurrentTerm, 1)
+        fresh.destroy()
+        again = self.machine(disk, (SELF, A, B))
+        before = again._SyncObj__raftElectionDeadline
+        self.assertTrue(again.hold_first_election_after_restart())
+        held = again._SyncObj__raftElectionDeadline
+        self.assertGreaterEqual(held - before, RESTART_HOLD - 0.05)
+        self.assertGreaterEqual(held - monotonic(), RESTART_HOLD - 0.05)
 
     def test_learner(self):
         """

@@ -117,6 +117,12 @@ __all__ = [
 #: stops claiming leadership at once, see L{ThrottleMachine.has_majority_lease}).
 LEADER_LEASE = 1.5
 
+#: Seconds a member restarted into a group waits, beyond its election
+#: timeout, before it first stands (D87): long enough for a live leader to
+#: dial it (C{connectionRetryTime}), finish the handshake and send it a
+#: heartbeat (C{appendEntriesPeriod}), with room for a loaded machine.
+RESTART_HOLD = 1.0
+
 #: pysyncobj settings; the comments say why a default was changed.
 SETTINGS: Dict[str, Any] = dict(
     autoTick=False,  # ticks come from the reactor
@@ -344,6 +350,30 @@ class ThrottleMachine(DynamicMembers, SyncObj):
         if self.otherNodes:
             raise ValueError("only a group of one may elect itself at once")
         self._SyncObj__raftElectionDeadline = 0.0
+
+    def hold_first_election_after_restart(self) -> bool:
+        """
+        Delay this member's first election by L{RESTART_HOLD} if it was
+        already in a group (its journal holds a term) and has other members
+        (D87).
+
+        pysyncobj has no pre-vote: a member that restarts while the group
+        has a leader stands as soon as its election timeout (0.4-1.4 s)
+        passes without a heartbeat. The member with the greater address
+        dials (pysyncobj's rule), so a restarted member may wait up to
+        C{connectionRetryTime} for the leader to reach it; if it stands
+        first, its higher term deposes a healthy leader, and clients see
+        C{not leader} for a moment during a rolling restart. Delaying an
+        election is always safe; it only costs a group whose every member
+        restarts at once this much more before its first leader.
+
+        @return: whether the election was delayed.
+        """
+        if not self.otherNodes or self.raftCurrentTerm <= 0:
+            return False
+        remaining = max(0.0, self._SyncObj__raftElectionDeadline - monotonic())
+        self._SyncObj__raftElectionDeadline = monotonic() + remaining + RESTART_HOLD
+        return True
 
     def refresh_lease(self) -> None:
         """

@@ -142,6 +142,7 @@ from freno.consensus.raft.journal import JournalError
 from freno.consensus.raft.membership import bootstrap_members
 from freno.consensus.raft.resolver import default_resolver
 from freno.consensus.raft.machine import (
+    RESTART_HOLD,
     NoNetworkTransport,
     ThrottleMachine,
     raft_settings,
@@ -326,6 +327,12 @@ class RaftConsensusService(MembershipMethods, HandoffMethods, CommandMethods, Se
         self._start_machine(directory)
         if self.single_node:
             self._machine.elect_alone()
+        elif self._machine.hold_first_election_after_restart():
+            self._log.info(
+                "raft member restarted in term {term}: first election held {hold} s for the leader to reach it",
+                term=self._machine.raftCurrentTerm,
+                hold=RESTART_HOLD,
+            )
         Service.startService(self)
         self._loop = LoopingCall(self._tick)
         self._loop.clock = self._reactor
