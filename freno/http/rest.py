@@ -42,7 +42,6 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.resource import Resource
-from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter
 
 from freno.consensus.commands import (
@@ -58,19 +57,14 @@ from freno.consensus.commands import (
     policy_key,
 )
 from freno.consensus.interface import (
-    ConsensusError,
     IConsensusService,
 )
-from freno.http.auth import Authenticator, AuthError
+from freno.http.auth import Authenticator
 from freno.http.control import audit_context, log_committed, log_refused
 from freno.http.rest_errors import (
-    auth_refused,
-    internal_error,
+    install_common_errors,
     invalid_command,
-    method_not_allowed,
-    not_committed,
     openapi_routes,
-    route_not_found,
 )
 from freno.http.rest_io import (
     RestError,
@@ -465,25 +459,8 @@ class RestAPI:
             why += f" (audit {error.audit_id})"
         return invalid_command(request, self._auth.identify(request).actor, error, why)
 
-    @app.handle_errors(AuthError)
-    def _refused(self, request, failure):
-        return auth_refused(request, failure.value)
 
-    @app.handle_errors(ConsensusError)
-    def _not_committed(self, request, failure):
-        return not_committed(request, failure.value, self._log, "command")
-
-    @app.handle_errors(NotFound)
-    def _not_found(self, request, failure):
-        return route_not_found(request)
-
-    @app.handle_errors(MethodNotAllowed)
-    def _method_not_allowed(self, request, failure):
-        return method_not_allowed(request, failure.value.valid_methods)
-
-    @app.handle_errors(Exception)
-    def _internal(self, request, failure):
-        return internal_error(request, failure, self._log, "REST request")
+install_common_errors(RestAPI.app, "REST request", "command")
 
 
 def rest_routes() -> Sequence[tuple]:

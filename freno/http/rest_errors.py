@@ -5,10 +5,9 @@ skips API in L{freno.http.rest}, the members routes in
 L{freno.http.rest_members}, the leadership transfer in
 L{freno.http.rest_leadership}): a refused token, a command that was not
 committed, an unknown route, a method the route does not take, a bad
-command, and an unexpected failure. Each app keeps its own
-C{handle_errors} methods (Klein binds them per app) and calls these, so the
-bodies, status codes and headers stay one definition. The shapes are in
-C{docs/api.md}.
+command, and an unexpected failure. L{install_common_errors} registers
+the shared ones on each app after its own, so the bodies, status codes and
+headers stay one definition. The shapes are in C{docs/api.md}.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Iterable, List, Tuple
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from freno.consensus.commands import InvalidCommand
 from freno.consensus.interface import CommitTimeoutError, ConsensusError, NotLeaderError
@@ -96,6 +96,43 @@ def internal_error(request, failure: Failure, log: Logger, what: str) -> bytes:
     """
     log.failure("{what} failed", failure, what=what, path=request.path)
     return error_response(request, RestError(500, "internal", "internal error"))
+
+
+def install_common_errors(app, what: str, command: str) -> None:
+    """
+    Register on the Klein C{app} the error answers every C{/api/v1} app
+    gives alike: a refused token, a command not committed, an unknown
+    route, a method the route does not take, and (last, as the catch-all)
+    an unexpected failure. Call it after the class body, so that the app's
+    own handlers (its L{RestError}, its refusals) are tried first: Klein
+    tries handlers in the order they were registered.
+
+    @param app: the class's C{Klein} app; its instances have a C{_log}.
+    @param what: what a request to this app is, for the log of an
+        unexpected failure (C{"REST request"}, ...).
+    @param command: what this app commits, for the log of a command not
+        committed (C{"command"}, C{"membership change"}, ...).
+    """
+
+    @app.handle_errors(AuthError)
+    def _refused(api, request, failure):
+        return auth_refused(request, failure.value)
+
+    @app.handle_errors(ConsensusError)
+    def _not_committed(api, request, failure):
+        return not_committed(request, failure.value, api._log, command)
+
+    @app.handle_errors(NotFound)
+    def _not_found(api, request, failure):
+        return route_not_found(request)
+
+    @app.handle_errors(MethodNotAllowed)
+    def _method_not_allowed(api, request, failure):
+        return method_not_allowed(request, failure.value.valid_methods)
+
+    @app.handle_errors(Exception)
+    def _internal(api, request, failure):
+        return internal_error(request, failure, api._log, what)
 
 
 def openapi_routes(app) -> List[Tuple[str, str]]:

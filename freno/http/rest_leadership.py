@@ -35,25 +35,19 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.resource import Resource
-from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from freno.consensus.commands import InvalidCommand, RecordTransfer
 from freno.consensus.interface import (
-    ConsensusError,
     IConsensusService,
 )
 from freno.consensus.transfer import HandoffRefused, ILeadershipTransfer
-from freno.http.auth import Authenticator, AuthError
+from freno.http.auth import Authenticator
 from freno.http.control import audit_context, log_committed, log_refused
 from freno.http.rest_errors import (
+    install_common_errors,
     RETRY_AFTER,
-    auth_refused,
-    internal_error,
     invalid_command,
-    method_not_allowed,
-    not_committed,
     openapi_routes,
-    route_not_found,
 )
 from freno.http.rest_io import (
     RestError,
@@ -171,25 +165,8 @@ class LeadershipAPI:
     def _invalid(self, request, failure):
         return invalid_command(request, self._auth.identify(request).actor, failure.value)
 
-    @app.handle_errors(AuthError)
-    def _auth_refused(self, request, failure):
-        return auth_refused(request, failure.value)
 
-    @app.handle_errors(ConsensusError)
-    def _not_committed(self, request, failure):
-        return not_committed(request, failure.value, self._log, "transfer record")
-
-    @app.handle_errors(NotFound)
-    def _not_found(self, request, failure):
-        return route_not_found(request)
-
-    @app.handle_errors(MethodNotAllowed)
-    def _method_not_allowed(self, request, failure):
-        return method_not_allowed(request, failure.value.valid_methods)
-
-    @app.handle_errors(Exception)
-    def _internal(self, request, failure):
-        return internal_error(request, failure, self._log, "leadership request")
+install_common_errors(LeadershipAPI.app, "leadership request", "transfer record")
 
 
 def leadership_routes() -> Sequence[tuple]:

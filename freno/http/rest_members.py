@@ -26,27 +26,21 @@ from twisted.internet.defer import inlineCallbacks
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.resource import Resource
-from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from freno.consensus.commands import InvalidCommand
-from freno.consensus.interface import ConsensusError
 from freno.consensus.membership import (
     UNSUPPORTED,
     IMembership,
     MemberState,
     MembershipRefused,
 )
-from freno.http.auth import Authenticator, AuthError
+from freno.http.auth import Authenticator
 from freno.http.control import audit_context, log_committed, log_refused
 from freno.http.rest import _klein
 from freno.http.rest_errors import (
-    auth_refused,
-    internal_error,
+    install_common_errors,
     invalid_command,
-    method_not_allowed,
-    not_committed,
     openapi_routes,
-    route_not_found,
 )
 from freno.http.rest_io import (
     RestError,
@@ -182,9 +176,6 @@ class MembersAPI:
     def _invalid(self, request, failure):
         return invalid_command(request, self._auth.identify(request).actor, failure.value)
 
-    @app.handle_errors(AuthError)
-    def _refused(self, request, failure):
-        return auth_refused(request, failure.value)
 
     @app.handle_errors(MembershipRefused)
     def _membership_refused(self, request, failure):
@@ -196,21 +187,8 @@ class MembersAPI:
             detail["leader"] = error.leader
         return json_response(request, error.status, {"error": detail})
 
-    @app.handle_errors(ConsensusError)
-    def _not_committed(self, request, failure):
-        return not_committed(request, failure.value, self._log, "membership change")
 
-    @app.handle_errors(NotFound)
-    def _not_found(self, request, failure):
-        return route_not_found(request)
-
-    @app.handle_errors(MethodNotAllowed)
-    def _method_not_allowed(self, request, failure):
-        return method_not_allowed(request, failure.value.valid_methods)
-
-    @app.handle_errors(Exception)
-    def _internal(self, request, failure):
-        return internal_error(request, failure, self._log, "membership request")
+install_common_errors(MembersAPI.app, "membership request", "membership change")
 
 
 def member_routes() -> Sequence[tuple]:
