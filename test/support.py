@@ -1,8 +1,13 @@
 """
 Test support shared by several test modules (not a test module itself):
-starting MariaDB sandboxes for integration tests, with a skip naming the
-C{make deps} package when C{mariadbd} is missing (see L{test.skips}).
+starting MariaDB sandboxes and groups of C{twistd freno} nodes for
+integration tests, with a skip naming the C{make deps} package when
+C{mariadbd} is missing (see L{test.skips}).
 """
+
+import os
+import shutil
+import tempfile
 
 from freno.sandbox.mysql import MySQLSandbox
 from test.skips import binary_or_skip
@@ -65,3 +70,79 @@ class SharedSandboxMixin:
             cls._created = cls._finished = 0
             if sandbox is not None:
                 sandbox.stop()
+
+
+class SharedGroupMixin(SharedSandboxMixin):
+    """
+    One raft group of C{twistd freno} processes probing the class's shared
+    sandbox, for all the tests of a class in a run: the first C{setUp}
+    starts it (after the sandbox) and waits for a leader; the clean-up of
+    the last test instance stops every node by its pid and removes the
+    group's files, before the sandbox stops.
+
+    @cvar group_size: how many nodes.
+    @ivar group: the L{FrenoGroup}, in every test.
+    """
+
+    group_size = 3
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._group = None
+        cls._group_workdir = None
+
+    def group_store(self) -> dict:
+        """
+        The group's C{Stores.MySQL} (override): by default the sandbox's
+        primary and replicas as the cluster C{main}.
+        """
+        from freno.sandbox.cluster import store_for
+
+        return store_for(self.sandbox)
+
+    def group_extra_config(self) -> dict:
+        """
+        More configuration keys for every node (override); none by default.
+        """
+        return {}
+
+    def setUp(self):
+        super().setUp()
+        cls = type(self)
+        if cls._group is None:
+            from freno.sandbox.nodes import FrenoGroup
+
+            workdir = tempfile.mkdtemp(prefix=f"freno-{cls.__name__}-")
+            group = FrenoGroup(
+                os.path.join(workdir, "freno"),
+                size=self.group_size,
+                store=self.group_store(),
+                extra_config=self.group_extra_config(),
+            )
+            try:
+                group.start()
+                group.wait_leader(30)
+            except BaseException:
+                group.stop()
+                shutil.rmtree(workdir, ignore_errors=True)
+                raise
+            cls._group, cls._group_workdir = group, workdir
+        self.group = cls._group
+        self.addCleanup(self._release_group)
+
+    def release_shared(self) -> None:
+        """
+        Stop what the class shares besides the group (override; called
+        once, by the last test's clean-up, before the group stops).
+        """
+
+    def _release_group(self):
+        # Runs before SharedSandboxMixin._release (clean-ups run last
+        # first), so this test is not yet counted as finished.
+        cls = type(self)
+        if cls._finished + 1 >= cls._created:
+            self.release_shared()
+            if cls._group is not None:
+                group, cls._group = cls._group, None
+                group.stop()
+                shutil.rmtree(cls._group_workdir, ignore_errors=True)

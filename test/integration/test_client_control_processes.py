@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Tuple
 
@@ -25,7 +23,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from freno.client import FrenoClient
 from freno.client.result import FrenoAPIError
 from freno.sandbox.processes import wait_for
-from test.support import SharedSandboxMixin
+from test.support import SharedGroupMixin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OPS = "ops-client-0123456789abcdef"
@@ -33,14 +31,25 @@ DEPLOY = "deploy-client-0123456789abcdef"
 TOKENS = {"ops": {"Token": OPS, "Role": "admin"}, "deploy": {"Token": DEPLOY, "Role": "throttle"}}
 
 
-class ClientControlProcessTests(SharedSandboxMixin, SynchronousTestCase):
+class ClientControlProcessTests(SharedGroupMixin, SynchronousTestCase):
     """
     [slow, real processes] The client with tokens against a group with
     C{ControlTokens}.
     """
 
     sandbox_kwargs = {"replicas": 0}
-    _group = None
+
+    def group_store(self) -> dict:
+        return {
+            "User": self.sandbox.user,
+            "Password": self.sandbox.password,
+            "MetricQuery": "select 0.5",
+            "ThrottleThreshold": 1.0,
+            "Clusters": {"main": {"StaticHostsSettings": {"Hosts": [self.sandbox.primary.hostport]}}},
+        }
+
+    def group_extra_config(self) -> dict:
+        return {"ControlTokens": TOKENS}
 
     def setUp(self) -> None:
         try:
@@ -48,41 +57,10 @@ class ClientControlProcessTests(SharedSandboxMixin, SynchronousTestCase):
         except ImportError:
             raise SkipTest("this checkout has no REST API (freno.http.rest)") from None
         super().setUp()
-        cls = type(self)
-        if cls._group is None:
-            from freno.sandbox.nodes import FrenoGroup
-
-            store = {
-                "User": self.sandbox.user,
-                "Password": self.sandbox.password,
-                "MetricQuery": "select 0.5",
-                "ThrottleThreshold": 1.0,
-                "Clusters": {"main": {"StaticHostsSettings": {"Hosts": [self.sandbox.primary.hostport]}}},
-            }
-            workdir = tempfile.mkdtemp(prefix="freno-client-control-")
-            group = FrenoGroup(os.path.join(workdir, "freno"), size=3, store=store,
-                               extra_config={"ControlTokens": TOKENS})
-            try:
-                group.start()
-                group.wait_leader(30)
-            except BaseException:
-                group.stop()
-                shutil.rmtree(workdir, ignore_errors=True)
-                raise
-            cls._group, cls._workdir = group, workdir
-        self.group = cls._group
-        self.addCleanup(self._release_group)
         self.urls = [node.url for node in self.group.nodes]
         self.ops = FrenoClient(self.urls, token=OPS)
         self.addCleanup(self.ops.close)
         wait_for(lambda: self.ops.check("setup", "main").allowed, 30, what="/check 200 from the group")
-
-    def _release_group(self) -> None:
-        cls = type(self)
-        if cls._finished + 1 >= cls._created and cls._group is not None:
-            group, cls._group = cls._group, None
-            group.stop()
-            shutil.rmtree(cls._workdir, ignore_errors=True)
 
     def cli(self, *argv: str, token: str = "") -> Tuple[int, str, str]:
         env = dict(os.environ, PYTHONPATH=ROOT, FRENO_URL=",".join(self.urls), FRENO_TOKEN=token)

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from typing import List, Optional, Tuple
@@ -28,7 +26,7 @@ from freno.client import FrenoClient, NotAllowed
 from freno.client.answers import GO_NOT_FOUND
 from freno.client.http import HTTPTransport
 from freno.sandbox.processes import process_state, wait_for
-from test.support import SharedSandboxMixin
+from test.support import SharedGroupMixin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -72,45 +70,20 @@ class CountingTransport(HTTPTransport):
         return super().request(base_url, method, target, headers, body, timeout)
 
 
-class ClientProcessTests(SharedSandboxMixin, SynchronousTestCase):
+class ClientProcessTests(SharedGroupMixin, SynchronousTestCase):
     """
     [slow, real processes] The client against a raft group of C{twistd freno}
     processes and a MariaDB sandbox.
     """
 
     sandbox_kwargs = {"replicas": 2}
-    _group = None
-
     def setUp(self) -> None:
         super().setUp()
-        cls = type(self)
-        if cls._group is None:
-            from freno.sandbox.cluster import store_for
-            from freno.sandbox.nodes import FrenoGroup
-
-            workdir = tempfile.mkdtemp(prefix="freno-client-")
-            group = FrenoGroup(os.path.join(workdir, "freno"), size=3, store=store_for(self.sandbox))
-            try:
-                group.start()
-                group.wait_leader(30)
-            except BaseException:
-                group.stop()
-                shutil.rmtree(workdir, ignore_errors=True)
-                raise
-            cls._group, cls._workdir = group, workdir
-        self.group = cls._group
-        self.addCleanup(self._release_group)
         self.urls = [node.url for node in self.group.nodes]
         self.client = FrenoClient(self.urls, timeout=1.0)
         self.addCleanup(self.client.close)
         wait_for(lambda: self.client.check("setup", "main").allowed, 30, what="/check 200 from the group")
 
-    def _release_group(self) -> None:
-        cls = type(self)
-        if cls._finished + 1 >= cls._created and cls._group is not None:
-            group, cls._group = cls._group, None
-            group.stop()
-            shutil.rmtree(cls._workdir, ignore_errors=True)
 
     # -- helpers ------------------------------------------------------------
 

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
 from typing import List
 
@@ -31,10 +29,10 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from freno.config.model import HEARTBEAT_QUERY
 from freno.sandbox.cluster import CONSTANT_QUERY
-from freno.sandbox.nodes import FrenoGroup, FrenoNode
+from freno.sandbox.nodes import FrenoNode
 from freno.sandbox.processes import wait_for
 from test.skips import binary_or_skip
-from test.support import SharedSandboxMixin
+from test.support import SharedGroupMixin
 
 #: Where screenshots go (relative to trial's working directory, _trial_temp).
 SCREENS = "dashboard-screens"
@@ -68,14 +66,13 @@ def store(sandbox) -> dict:
     }
 
 
-class DashboardBrowserTests(SharedSandboxMixin, SynchronousTestCase):
+class DashboardBrowserTests(SharedGroupMixin, SynchronousTestCase):
     """
     [slow, real processes and a browser] The status page against a raft
     group of C{twistd freno} processes and a MariaDB sandbox.
     """
 
     sandbox_kwargs = {"replicas": 2}
-    _group = None
     _playwright = None
     _browser = None
 
@@ -87,40 +84,25 @@ class DashboardBrowserTests(SharedSandboxMixin, SynchronousTestCase):
             raise SkipTest("playwright not installed: run make deps (pip install -e '.[test]')")
         super().setUp()
         cls = type(self)
-        if cls._group is None:
-            workdir = tempfile.mkdtemp(prefix="freno-dashboard-")
-            group = FrenoGroup(os.path.join(workdir, "freno"), size=3, store=store(self.sandbox))
-            try:
-                group.start()
-                group.wait_leader(30)
-            except BaseException:
-                group.stop()
-                shutil.rmtree(workdir, ignore_errors=True)
-                raise
-            cls._group, cls._workdir = group, workdir
         if cls._browser is None:
             cls._playwright = sync_playwright().start()
             cls._browser = cls._playwright.chromium.launch(
                 executable_path=binary_or_skip("chromium"), args=["--no-sandbox"]
             )
-        self.group = cls._group
-        self.addCleanup(self._release_group)
         self.leader = self.group.wait_leader(30)
         wait_for(lambda: self.leader.get("/check/setup/mysql/main")[0] == 200, 30, what="/check 200")
         wait_for(lambda: self.leader.get("/check/setup/mysql/archive")[0] == 200, 30, what="/check 200")
         os.makedirs(SCREENS, exist_ok=True)
 
-    def _release_group(self) -> None:
+    def group_store(self) -> dict:
+        return store(self.sandbox)
+
+    def release_shared(self) -> None:
         cls = type(self)
-        if cls._finished + 1 >= cls._created:
-            if cls._browser is not None:
-                cls._browser.close()
-                cls._playwright.stop()
-                cls._browser = cls._playwright = None
-            if cls._group is not None:
-                group, cls._group = cls._group, None
-                group.stop()
-                shutil.rmtree(cls._workdir, ignore_errors=True)
+        if cls._browser is not None:
+            cls._browser.close()
+            cls._playwright.stop()
+            cls._browser = cls._playwright = None
 
     # -- helpers ------------------------------------------------------------
 
