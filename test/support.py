@@ -5,12 +5,42 @@ integration tests, with a skip naming the C{make deps} package when
 C{mariadbd} is missing (see L{test.skips}).
 """
 
+import json
 import os
 import shutil
 import tempfile
 
 from freno.sandbox.mysql import MySQLSandbox
+from freno.sandbox.processes import free_port
 from test.skips import binary_or_skip
+
+
+def write_config(testcase, config):
+    """
+    Write C{config} (a dict) to a temporary file and return its path.
+    """
+    path = testcase.mktemp() + ".json"
+    with open(path, "w") as f:
+        json.dump(config, f)
+    return path
+
+
+def single_node_config(testcase, http_port=0):
+    """
+    A minimal valid single-node configuration with one static cluster.
+    """
+    return {
+        "ListenPort": http_port,
+        "RaftBind": f"127.0.0.1:{free_port()}",
+        "RaftDataDir": os.path.abspath(testcase.mktemp()),
+        "RaftNodes": [],
+        "Stores": {
+            "MySQL": {
+                "ThrottleThreshold": 1,
+                "Clusters": {"main": {"StaticHostsSettings": {"Hosts": ["127.0.0.1:1"]}}},
+            }
+        },
+    }
 
 
 def start_sandbox(case, **kwargs) -> MySQLSandbox:

@@ -4,42 +4,12 @@ overrides.
 """
 
 import io
-import json
-import os
 import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from freno.sandbox.nodes import free_port
 from freno.tap import Options, freeze_start_up_objects
-
-
-def write_config(testcase, config):
-    """
-    Write C{config} (a dict) to a temporary file and return its path.
-    """
-    path = testcase.mktemp() + ".json"
-    with open(path, "w") as f:
-        json.dump(config, f)
-    return path
-
-
-def single_node_config(testcase, http_port=0):
-    """
-    A minimal valid single-node configuration with one static cluster.
-    """
-    return {
-        "ListenPort": http_port,
-        "RaftBind": f"127.0.0.1:{free_port()}",
-        "RaftDataDir": os.path.abspath(testcase.mktemp()),
-        "RaftNodes": [],
-        "Stores": {
-            "MySQL": {
-                "ThrottleThreshold": 1,
-                "Clusters": {"main": {"StaticHostsSettings": {"Hosts": ["127.0.0.1:1"]}}},
-            }
-        },
-    }
+from test.support import single_node_config, write_config
 
 
 class OptionsTests(SynchronousTestCase):
