@@ -93,7 +93,7 @@ def run(rounds: int, workdir: str, log: Callable[[str], None] = print) -> Failov
     from freno.sandbox.cluster import store_for
     from freno.sandbox.haproxy import HAProxy
     from freno.sandbox.mysql import MySQLSandbox
-    from freno.sandbox.nodes import FrenoGroup, free_port, http_get, wait_for
+    from freno.sandbox.nodes import FrenoGroup, wait_for
     from test.integration.test_haproxy_failover import (
         CHECK_PATH,
         MAX_WINDOW,
@@ -113,13 +113,9 @@ def run(rounds: int, workdir: str, log: Callable[[str], None] = print) -> Failov
         group = FrenoGroup(os.path.join(workdir, "freno"), size=3, store=store_for(sandbox))
         group.start(30)
         group.wait_leader(30)
-        haproxy = HAProxy(
-            os.path.join(workdir, "haproxy"), free_port(), [n.http_port for n in group.nodes]
-        )
+        haproxy = HAProxy.in_front_of(group, workdir)
         haproxy.start()
-        wait_for(
-            lambda: http_get(haproxy.url + CHECK_PATH)[0] == 200, 30, what="a 200 through HAProxy"
-        )
+        haproxy.wait_status(CHECK_PATH)
         # Generous: a round takes a few seconds; the deadline only bounds threads.
         deadline = time.monotonic() + 60 + 30 * rounds
         load = ClientLoad(haproxy.client_port, deadline)

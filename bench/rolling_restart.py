@@ -274,7 +274,7 @@ def run(
     from freno.sandbox.cluster import constant_store
     from freno.sandbox.haproxy import HAProxy
     from freno.sandbox.mysql import MySQLSandbox
-    from freno.sandbox.nodes import FrenoGroup, free_port, http_get, wait_for
+    from freno.sandbox.nodes import FrenoGroup
 
     began = time.monotonic()
     result = RollingRun(rate)
@@ -287,13 +287,9 @@ def run(
         group = FrenoGroup(os.path.join(workdir, "freno"), size=3, store=constant_store(sandbox))
         group.start(30)
         group.wait_leader(30)
-        haproxy = HAProxy(
-            os.path.join(workdir, "haproxy"), free_port(), [n.http_port for n in group.nodes]
-        )
+        haproxy = HAProxy.in_front_of(group, workdir)
         haproxy.start()
-        wait_for(
-            lambda: http_get(haproxy.url + CHECK_PATH)[0] == 200, 30, what="a 200 through HAProxy"
-        )
+        haproxy.wait_status(CHECK_PATH)
         load = PacedLoad(haproxy.client_port, rate, threads, time.monotonic() + 120 + 180 * rounds)
         load.start()
         time.sleep(1.0)

@@ -94,9 +94,7 @@ def main(argv=None) -> int:
         group.start()
         leader = group.wait_leader(30)
         if args.nodes > 1:
-            haproxy = HAProxy(
-                os.path.join(workdir, "haproxy"), args.port, [n.http_port for n in group.nodes]
-            )
+            haproxy = HAProxy.in_front_of(group, workdir, args.port)
             haproxy.start()
             client = haproxy.url
         else:

@@ -10,12 +10,15 @@ import os
 import re
 import signal
 import subprocess
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import attr
 
 from freno.sandbox.nodes import REPO_ROOT, http_get, wait_for
-from freno.sandbox.processes import find_binary
+from freno.sandbox.processes import find_binary, free_port
+
+if TYPE_CHECKING:
+    from freno.sandbox.nodes import FrenoGroup
 
 #: The recommended configuration at the top of the repository.
 HAPROXY_CFG = os.path.join(REPO_ROOT, "haproxy.cfg")
@@ -75,12 +78,37 @@ class HAProxy:
     template_path: str = HAPROXY_CFG
     process: Optional[subprocess.Popen] = None
 
+    @classmethod
+    def in_front_of(cls, group: "FrenoGroup", workdir: str, client_port: Optional[int] = None) -> "HAProxy":
+        """
+        An HAProxy (not started) for every node of C{group}, with its files
+        in C{workdir}/haproxy and clients on C{client_port} (a free
+        loopback port by default).
+        """
+        return cls(
+            os.path.join(workdir, "haproxy"),
+            free_port() if client_port is None else client_port,
+            [node.http_port for node in group.nodes],
+        )
+
     @property
     def url(self) -> str:
         """
         The client-facing URL.
         """
         return f"http://127.0.0.1:{self.client_port}"
+
+    def wait_status(self, path: str, status: int = 200, timeout: float = 30.0) -> None:
+        """
+        Poll C{path} through HAProxy until it answers C{status}.
+
+        @raise TimeoutError: not within C{timeout} seconds.
+        """
+        wait_for(
+            lambda: http_get(self.url + path)[0] == status,
+            timeout,
+            what=f"a {status} for {path} through HAProxy",
+        )
 
     def start(self, timeout: float = 10.0) -> None:
         """

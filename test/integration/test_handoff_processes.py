@@ -158,7 +158,6 @@ class RollingRestartTests(SynchronousTestCase):
         from freno.sandbox.cluster import constant_store
         from freno.sandbox.haproxy import HAProxy
         from freno.sandbox.mysql import MySQLSandbox
-        from freno.sandbox.nodes import free_port, http_get
 
         workdir = tempfile.mkdtemp(prefix="freno-rolling-")
         self.addCleanup(shutil.rmtree, workdir, True)
@@ -174,12 +173,10 @@ class RollingRestartTests(SynchronousTestCase):
         self.addCleanup(group.stop)
         group.start(30)
         group.wait_leader(30)
-        haproxy = HAProxy(
-            os.path.join(workdir, "haproxy"), free_port(), [n.http_port for n in group.nodes]
-        )
+        haproxy = HAProxy.in_front_of(group, workdir)
         self.addCleanup(haproxy.stop)
         haproxy.start()
-        wait_for(lambda: http_get(haproxy.url + CHECK_PATH)[0] == 200, 30, what="a 200 through HAProxy")
+        haproxy.wait_status(CHECK_PATH)
         load = PacedLoad(haproxy.client_port, rate=20, threads=2, deadline=time.monotonic() + 300)
         load.start()
         self.addCleanup(load.stop)

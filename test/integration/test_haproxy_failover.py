@@ -194,7 +194,7 @@ class HAProxyFailoverTests(TestCase):
         from freno.sandbox.cluster import store_for
         from freno.sandbox.haproxy import HAProxy
         from freno.sandbox.mysql import MySQLSandbox
-        from freno.sandbox.nodes import FrenoGroup, free_port
+        from freno.sandbox.nodes import FrenoGroup
 
         self.workdir = tempfile.mkdtemp(prefix="freno-failover-")
         self.addCleanup(shutil.rmtree, self.workdir, True)
@@ -207,11 +207,7 @@ class HAProxyFailoverTests(TestCase):
         self.addCleanup(self.group.stop)
         self.group.start()
         self.group.wait_leader(30)
-        self.haproxy = HAProxy(
-            os.path.join(self.workdir, "haproxy"),
-            free_port(),
-            [n.http_port for n in self.group.nodes],
-        )
+        self.haproxy = HAProxy.in_front_of(self.group, self.workdir)
         self.addCleanup(self.haproxy.stop)
         self.haproxy.start()
 
