@@ -60,7 +60,7 @@ from freno.consensus.interface import (
     IConsensusService,
 )
 from freno.http.auth import Authenticator
-from freno.http.control import audit_context, log_committed, log_refused
+from freno.http.control import audit_context, log_committed
 from freno.http.rest_errors import (
     install_common_errors,
     invalid_command,
@@ -70,7 +70,6 @@ from freno.http.rest_io import (
     RestError,
     audit_json,
     bool_field,
-    error_response,
     invalid,
     json_response,
     name_field,
@@ -443,13 +442,6 @@ class RestAPI:
         )
 
     # -- errors --------------------------------------------------------------
-
-    @app.handle_errors(RestError)
-    def _rest_error(self, request, failure):
-        error = failure.value
-        if request.method not in (b"GET", b"HEAD") and error.status == 400:
-            log_refused(request, self._auth.identify(request).actor, 400, error.message)
-        return error_response(request, error)
 
     @app.handle_errors(InvalidCommand)
     def _invalid(self, request, failure):

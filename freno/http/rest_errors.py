@@ -41,6 +41,16 @@ def auth_refused(request, error: AuthError) -> bytes:
     return error_response(request, RestError(error.status, error.code, error.message, headers=headers))
 
 
+def refused_request(request, actor: str, error: RestError) -> bytes:
+    """
+    The answer a handler's L{RestError} names; a 400 to a mutation (any
+    method but GET and HEAD) is logged as refused.
+    """
+    if request.method not in (b"GET", b"HEAD") and error.status == 400:
+        log_refused(request, actor, 400, error.message)
+    return error_response(request, error)
+
+
 def invalid_command(request, actor: str, error: InvalidCommand, why: str = "") -> bytes:
     """
     400 naming the field of a command the state machine refused, logged as
@@ -101,18 +111,28 @@ def internal_error(request, failure: Failure, log: Logger, what: str) -> bytes:
 def install_common_errors(app, what: str, command: str) -> None:
     """
     Register on the Klein C{app} the error answers every C{/api/v1} app
-    gives alike: a refused token, a command not committed, an unknown
+    gives alike: a L{RestError} a handler raised, a refused token, a
+    command not committed or refused by the state machine, an unknown
     route, a method the route does not take, and (last, as the catch-all)
     an unexpected failure. Call it after the class body, so that the app's
-    own handlers (its L{RestError}, its refusals) are tried first: Klein
-    tries handlers in the order they were registered.
+    own handlers (its refusals, a finer answer to L{InvalidCommand}) are
+    tried first: Klein tries handlers in the order they were registered.
 
-    @param app: the class's C{Klein} app; its instances have a C{_log}.
+    @param app: the class's C{Klein} app; its instances have a C{_log} and
+        an C{_auth} (a L{freno.http.auth.Authenticator}).
     @param what: what a request to this app is, for the log of an
         unexpected failure (C{"REST request"}, ...).
     @param command: what this app commits, for the log of a command not
         committed (C{"command"}, C{"membership change"}, ...).
     """
+
+    @app.handle_errors(RestError)
+    def _rest_error(api, request, failure):
+        return refused_request(request, api._auth.identify(request).actor, failure.value)
+
+    @app.handle_errors(InvalidCommand)
+    def _invalid(api, request, failure):
+        return invalid_command(request, api._auth.identify(request).actor, failure.value)
 
     @app.handle_errors(AuthError)
     def _refused(api, request, failure):

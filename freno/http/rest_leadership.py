@@ -36,7 +36,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 
-from freno.consensus.commands import InvalidCommand, RecordTransfer
+from freno.consensus.commands import RecordTransfer
 from freno.consensus.interface import (
     IConsensusService,
 )
@@ -46,7 +46,6 @@ from freno.http.control import audit_context, log_committed, log_refused
 from freno.http.rest_errors import (
     install_common_errors,
     RETRY_AFTER,
-    invalid_command,
     openapi_routes,
 )
 from freno.http.rest_io import (
@@ -142,13 +141,6 @@ class LeadershipAPI:
 
     # -- errors --------------------------------------------------------------
 
-    @app.handle_errors(RestError)
-    def _rest_error(self, request, failure):
-        error = failure.value
-        if error.status == 400:
-            log_refused(request, self._auth.identify(request).actor, 400, error.message)
-        return error_response(request, error)
-
     @app.handle_errors(HandoffRefused)
     def _refused_handoff(self, request, failure):
         error = failure.value
@@ -160,10 +152,6 @@ class LeadershipAPI:
         if error.leader is not None:
             detail["leader"] = error.leader  # as the members routes do
         return json_response(request, status, {"error": detail})
-
-    @app.handle_errors(InvalidCommand)
-    def _invalid(self, request, failure):
-        return invalid_command(request, self._auth.identify(request).actor, failure.value)
 
 
 install_common_errors(LeadershipAPI.app, "leadership request", "transfer record")

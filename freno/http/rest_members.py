@@ -27,7 +27,6 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.resource import Resource
 
-from freno.consensus.commands import InvalidCommand
 from freno.consensus.membership import (
     UNSUPPORTED,
     IMembership,
@@ -39,12 +38,9 @@ from freno.http.control import audit_context, log_committed, log_refused
 from freno.http.rest import _klein
 from freno.http.rest_errors import (
     install_common_errors,
-    invalid_command,
     openapi_routes,
 )
 from freno.http.rest_io import (
-    RestError,
-    error_response,
     invalid,
     json_response,
     query_text,
@@ -164,18 +160,6 @@ class MembersAPI:
         return [m.address for m in self._backend().membership().members]
 
     # -- errors --------------------------------------------------------------
-
-    @app.handle_errors(RestError)
-    def _rest_error(self, request, failure):
-        error = failure.value
-        if request.method not in (b"GET", b"HEAD") and error.status == 400:
-            log_refused(request, self._auth.identify(request).actor, 400, error.message)
-        return error_response(request, error)
-
-    @app.handle_errors(InvalidCommand)
-    def _invalid(self, request, failure):
-        return invalid_command(request, self._auth.identify(request).actor, failure.value)
-
 
     @app.handle_errors(MembershipRefused)
     def _membership_refused(self, request, failure):
