@@ -9,6 +9,10 @@ import json
 import os
 import shutil
 import tempfile
+import time
+
+from twisted.internet.defer import inlineCallbacks
+from twisted.internet.task import deferLater
 
 from freno.sandbox.mysql import MySQLSandbox
 from freno.sandbox.processes import free_port
@@ -41,6 +45,28 @@ def single_node_config(testcase, http_port=0):
             }
         },
     }
+
+
+@inlineCallbacks
+def poll_on_reactor(predicate, timeout: float, what: str = "condition", interval: float = 0.02):
+    """
+    Poll C{predicate} every C{interval} seconds on the running reactor (for
+    tests whose code under test runs in the test process's reactor) until
+    it returns a true value, and fire with that value.
+
+    @raise AssertionError: C{timeout} seconds passed first; the message
+        names C{what}.
+    """
+    from twisted.internet import reactor
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        yield deferLater(reactor, interval, lambda: None)
 
 
 def start_sandbox(case, **kwargs) -> MySQLSandbox:

@@ -21,7 +21,7 @@ from freno.config.model import Config
 from freno.consensus.interface import ConsensusError
 from freno.consensus.mysql.service import MySQLBackendConsensus
 from freno.sandbox.processes import free_port
-from test.support import SharedSandboxMixin
+from test.support import SharedSandboxMixin, poll_on_reactor as wait_for
 
 #: Short schedules: election 0.5 s, lease 2 s, health 0.5 s, state poll 1 s.
 FAST = dict(
@@ -31,21 +31,6 @@ FAST = dict(
     state_interval=1.0,
     purge_interval=1.0,
 )
-
-
-@inlineCallbacks
-def wait_for(predicate, timeout, what, interval=0.05):
-    """
-    Poll C{predicate} until it is true, failing after C{timeout} seconds.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        yield deferLater(reactor, interval, lambda: None)
 
 
 def sleep(seconds):

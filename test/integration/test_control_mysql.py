@@ -19,7 +19,6 @@ import uuid
 import attr
 from twisted.internet import reactor
 from twisted.internet.defer import gatherResults, inlineCallbacks
-from twisted.internet.task import deferLater
 from twisted.trial.unittest import TestCase
 
 from freno.config.model import Config
@@ -28,7 +27,7 @@ from freno.consensus.interface import ConsensusError
 from freno.consensus.mysql.service import MySQLBackendConsensus
 from freno.consensus.mysql.store import SCHEMA
 from freno.consensus.state import Policy
-from test.support import SharedSandboxMixin
+from test.support import SharedSandboxMixin, poll_on_reactor as wait_for
 
 #: Short schedules: election 0.5 s, lease 2 s, health 0.5 s, state poll 10 s
 #: (so that only the change counter can bring commands across quickly).
@@ -39,18 +38,6 @@ FAST = dict(
     state_interval=10.0,
     purge_interval=1.0,
 )
-
-
-@inlineCallbacks
-def wait_for(predicate, timeout, what, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        yield deferLater(reactor, interval, lambda: None)
 
 
 def ctx(actor="token:ops", **params):

@@ -26,7 +26,7 @@ from freno.inventory.fake import FakeInventory
 from freno.probe.metrics import AggregatedMetrics
 from freno.probe.mysql_source import MySQLMetricSource
 from freno.probe.service import ProbeService
-from test.support import SharedSandboxMixin
+from test.support import SharedSandboxMixin, poll_on_reactor
 from freno.sandbox.mysql import LAG_QUERY
 from freno.metrics.expvar import variables
 from freno.metrics.registry import Registry
@@ -36,19 +36,10 @@ THRESHOLD = 1.0
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.01):
     """
-    Poll C{predicate} on the reactor until true, failing after C{timeout}.
+    Poll C{predicate} on the reactor until true, failing after C{timeout};
+    fires with the monotonic time it was first seen true.
     """
-    deadline = time.monotonic() + timeout
-
-    @inlineCallbacks
-    def poll():
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-            yield deferLater(reactor, interval, lambda: None)
-        return time.monotonic()
-
-    return poll()
+    return poll_on_reactor(predicate, timeout, what, interval).addCallback(lambda _: time.monotonic())
 
 
 class ProbeSandboxTests(SharedSandboxMixin, TestCase):

@@ -42,6 +42,7 @@ from freno.consensus.state import ThrottleState
 from freno.metrics import catalogue
 from freno.metrics.expvar import variables
 from freno.metrics.registry import Registry
+from test.support import poll_on_reactor as wait_for
 
 PASSWORD = "correct horse battery staple"
 FUTURE = 4102444800.0  # 2100-01-01
@@ -55,21 +56,6 @@ def free_port() -> int:
 
 def pause(seconds: float):
     return deferLater(reactor, seconds, lambda: None)
-
-
-@inlineCallbacks
-def wait_for(predicate, timeout: float, what: str = "condition"):
-    """
-    Poll C{predicate} every 20 ms until it returns a true value.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            returnValue(value)
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        yield pause(0.02)
 
 
 class Group:
