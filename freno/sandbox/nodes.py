@@ -16,6 +16,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -72,10 +73,16 @@ def http_request(
         return 0, b""
 
 
+#: The log level flags of C{twistd freno}.
+LOG_LEVEL_FLAGS = frozenset({"--verbose", "--debug", "--quiet"})
+
+
 @attr.s(auto_attribs=True)
 class FrenoNode:
     """
-    One C{twistd -n freno} process.
+    One C{twistd -n freno} process. It logs at C{info} (C{--verbose}: raft
+    leadership, hand-offs, probing starting and stopping) unless
+    C{extra_args} names a level, so that L{log_tail} explains a failure.
 
     @ivar config: the JSON configuration (a dict), written to C{workdir}.
     @ivar extra_args: more C{twistd freno} options.
@@ -135,6 +142,7 @@ class FrenoNode:
             "--nodaemon",
             "--pidfile=", f"--logfile={self.log_path}",
             "freno", "--config", self.config_path, *self.extra_args,
+            *([] if LOG_LEVEL_FLAGS.intersection(self.extra_args) else ["--verbose"]),
         ]
 
     def start(self) -> None:
@@ -252,15 +260,28 @@ class FrenoNode:
         SIGTERM the process, wait for it (SIGKILL after C{timeout}), and
         return its exit code.
         """
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
+        self.terminate()
+        return self.reap(timeout)
+
+    def terminate(self) -> None:
+        """
+        SIGTERM the process (waking it first if it was frozen); do not wait.
+        """
+        if self.process is not None and self.process.poll() is None:
             self._signal(signal.SIGCONT)
             self._signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
+
+    def reap(self, timeout: float = 15.0) -> Optional[int]:
+        """
+        Wait for the process to exit (SIGKILL after C{timeout}) and return
+        its exit code; C{None} if it was never started.
+        """
+        if self.process is None:
+            return None
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
         return self.process.returncode
 
 
@@ -351,9 +372,15 @@ class FrenoGroup:
 
         return wait_for(one, timeout, what="a single leader")
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
         """
-        Stop every node (by pid).
+        Stop every node by its pid: SIGTERM to all at once, then wait for
+        each (SIGKILL for one still running C{timeout} seconds later). A
+        leader whose followers are all gone ends its hand-off within half a
+        second (D88), so the group stops in about that.
         """
         for node in self.nodes:
-            node.stop()
+            node.terminate()
+        deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            node.reap(max(0.0, deadline - time.monotonic()))

@@ -233,6 +233,104 @@ class HandoffTests(SynchronousTestCase):
         self.clock.advance(3.0)
         self.assertEqual(self.successResultOf(d).outcome, NO_TARGET)
 
+    def disconnect(self, fake, *members):
+        for member in members:
+            old = fake.members[member]
+            fake.members[member] = Follower(member, False, old.match_index, old.answered_ago)
+
+    def test_nobody_connected_ends_early(self):
+        """
+        With no follower connected (the whole group is stopping), the
+        hand-off ends as C{no_target} once the unreachable grace has passed,
+        long before the bound, and commands are accepted again (D88).
+        """
+        fake = view()
+        self.disconnect(fake, "b:2", "c:3")
+        handoff, d = self.start(fake, bound=3.0, unreachable_grace=0.5)
+        self.clock.advance(0.45)
+        handoff.step()
+        self.assertNoResult(d)
+        self.clock.advance(0.05)
+        handoff.step()
+        result = self.successResultOf(d)
+        self.assertEqual((result.outcome, result.target, result.seconds), (NO_TARGET, None, 0.5))
+        self.assertEqual(fake.sent, [])
+        self.assertFalse(fake.refusing)
+        self.assertFalse(self.clock.getDelayedCalls())
+
+    def test_a_reconnect_restarts_the_grace(self):
+        """
+        A follower connected again within the grace keeps the hand-off
+        going, and the grace counts anew from the next step that finds
+        nobody.
+        """
+        fake = view(b=3, c=3)
+        self.disconnect(fake, "b:2", "c:3")
+        handoff, d = self.start(fake, bound=3.0, unreachable_grace=0.5)
+        self.clock.advance(0.4)
+        fake.members["b:2"] = Follower("b:2", True, 3, 0.01)
+        handoff.step()
+        self.disconnect(fake, "b:2")
+        self.clock.advance(0.4)
+        handoff.step()
+        self.clock.advance(0.4)
+        handoff.step()
+        self.assertNoResult(d)
+        self.clock.advance(0.1)
+        handoff.step()
+        self.assertEqual(self.successResultOf(d).outcome, NO_TARGET)
+
+    def test_unreachable_wanted_member(self):
+        """
+        When a member was asked for, only its connection counts: the other
+        follower being connected does not keep the hand-off waiting.
+        """
+        fake = view()
+        self.disconnect(fake, "c:3")
+        handoff, d = self.start(fake, target="c:3", bound=3.0, unreachable_grace=0.5)
+        self.clock.advance(0.5)
+        handoff.step()
+        result = self.successResultOf(d)
+        self.assertEqual((result.outcome, result.seconds), (NO_TARGET, 0.5))
+        self.assertEqual(fake.sent, [])
+
+    def test_asked_target_gone(self):
+        """
+        A target that was sent C{timeout_now} and then dropped away with
+        every other follower ends the hand-off early as C{timed_out}.
+        """
+        fake = view()
+        handoff, d = self.start(fake, bound=3.0, unreachable_grace=0.5)
+        self.assertEqual(fake.sent, ["b:2"])
+        self.disconnect(fake, "b:2", "c:3")
+        self.clock.advance(0.1)
+        handoff.step()
+        self.clock.advance(0.5)
+        handoff.step()
+        result = self.successResultOf(d)
+        self.assertEqual((result.outcome, result.target), (TIMED_OUT, "b:2"))
+
+    def test_deposed_with_nobody_left(self):
+        """
+        Deposed by the target's election (no leader known yet), the
+        hand-off waits for the winner while anyone is connected, and ends
+        as C{timed_out} once nobody has been for the grace: the members
+        are stopping, nobody is left to say who won.
+        """
+        fake = view()
+        handoff, d = self.start(fake, bound=3.0, unreachable_grace=0.5)
+        self.assertEqual(fake.sent, ["b:2"])
+        fake.leader = None
+        self.clock.advance(1.0)
+        handoff.step()
+        self.assertNoResult(d)
+        self.disconnect(fake, "b:2", "c:3")
+        handoff.step()
+        self.clock.advance(0.5)
+        handoff.step()
+        result = self.successResultOf(d)
+        self.assertEqual((result.outcome, result.target, result.leader, result.seconds), (TIMED_OUT, "b:2", None, 1.5))
+
     def test_stop(self):
         """
         Stopping ends the hand-off as C{stopped} and leaves no timer.

@@ -44,7 +44,10 @@ What L{Handoff} adds
        member: C{transferred}. B{Bounded}: after C{bound} seconds the
        hand-off ends as C{no_target} (no follower was ever up to date) or
        C{timed_out} (one was, but no new leader was seen), and the node
-       accepts commands again if it still leads.
+       accepts commands again if it still leads. It ends sooner, the same
+       way, once no candidate (the member asked for, or any follower) has
+       been connected for L{UNREACHABLE_GRACE}: a C{timeout_now} cannot
+       reach anyone, as when the whole group is being stopped (D88).
 
 Safety does not rest on any of this: the target wins only through an
 ordinary raft election, whose vote rule (a vote only for a log at least as
@@ -81,6 +84,11 @@ HANDOFF_BOUND = 3.0
 #: Seconds between two C{timeout_now} messages to the target while this
 #: node is still leader.
 RESEND_INTERVAL = 0.25
+
+#: Seconds with no candidate connected after which a hand-off gives up
+#: before its bound (D88): long enough for a connection that dropped to be
+#: dialled again (pysyncobj redials at every tick), short against the bound.
+UNREACHABLE_GRACE = 0.5
 
 @attr.s(frozen=True, auto_attribs=True)
 class Follower:
@@ -125,6 +133,12 @@ class IRaftView(Interface):
         Every other member, as the leader sees it (empty when not leader).
         """
 
+    def connected_members() -> Sequence[str]:
+        """
+        The other members this member has a connection to now, whatever
+        its role.
+        """
+
     def last_log_index() -> int:
         """
         The index of the last entry in this member's log.
@@ -155,8 +169,8 @@ class MachineView:
     """
     L{IRaftView} over a running L{ThrottleMachine}. It reads pysyncobj
     0.3.17's private fields (pinned; see L{freno.consensus.raft.machine}):
-    C{__raftMatchIndex}, C{__raftCommitIndex}, C{__connectedNodes},
-    C{__lastResponseTime}, and C{__getCurrentLogIndex()}.
+    C{__raftMatchIndex}, C{__raftCommitIndex}, C{__lastResponseTime} and
+    C{__getCurrentLogIndex()} (and the public C{isNodeConnected}).
     """
 
     def __init__(self, machine) -> None:
@@ -188,6 +202,10 @@ class MachineView:
             )
             for node in machine.otherNodes
         )
+
+    def connected_members(self) -> Sequence[str]:
+        machine = self._machine
+        return tuple(node.id for node in machine.otherNodes if machine.isNodeConnected(node))
 
     def last_log_index(self) -> int:
         return int(self._machine._SyncObj__getCurrentLogIndex())
@@ -239,6 +257,9 @@ class FakeRaftView:
     def followers(self) -> Sequence[Follower]:
         return tuple(self.members.values()) if self.is_raft_leader() else ()
 
+    def connected_members(self) -> Sequence[str]:
+        return tuple(f.id for f in self.members.values() if f.connected)
+
     def last_log_index(self) -> int:
         return self.last
 
@@ -289,6 +310,8 @@ class Handoff:
     @param target: the member to hand off to (C{None}: the best one).
     @param bound: seconds before giving up.
     @param on_done: called with the result before the Deferred fires.
+    @param unreachable_grace: seconds with no candidate connected before
+        giving up early.
     """
 
     _log = Logger()
@@ -302,6 +325,7 @@ class Handoff:
         bound: float = HANDOFF_BOUND,
         resend_interval: float = RESEND_INTERVAL,
         on_done: Optional[Callable[[HandoffResult], None]] = None,
+        unreachable_grace: float = UNREACHABLE_GRACE,
     ) -> None:
         self._clock = clock
         self._view = view
@@ -310,6 +334,8 @@ class Handoff:
         self._bound = bound
         self._resend = resend_interval
         self._on_done = on_done
+        self._unreachable_grace = unreachable_grace
+        self._unreachable_since: Optional[float] = None
         self._started = 0.0
         self._sent_at: Optional[float] = None
         self._target: Optional[str] = None
@@ -351,12 +377,17 @@ class Handoff:
         if not self.active:
             return
         view = self._view
+        now = self._clock.seconds()
         if not view.is_raft_leader():
             leader = view.leader_id()
             if leader is not None and leader != view.self_id():
                 self._finish(TRANSFERRED, leader)
+            elif self._nobody_to_ask(now):
+                self._finish(NO_TARGET if self._target is None else TIMED_OUT)
             return  # an election is running: wait for its winner or the bound
-        now = self._clock.seconds()
+        if self._nobody_to_ask(now):
+            self._finish(NO_TARGET if self._target is None else TIMED_OUT)
+            return
         if self._sent_at is not None and now - self._sent_at < self._resend:
             return
         last = view.last_log_index()
@@ -368,6 +399,20 @@ class Handoff:
         if view.send_timeout_now(target):
             self._target = target
             self._sent_at = now
+
+    def _nobody_to_ask(self, now: float) -> bool:
+        """
+        Whether no candidate has been connected for the unreachable grace
+        (the clock starts at the first step that finds none): nobody could
+        take the leadership, nor tell this member who did.
+        """
+        connected = self._view.connected_members()
+        if any(self._wanted is None or member == self._wanted for member in connected):
+            self._unreachable_since = None
+            return False
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+        return now - self._unreachable_since >= self._unreachable_grace
 
     def stop(self) -> None:
         """
