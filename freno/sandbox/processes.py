@@ -1,7 +1,7 @@
 # -*- test-case-name: test.unit.test_sandbox,test.integration.test_sandbox -*-
 """
 Blocking helpers for child processes and loopback ports, used by the MySQL
-sandbox: pick a free port, spawn a child that dies with its parent, poll with a
+sandbox: pick a free port (outside the kernel's ephemeral range), spawn a child that dies with its parent, poll with a
 deadline, stop a child by its pid and reap it.
 
 These run outside any reactor (test set-up, command-line tools), so they block
@@ -11,13 +11,14 @@ and read the monotonic clock directly.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import threading
 import time
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Set, Tuple
 
 #: Directories searched after C{$PATH}: Debian puts C{mariadbd} in
 #: C{/usr/sbin}, which a non-root C{$PATH} often lacks.
@@ -34,15 +35,71 @@ def find_binary(name: str, extra: Sequence[str] = EXTRA_SEARCH_PATH) -> Optional
     return shutil.which(name, path=os.pathsep.join(extra))
 
 
+#: The lowest port L{free_port} picks (well-known and registered service
+#: ports such as 3306, 5432 or 8080 lie below it).
+PORT_FLOOR = 20000
+
+#: Where the kernel's ephemeral range is read, and what to assume without it.
+EPHEMERAL_RANGE_PATH = "/proc/sys/net/ipv4/ip_local_port_range"
+DEFAULT_EPHEMERAL_RANGE = (32768, 60999)
+
+_random = random.Random()
+_handed_out: Set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
+def ephemeral_range(path: str = EPHEMERAL_RANGE_PATH) -> Tuple[int, int]:
+    """
+    The kernel's ephemeral port range (first and last), from which it picks
+    the local port of every outgoing connection and of every C{bind} to
+    port 0.
+    """
+    try:
+        with open(path) as f:
+            low, high = (int(field) for field in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return DEFAULT_EPHEMERAL_RANGE
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """
-    A TCP port that was free on C{host} a moment ago (the kernel's choice of
-    an ephemeral port). Another process may take it before we do: callers
-    retry on a bind error.
+    A TCP port free on C{host} now, for a server a test or a tool is about
+    to start, and never handed out before by this process.
+
+    It is picked at random below the kernel's ephemeral range (from
+    L{PORT_FLOOR}): a port the kernel chose for us (C{bind} to port 0) could
+    be given again, before our server binds it, as the local port of any
+    outgoing connection (a probe, a raft dial, an HTTP client), which made a
+    raft member fail to start with C{BindError} now and then. Below that
+    range only another process that picks ports itself can take it; the
+    random pick makes that unlikely too. Where the range leaves no room
+    below it, the kernel's choice is the fallback.
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    low, _ = ephemeral_range()
+    with _handed_out_lock:
+        if low - PORT_FLOOR >= 1000:
+            for _ in range(500):
+                port = _random.randrange(PORT_FLOOR, low)
+                if port not in _handed_out and _bindable(host, port):
+                    _handed_out.add(port)
+                    return port
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind((host, 0))
+                port = s.getsockname()[1]
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
 
 
 def wait_for(

@@ -25,18 +25,10 @@ from freno.probe.metrics import AggregatedMetrics, ClusterMetric
 from freno.metrics.catalogue import MEMCACHE_ERRORS, MEMCACHE_WRITES
 from freno.publish.memcache import MemcachePublisher
 from freno.metrics.registry import Registry
+from freno.sandbox.processes import free_port
 from test.skips import binary_or_skip
 
 VALUE_RE = re.compile(rb"^(\d{13}):(-?\d+\.\d{6})$")
-
-
-def free_port() -> int:
-    """
-    A TCP port that was free on 127.0.0.1 a moment ago.
-    """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def raw_get(port: int, key: str, timeout: float = 1.0) -> Optional[bytes]:

@@ -42,16 +42,11 @@ from freno.consensus.state import ThrottleState
 from freno.metrics import catalogue
 from freno.metrics.expvar import variables
 from freno.metrics.registry import Registry
+from freno.sandbox.processes import free_port
 from test.support import poll_on_reactor as wait_for
 
 PASSWORD = "correct horse battery staple"
 FUTURE = 4102444800.0  # 2100-01-01
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pause(seconds: float):

@@ -398,6 +398,57 @@ class CommandLineTests(SynchronousTestCase):
             self.assertIn("replicas must be an integer >= 0", f.read())
 
 
+class FreePortTests(SynchronousTestCase):
+    """
+    L{processes.free_port} on real loopback sockets.
+    """
+
+    def test_below_the_ephemeral_range_never_twice(self):
+        """
+        Ports are picked below the kernel's ephemeral range (where no
+        outgoing connection takes them), are free, and are not handed out
+        twice by one process.
+        """
+        low, _ = processes.ephemeral_range()
+        ports = [processes.free_port() for _ in range(200)]
+        self.assertEqual(len(set(ports)), len(ports))
+        for port in ports:
+            self.assertGreaterEqual(port, processes.PORT_FLOOR)
+            self.assertLess(port, low)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", ports[-1]))
+
+    def test_a_taken_port_is_skipped(self):
+        """
+        A port something listens on is never picked.
+        """
+        low, _ = processes.ephemeral_range()
+        listeners = []
+        for port in range(processes.PORT_FLOOR, processes.PORT_FLOOR + 50):
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
+            s.listen(1)
+            listeners.append(s)
+            self.addCleanup(s.close)
+        self.patch(processes, "ephemeral_range", lambda: (processes.PORT_FLOOR + 1000, 60999))
+        taken = {s.getsockname()[1] for s in listeners}
+        picked = {processes.free_port() for _ in range(100)}
+        self.assertFalse(picked & taken)
+
+    def test_no_room_below_the_range(self):
+        """
+        Where the ephemeral range starts near the floor, the kernel's choice
+        is used, still never twice.
+        """
+        self.patch(processes, "ephemeral_range", lambda: (1024, 65535))
+        ports = [processes.free_port() for _ in range(20)]
+        self.assertEqual(len(set(ports)), 20)
+
+
 class DatadirTests(SynchronousTestCase):
     """
     SLOW: L{datadir.make_datadir} with and without the short bootstrap

@@ -95,6 +95,20 @@ class ProcessHelperTests(SynchronousTestCase):
         )
         self.assertIn("godot", str(error))
 
+    def test_ephemeral_range(self):
+        """
+        L{processes.ephemeral_range} reads the kernel's two numbers, and
+        assumes Linux's default when the file is missing or garbled.
+        """
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("32768\t60999\n")
+        self.assertEqual(processes.ephemeral_range(path), (32768, 60999))
+        with open(path, "w") as f:
+            f.write("garbage")
+        self.assertEqual(processes.ephemeral_range(path), processes.DEFAULT_EPHEMERAL_RANGE)
+        self.assertEqual(processes.ephemeral_range(path + ".missing"), processes.DEFAULT_EPHEMERAL_RANGE)
+
     def test_process_state(self):
         """
         L{processes.process_state} reads our own state and returns L{None}
