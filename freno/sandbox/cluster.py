@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     """
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("--nodes", type=int, default=3, help="freno nodes (1, 3 or 5)")
-    parser.add_argument("--port", type=int, default=8080, help="client port (HAProxy)")
+    parser.add_argument("--port", type=int, default=8080, help="client port (HAProxy); 0 picks a free one")
     parser.add_argument("--workdir", default=None, help="where state and logs go")
     args = parser.parse_args(argv)
 
@@ -94,17 +94,24 @@ def main(argv=None) -> int:
         group.start()
         leader = group.wait_leader(30)
         if args.nodes > 1:
-            haproxy = HAProxy.in_front_of(group, workdir, args.port)
+            haproxy = HAProxy.in_front_of(group, workdir, args.port or None)
             haproxy.start()
             client = haproxy.url
+            client_label = "client URL (HAProxy -> leader)"
+            leader_lines = (
+                f"  kill {leader.pid}       # SIGTERM: the leader ({leader.name}) hands off first; clients see only 200s\n"
+                f"  kill -9 {leader.pid}    # or kill it; another node takes over within ~2 s\n"
+            )
         else:
             client = leader.url
+            client_label = "client URL (the single node)"
+            leader_lines = ""
         replica = sandbox.replicas[0]
         print(
             f"""
 freno is running.
 
-  client URL (HAProxy -> leader): {client}
+  {client_label}: {client}
   dashboard: {leader.url}/dashboard   (every node serves it; it follows the leader)
 """ + "".join(
                 f"  node{i}: {n.url}  (pid {n.pid}, raft {n.raft_address})\n"
@@ -120,9 +127,7 @@ Try:
   curl -s {client}/throttle-app/myapp/ttl/10/ratio/1     # /check/myapp now answers 417
   curl -s {client}/unthrottle-app/myapp
   curl -s {client}/throttled-apps
-  kill {leader.pid}       # SIGTERM: the leader ({leader.name}) hands off first; clients see only 200s
-  kill -9 {leader.pid}    # or kill it; another node takes over within ~2 s
-
+{leader_lines}
 Ctrl-C stops everything.""",
             flush=True,
         )
