@@ -10,15 +10,12 @@ import os
 import re
 import signal
 import subprocess
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Optional, Sequence
 
 import attr
 
-from freno.sandbox.nodes import REPO_ROOT, http_get, wait_for
+from freno.sandbox.nodes import REPO_ROOT, FrenoGroup, http_get, wait_for
 from freno.sandbox.processes import find_binary, free_port
-
-if TYPE_CHECKING:
-    from freno.sandbox.nodes import FrenoGroup
 
 #: The recommended configuration at the top of the repository.
 HAPROXY_CFG = os.path.join(REPO_ROOT, "haproxy.cfg")
@@ -79,7 +76,7 @@ class HAProxy:
     process: Optional[subprocess.Popen] = None
 
     @classmethod
-    def in_front_of(cls, group: "FrenoGroup", workdir: str, client_port: Optional[int] = None) -> "HAProxy":
+    def in_front_of(cls, group: FrenoGroup, workdir: str, client_port: Optional[int] = None) -> "HAProxy":
         """
         An HAProxy (not started) for every node of C{group}, with its files
         in C{workdir}/haproxy and clients on C{client_port} (a free

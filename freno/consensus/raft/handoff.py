@@ -90,6 +90,7 @@ RESEND_INTERVAL = 0.25
 #: dialled again (pysyncobj redials at every tick), short against the bound.
 UNREACHABLE_GRACE = 0.5
 
+
 @attr.s(frozen=True, auto_attribs=True)
 class Follower:
     """
