@@ -1,8 +1,9 @@
 # -*- test-case-name: test.unit.test_sandbox,test.integration.test_sandbox -*-
 """
 Blocking helpers for child processes and loopback ports, used by the MySQL
-sandbox: pick a free port (outside the kernel's ephemeral range), spawn a child that dies with its parent, poll with a
-deadline, stop a child by its pid and reap it.
+sandbox: pick a free port (outside the kernel's ephemeral range), spawn a
+child that dies with its parent, poll with a deadline, stop a child by its
+pid and reap it.
 
 These run outside any reactor (test set-up, command-line tools), so they block
 and read the monotonic clock directly.
