@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import attr
 
@@ -80,13 +80,18 @@ LOG_LEVEL_FLAGS = frozenset({"--verbose", "--debug", "--quiet"})
 @attr.s(auto_attribs=True)
 class FrenoNode:
     """
-    One C{twistd -n freno} process. It logs at C{info} (C{--verbose}: raft
-    leadership, hand-offs, probing starting and stopping) unless
-    C{extra_args} names a level, so that L{log_tail} explains a failure.
+    One C{twistd -n freno} process.
 
     @ivar config: the JSON configuration (a dict), written to C{workdir}.
     @ivar extra_args: more C{twistd freno} options.
+    @cvar default_log_flags: added to the command line unless C{extra_args}
+        names a log level. None by default, so that benchmarks and C{make
+        run} see a node as deployed (warnings only); the test suite sets
+        C{("--verbose",)} (in C{test/__init__.py}) so that L{log_tail}
+        explains a failure with raft leadership, hand-offs and probing.
     """
+
+    default_log_flags: ClassVar[Tuple[str, ...]] = ()
 
     name: str
     workdir: str
@@ -142,7 +147,7 @@ class FrenoNode:
             "--nodaemon",
             "--pidfile=", f"--logfile={self.log_path}",
             "freno", "--config", self.config_path, *self.extra_args,
-            *([] if LOG_LEVEL_FLAGS.intersection(self.extra_args) else ["--verbose"]),
+            *(() if LOG_LEVEL_FLAGS.intersection(self.extra_args) else self.default_log_flags),
         ]
 
     def start(self) -> None:
