@@ -282,6 +282,38 @@ class ThreeNodeTests(TestCase):
         self.assertEqual(leader.state_description(), "Follower")
 
     @inlineCallbacks
+    def test_new_leader_leads_with_every_acknowledged_command(self):
+        """
+        A skip the leader acknowledged and then stopped (in the same turn of
+        the reactor, so the followers never heard it was committed) is in
+        the new leader's state the moment that node first says it leads
+        (D89): a check it answers can never miss it.
+        """
+        group = Group(self, 3)
+        seen = {}
+
+        def observer(service):
+            def observe(leading):
+                if leading:
+                    seen.setdefault(id(service), set(service.skipped_hosts()))
+
+            return observe
+
+        for s in group.services:
+            s.add_leadership_observer(observer(s))
+        group.start_all()
+        leader = yield group.settled()
+        seen.clear()
+        stopping = []
+        acknowledged = leader.skip_host("acked-then-gone", FUTURE)
+        acknowledged.addCallback(lambda _: stopping.append(group.stop(group.services.index(leader))))
+        yield acknowledged
+        yield stopping[0]
+        new = yield group.settled()
+        self.assertIn("acked-then-gone", seen[id(new)])
+        self.assertIn("acked-then-gone", new.skipped_hosts())
+
+    @inlineCallbacks
     def test_no_majority(self):
         """
         A leader whose followers are gone stops being leader within 2 s and

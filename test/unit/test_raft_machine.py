@@ -102,6 +102,21 @@ class ThrottleMachineTests(SynchronousTestCase):
         self.assertTrue(self.machine._isLeader())
         self.assertTrue(self.machine.has_majority_lease())
 
+    def test_applied_own_term(self):
+        """
+        A leader has applied its own term only once the no-op entry of its
+        election is applied (D89): before the election it has none, after
+        the one tick of a group of one it has, and with that entry not yet
+        applied it has not.
+        """
+        self.assertFalse(self.machine.applied_own_term())
+        self.machine.elect_alone()
+        self.machine.doTick(0.0)
+        self.assertTrue(self.machine.applied_own_term())
+        noop = self.machine._SyncObj__noopIDx
+        self.machine._SyncObj__raftLastApplied = noop - 1
+        self.assertFalse(self.machine.applied_own_term())
+
     def test_settings(self):
         """
         The settings the stack notes call for.

@@ -409,6 +409,24 @@ class ThrottleMachine(DynamicMembers, SyncObj):
             and self._journal.failed is None
         )
 
+    def applied_own_term(self) -> bool:
+        """
+        Whether this node, as leader, has applied the no-op entry pysyncobj
+        appends when it is elected (raft's rule for a new leader, section 8
+        of the raft paper; D89).
+
+        Until that entry commits, a new leader does not know which entries
+        of earlier terms are committed: the old leader may have committed
+        and acknowledged a command (a throttle, a skip) that this node holds
+        in its log but has not applied, since followers learn the commit
+        index only with the next message. Its state can then lack an
+        acknowledged command, and a check answered from it could say "go"
+        to an app an operator has just throttled. The no-op commits within
+        one round trip to a majority.
+        """
+        noop = self._SyncObj__noopIDx
+        return noop is not None and self._SyncObj__raftLastApplied >= noop
+
     def close_leftovers(self) -> None:
         """
         Close the pipe of pysyncobj's notifier, which C{destroy()} leaves

@@ -609,8 +609,14 @@ class RaftConsensusService(MembershipMethods, HandoffMethods, CommandMethods, Se
         )
 
     def _raft_leader(self) -> bool:
+        """
+        Whether this node leads and may answer from its state: raft leader
+        with a majority lease, its storage sound, and its own term's first
+        entry applied (so every command a previous leader acknowledged is in
+        its state; D89).
+        """
         machine = self._machine
-        return machine is not None and machine.has_majority_lease()
+        return machine is not None and machine.has_majority_lease() and machine.applied_own_term()
 
     def is_leader(self) -> bool:
         if self._force or self._raft_leader():
