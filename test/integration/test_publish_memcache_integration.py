@@ -27,6 +27,7 @@ from freno.publish.memcache import MemcachePublisher
 from freno.metrics.registry import Registry
 from freno.sandbox.processes import free_port
 from test.skips import binary_or_skip
+from test.support import poll_on_reactor
 
 VALUE_RE = re.compile(rb"^(\d{13}):(-?\d+\.\d{6})$")
 
@@ -135,20 +136,6 @@ class RealMemcachedTests(TestCase):
     def set(self, value: float, error: Optional[str] = None) -> None:
         self.metrics.set("main", ClusterMetric(value, error, reactor.seconds()))
 
-    @inlineCallbacks
-    def poll(self, predicate: Callable[[], object], timeout: float, what: str):
-        """
-        Wait (without blocking the reactor) until C{predicate()} is true.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                self.fail(f"timed out after {timeout}s waiting for {what}")
-            yield deferLater(reactor, 0.05, lambda: None)
-
     def value_on(self, server: Memcached, expected: bytes) -> Callable[[], bool]:
         def check() -> bool:
             got = get_or_down(server.port, "fr/mysql/main")
@@ -174,13 +161,13 @@ class RealMemcachedTests(TestCase):
 
         self.set(0.5)
         for server in self.servers:
-            yield self.poll(self.value_on(server, b"0.500000"), 5, "0.5 on each server")
+            yield poll_on_reactor(self.value_on(server, b"0.500000"), 5, "0.5 on each server")
         millis = int(VALUE_RE.match(raw_get(first.port, "fr/mysql/main")).group(1))
         self.assertLess(abs(millis - time.time() * 1000), 5000)
 
         self.set(0.0, error="No hosts found")
         for server in self.servers:
-            yield self.poll(
+            yield poll_on_reactor(
                 lambda: get_or_down(server.port, "fr/mysql/main") is None, 5, "deletion"
             )
 
@@ -189,9 +176,9 @@ class RealMemcachedTests(TestCase):
         for i in range(1, 6):
             self.set(i / 10.0)
             yield deferLater(reactor, 0.1, lambda: None)
-        yield self.poll(self.value_on(second, b"0.500000"), 5, "0.5 on the live server")
+        yield poll_on_reactor(self.value_on(second, b"0.500000"), 5, "0.5 on the live server")
         first_label = (f"127.0.0.1:{first.port}",)
-        yield self.poll(
+        yield poll_on_reactor(
             lambda: (self.stats.value(MEMCACHE_ERRORS, first_label) or 0) > 0,
             5,
             "errors counted for the dead server",
@@ -200,7 +187,7 @@ class RealMemcachedTests(TestCase):
         # Back on the same port: it gets the current value without a change.
         self.set(0.75)
         first.start()
-        yield self.poll(self.value_on(first, b"0.750000"), 10, "0.75 after the restart")
+        yield poll_on_reactor(self.value_on(first, b"0.750000"), 10, "0.75 after the restart")
         self.assertGreater(self.stats.value(MEMCACHE_WRITES, first_label), 2)
         self.assertEqual(
             self.stats.value(MEMCACHE_ERRORS, (f"127.0.0.1:{second.port}",)),
@@ -213,6 +200,6 @@ class RealMemcachedTests(TestCase):
         # ...and once publishing stops the key expires within 2 s (+1 s of
         # memcached's clock granularity).
         yield self.publisher.stopService()
-        yield self.poll(
+        yield poll_on_reactor(
             lambda: get_or_down(second.port, "fr/mysql/main") is None, 3.5, "expiry"
         )
