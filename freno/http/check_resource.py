@@ -117,7 +117,6 @@ class NotARoute(Exception):
     """
 
 
-
 def parse_check_path(path: bytes) -> Route:
     """
     Route a raw request path.
